@@ -1,0 +1,79 @@
+"""The ``collabdnn`` console script.
+
+Each subcommand lives in its own module under :mod:`collabdnn.cli` and exposes
+``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``. Modules are
+imported only when their subcommand is chosen, and must not import torch at module
+level, so that thin clients (``classify``, ``health``, ``--help``) start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from collabdnn import __version__
+
+# name -> (module, one-line help). A mapping, so adding a command is one line.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "models": ("collabdnn.cli.models", "list the models in the registry"),
+    "summary": ("collabdnn.cli.summary", "print a model's unit table and parameter count"),
+    "demo": ("collabdnn.cli.demo", "run the end-to-end demo on the sample photos"),
+}
+
+
+def _build_parser(command: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="collabdnn",
+        description="Split DNN inference between a mobile agent and a cloud server.",
+    )
+    parser.add_argument("--version", action="version", version=f"collabdnn {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.configure(sub_parser)
+            sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if arg in COMMANDS:
+            return arg
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
+def setup_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * verbosity if verbosity else logging.INFO
+    logging.basicConfig(
+        level=max(level, logging.DEBUG),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _build_parser(_chosen_command(argv))
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    setup_logging(args.verbose)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
