@@ -1,0 +1,35 @@
+"""Domain errors, one class per way a request can be wrong.
+
+Services map each to one gRPC status code (see ``collabdnn.status``), so that a caller
+always learns precisely what was wrong and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+
+class CollabError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class CodecError(CollabError):
+    """A tensor frame is truncated, corrupted, oversized or inconsistent."""
+
+
+class ImageError(CollabError):
+    """Image bytes cannot be decoded, or exceed the configured size limits."""
+
+
+class UnknownModelError(CollabError):
+    """The model name is not in the registry."""
+
+
+class WeightsError(CollabError):
+    """Weights cannot be loaded, or do not match what the caller expects."""
+
+
+class UnitRangeError(CollabError):
+    """A unit range ``[start, end)`` is empty, reversed or outside the model."""
+
+
+class TensorMismatchError(CollabError):
+    """An activation has the wrong shape or dtype for the unit that should consume it."""
