@@ -62,7 +62,9 @@ class Preprocess(torch.nn.Module):
         if not data:
             raise ImageError("empty image: no bytes were sent")
         if len(data) > limits.max_bytes:
-            raise ImageError(f"image is {len(data)} bytes, more than the limit of {limits.max_bytes}")
+            raise ImageError(
+                f"image is {len(data)} bytes, more than the limit of {limits.max_bytes}"
+            )
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -82,8 +84,11 @@ class Preprocess(torch.nn.Module):
                 return np.asarray(image, dtype=np.uint8)
         except ImageError:
             raise
-        except (UnidentifiedImageError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning) as exc:
+        except UnidentifiedImageError as exc:
+            raise ImageError(
+                f"cannot decode image: {len(data)} bytes in no format Pillow recognises"
+            ) from exc
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageError(f"cannot decode image: {exc}") from exc
         except (OSError, ValueError, SyntaxError) as exc:
             raise ImageError(f"cannot decode image (truncated or corrupt): {exc}") from exc

@@ -31,7 +31,7 @@ def _build_parser(command: str | None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"collabdnn {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
+        "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
@@ -39,7 +39,9 @@ def _build_parser(command: str | None) -> argparse.ArgumentParser:
         if name == command:
             module = importlib.import_module(module_name)
             module.configure(sub_parser)
-            sub_parser.set_defaults(_run=module.run)
+            sub_parser.set_defaults(
+                _run=module.run, _log_level=getattr(module, "LOG_LEVEL", logging.WARNING)
+            )
     return parser
 
 
@@ -52,10 +54,10 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def setup_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * verbosity if verbosity else logging.INFO
+def setup_logging(verbosity: int, default: int = logging.WARNING) -> None:
+    """Log to stderr; services default to INFO, one-shot commands to WARNING."""
     logging.basicConfig(
-        level=max(level, logging.DEBUG),
+        level=max(default - 10 * verbosity, logging.DEBUG),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -68,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, args._log_level)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

@@ -15,7 +15,14 @@ from torch import fx, nn
 from collabdnn.units import UnitModule
 
 _RIDES_ALONG_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU, nn.GELU, nn.BatchNorm2d, nn.Dropout, nn.Flatten,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Hardswish,
+    nn.SiLU,
+    nn.GELU,
+    nn.BatchNorm2d,
+    nn.Dropout,
+    nn.Flatten,
     nn.Identity,
 )
 _RIDES_ALONG_FUNCTIONS = {torch.relu, torch.flatten, nn.functional.relu, nn.functional.dropout}
@@ -51,9 +58,7 @@ def cut_points(graph: fx.Graph, modules: dict[str, nn.Module]) -> list[int]:
     return cuts
 
 
-def _segment(
-    traced: fx.GraphModule, nodes: list[fx.Node], input_node: fx.Node
-) -> fx.GraphModule:
+def _segment(traced: fx.GraphModule, nodes: list[fx.Node], input_node: fx.Node) -> fx.GraphModule:
     graph = fx.Graph()
     env: dict[fx.Node, fx.Node] = {input_node: graph.placeholder("x")}
 
@@ -103,7 +108,8 @@ def partition_fx(model: nn.Module) -> list[UnitModule]:
     for node in compute:
         current.append(node)
         if node in cut_nodes or node is compute[-1]:
-            units.append(UnitModule(_unit_name(current, taken), _segment(traced, current, input_node)))
+            units.append(
+                UnitModule(_unit_name(current, taken), _segment(traced, current, input_node))
+            )
             input_node, current = node, []
     return units
-

@@ -1,0 +1,66 @@
+"""``collabdnn summary MODEL``: the unit table and the total parameter count."""
+
+from __future__ import annotations
+
+import argparse
+
+from collabdnn.cli.output import format_table, print_json
+
+HELP = "print a model's unit table and parameter count"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="model name (see 'collabdnn models')")
+    parser.add_argument(
+        "--weights",
+        default="seed:0",
+        help="seed:N, imagenet, or a state-dict path (default: seed:0)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from collabdnn.errors import CollabError
+    from collabdnn.split_model import load_model
+
+    try:
+        model = load_model(args.model, args.weights)
+    except CollabError as exc:
+        raise SystemExit(f"collabdnn summary: {exc}") from exc
+    units = [u.to_dict() for u in model.units]
+    if args.json:
+        print_json(
+            {
+                "model": model.name,
+                "weights": args.weights,
+                "weights_hash": model.weights_hash,
+                "units": units,
+                "total_parameters": model.total_parameters,
+            }
+        )
+        return 0
+    rows = [
+        [
+            u.index,
+            u.name,
+            u.kind,
+            " x ".join(map(str, u.output_shape[1:])),
+            f"{u.output_bytes:,}",
+            f"{u.params:,}",
+            f"{u.flops:,}",
+        ]
+        for u in model.units
+    ]
+    print(f"{model.name}: {model.spec.description}")
+    print(
+        format_table(
+            ["#", "unit", "kind", "output shape", "output bytes", "parameters", "MACs"],
+            rows,
+            right=(0, 4, 5, 6),
+        )
+    )
+    print(
+        f"total parameters: {model.total_parameters:,}   weights: {args.weights} "
+        f"(hash {model.weights_hash})"
+    )
+    return 0
