@@ -5,7 +5,8 @@ bind to 127.0.0.1 by default. A bearer token, when configured, is checked by a s
 interceptor on every call (constant-time comparison) and added by a client interceptor,
 so it works the same over TLS and, when explicitly allowed, plaintext.
 
-Configuration comes from flags, with environment variables as defaults (for Compose):
+Configuration comes from flags, with environment variables as defaults (for Compose;
+the CLI maps every option to ``COLLABDNN_<OPTION>``):
 
 =====================  =========================  ==========================================
 flag                   environment                meaning
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,43 +68,20 @@ class SecurityConfig:
 
 def add_security_arguments(parser: argparse.ArgumentParser) -> None:
     """The security flags shared by every service and client command."""
-    env = os.environ
     group = parser.add_argument_group("security")
-    group.add_argument(
-        "--tls-cert",
-        type=Path,
-        default=_env_path("COLLABDNN_TLS_CERT"),
-        help="certificate chain, PEM (env COLLABDNN_TLS_CERT)",
-    )
-    group.add_argument(
-        "--tls-key",
-        type=Path,
-        default=_env_path("COLLABDNN_TLS_KEY"),
-        help="private key, PEM (env COLLABDNN_TLS_KEY)",
-    )
+    group.add_argument("--tls-cert", type=Path, help="certificate chain, PEM")
+    group.add_argument("--tls-key", type=Path, help="private key, PEM")
     group.add_argument(
         "--tls-ca",
         type=Path,
-        default=_env_path("COLLABDNN_TLS_CA"),
-        help="CA of the peers; on a server this requires client certificates "
-        "(mutual TLS) (env COLLABDNN_TLS_CA)",
+        help="CA of the peers; on a server this requires client certificates (mutual TLS)",
     )
-    group.add_argument(
-        "--token",
-        default=env.get("COLLABDNN_TOKEN") or None,
-        help="bearer token checked on / sent with every call (env COLLABDNN_TOKEN)",
-    )
+    group.add_argument("--token", help="bearer token checked on / sent with every call")
     group.add_argument(
         "--insecure",
         action="store_true",
-        default=env.get("COLLABDNN_INSECURE", "") in {"1", "true", "yes"},
-        help="allow plaintext connections (env COLLABDNN_INSECURE=1)",
+        help="allow plaintext connections (otherwise TLS is required)",
     )
-
-
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name)
-    return Path(value) if value else None
 
 
 def config_from_args(args: argparse.Namespace) -> SecurityConfig:

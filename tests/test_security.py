@@ -116,3 +116,28 @@ def test_plaintext_with_token_when_asked(pki):
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         server.stop(None)
+
+
+def test_options_come_from_the_environment():
+    import argparse
+
+    from collabdnn.cli import apply_environment
+    from collabdnn.security import add_security_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_security_arguments(parser)
+    parser.add_argument("--port", type=int, default=50051)
+    apply_environment(
+        parser,
+        {
+            "COLLABDNN_TOKEN": "abc",
+            "COLLABDNN_INSECURE": "1",
+            "COLLABDNN_PORT": "7",
+            "COLLABDNN_TLS_CA": "/x/ca.pem",
+        },
+    )
+    args = parser.parse_args([])
+    config = config_from_args(args)
+    assert config.token == "abc" and config.insecure and args.port == 7
+    assert config.ca == Path("/x/ca.pem")
+    assert parser.parse_args(["--port", "9"]).port == 9  # the command line wins

@@ -4,6 +4,10 @@ Each subcommand lives in its own module under :mod:`collabdnn.cli` and exposes
 ``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``. Modules are
 imported only when their subcommand is chosen, and must not import torch at module
 level, so that thin clients (``classify``, ``health``, ``--help``) start fast.
+
+Every option can also be set by an environment variable named after it:
+``--cloud-port`` is ``COLLABDNN_CLOUD_PORT``. A flag on the command line wins. This is
+how containers are configured (see docker-compose.yml).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,10 +44,44 @@ def _build_parser(command: str | None) -> argparse.ArgumentParser:
         if name == command:
             module = importlib.import_module(module_name)
             module.configure(sub_parser)
+            apply_environment(sub_parser)
             sub_parser.set_defaults(
                 _run=module.run, _log_level=getattr(module, "LOG_LEVEL", logging.WARNING)
             )
     return parser
+
+
+ENV_PREFIX = "COLLABDNN_"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def env_name(dest: str) -> str:
+    return ENV_PREFIX + dest.upper()
+
+
+def apply_environment(
+    parser: argparse.ArgumentParser, environ: dict[str, str] | None = None
+) -> None:
+    """Take each option's default from ``COLLABDNN_<OPTION>`` when that variable is set."""
+    environ = dict(os.environ if environ is None else environ)
+    for action in parser._actions:
+        if not action.option_strings or action.dest in {"help", "version"}:
+            continue
+        value = environ.get(env_name(action.dest))
+        if value is None or value == "":
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            action.default = value.lower() in _TRUE
+        elif isinstance(action, argparse._StoreFalseAction):
+            action.default = value.lower() not in _TRUE
+        elif action.nargs in ("+", "*"):
+            convert = action.type or str
+            action.default = [convert(v) for v in value.split()]
+        else:
+            action.default = (action.type or str)(value)
+        action.required = False
+        if action.help and action.help is not argparse.SUPPRESS:
+            action.help += f" [{env_name(action.dest)} is set]"
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:
