@@ -58,6 +58,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from collabdnn.energy import PowerModel
@@ -571,47 +572,76 @@ def _deadline_search(edges: _Edges, deadline: float) -> tuple[int, ...] | None:
         return None
     if lean.other[0][0] <= deadline:  # the least-energy plan already meets D
         return tuple(lean.completion(0, 0))
-    n = edges.n
-    # Incumbent: (energy, label, completion table), the fastest plan to start with.
-    inc_mj, inc_label, inc_table = fast.other[0][0], None, fast
-    root: _Label = (0.0, 0.0, 0, None)
-    fronts: list[list[_Label]] = [[root], []]
-    tol = 1e-9
-    for i in range(n):
-        new_fronts: list[list[_Label]] = [[], []]
-        for q in (0, 1):
-            lat_bound = deadline - fast.value[i + 1][q]
-            cands: list[_Label] = []
-            for p in (0, 1):
-                e_ms, e_mj = edges.edge(i, p, q)
-                for lab in fronts[p]:
-                    ms = lab[0] + e_ms
-                    if ms > lat_bound:
-                        break  # the front is sorted by ms: the rest are later still
-                    mj = lab[1] + e_mj
-                    if mj + lean.value[i + 1][q] > inc_mj + tol * max(1.0, inc_mj):
-                        continue
-                    label = (ms, mj, q, lab)
-                    cands.append(label)
-                    if mj + fast.other[i + 1][q] < inc_mj:
-                        inc_mj, inc_label, inc_table = mj + fast.other[i + 1][q], label, fast
-                    if (ms + lean.other[i + 1][q] <= deadline
-                            and mj + lean.value[i + 1][q] < inc_mj):
-                        inc_mj, inc_label, inc_table = mj + lean.value[i + 1][q], label, lean
-            new_fronts[q] = _pareto(cands)
-        fronts = new_fronts
+    # Incumbent: the fastest plan to start with.
+    inc = _Incumbent(fast.other[0][0], None, fast)
+    fronts: list[list[_Label]] = [[(0.0, 0.0, 0, None)], []]
+    for i in range(edges.n):
+        fronts = [_extend(edges, fronts, i, q, deadline, fast, lean, inc) for q in (0, 1)]
     best = _best_final(fronts, edges, deadline)
-    if best is not None and best[0] <= inc_mj:
+    if best is not None and best[0] <= inc.mj:
         return tuple(_label_path(best[1]))
-    if inc_label is None:
-        return tuple(inc_table.completion(0, 0))
-    head = _label_path(inc_label)
-    return tuple(head + inc_table.completion(len(head), inc_label[2]))
+    if inc.label is None:
+        return tuple(inc.table.completion(0, 0))
+    head = _label_path(inc.label)
+    return tuple(head + inc.table.completion(len(head), inc.label[2]))
+
+
+@dataclass
+class _Incumbent:
+    """Best feasible plan known during the label search: its energy, and where it is
+    (a label plus that label's optimal completion by ``table``; no label: from source)."""
+
+    mj: float
+    label: _Label | None
+    table: _ToSink
+
+    def cap(self, least_mj_to_sink: float) -> float:
+        """Labels with more mJ than this cannot beat the incumbent (float slack kept)."""
+        return self.mj + _SEARCH_TOL * max(1.0, self.mj) - least_mj_to_sink
+
+
+_SEARCH_TOL = 1e-9
+
+
+def _extend(edges: _Edges, fronts: list[list[_Label]], i: int, q: int, deadline: float,
+            fast: _ToSink, lean: _ToSink, inc: _Incumbent) -> list[_Label]:
+    """The Pareto front of node (i+1, q) from the fronts of layer i, updating ``inc``.
+
+    Extensions that cannot meet D even on the fastest completion, or cannot beat the
+    incumbent even on the least-energy completion, are dropped.  Each kept label offers
+    a feasible plan: its least-energy completion when that meets D, else its fastest.
+    """
+    least_ms, least_mj = fast.value[i + 1][q], lean.value[i + 1][q]
+    fast_mj = fast.other[i + 1][q]
+    ms_cap = deadline - least_ms
+    lean_ok = deadline - lean.other[i + 1][q]  # ms <= this: least-energy completion fits
+    mj_cap = inc.cap(least_mj)
+    cands: list[_Label] = []
+    for p in (0, 1):
+        e_ms, e_mj = edges.edge(i, p, q)
+        for lab in fronts[p]:
+            ms = lab[0] + e_ms
+            if ms > ms_cap:
+                break  # the front is sorted by ms: the rest are later still
+            mj = lab[1] + e_mj
+            if mj > mj_cap:
+                continue
+            label = (ms, mj, q, lab)
+            cands.append(label)
+            lean_fits = ms <= lean_ok
+            total = mj + (least_mj if lean_fits else fast_mj)
+            if total < inc.mj:
+                inc.mj, inc.label, inc.table = total, label, lean if lean_fits else fast
+                mj_cap = inc.cap(least_mj)
+    return _pareto(cands)
+
+
+_BY_MS_MJ = itemgetter(0, 1)
 
 
 def _pareto(cands: list[_Label]) -> list[_Label]:
     """Non-dominated labels sorted by ms (mJ strictly decreasing)."""
-    cands.sort(key=lambda lab: (lab[0], lab[1]))
+    cands.sort(key=_BY_MS_MJ)
     front: list[_Label] = []
     least = _INF
     for lab in cands:
@@ -677,7 +707,7 @@ def plan(inp: PlanInput, link: Link, power: PowerModel, objective: str = "latenc
         cost=cost,
         feasible=feasible,
         objective_value=value,
-        baselines=_baselines(inp, link, power, used, constraints, mobile_only),
+        baselines=_baselines(inp, link, power, edges, used, constraints, mobile_only),
         link=link,
         power=power,
         constraints=constraints,
@@ -708,18 +738,26 @@ def _weights(w: float, mobile_only: Cost) -> tuple[float, float]:
 
 def _scorer(objective: str, constraints: Constraints, mobile_only: Cost
             ) -> Callable[[Cost], float]:
+    """``cost -> the number objective minimises``."""
+    score = _pair_scorer(objective, constraints, mobile_only)
+    return lambda c: score(c.latency_ms, c.mobile_energy_mj)
+
+
+def _pair_scorer(objective: str, constraints: Constraints, mobile_only: Cost
+                 ) -> Callable[[float, float], float]:
+    """``(ms, mJ) -> the number objective minimises`` (inf: misses the deadline)."""
     if objective == "latency":
-        return lambda c: c.latency_ms
+        return lambda ms, mj: ms
     if objective == "energy":
-        return lambda c: c.mobile_energy_mj
+        return lambda ms, mj: mj
     if objective == "weighted":
         a, b = _weights(constraints.weight, mobile_only)
-        return lambda c: a * c.latency_ms + b * c.mobile_energy_mj
+        return lambda ms, mj: a * ms + b * mj
     if objective == "deadline":
         if constraints.deadline_ms is None:
             raise ValueError("the deadline objective needs a deadline (deadline_ms)")
         meets = constraints.meets_deadline
-        return lambda c: c.mobile_energy_mj if meets(c.latency_ms) else _INF
+        return lambda ms, mj: mj if meets(ms) else _INF
     raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
 
 
@@ -739,32 +777,57 @@ def _objective_used(objective: str, constraints: Constraints) -> tuple[str, str]
     return "energy", f"{low}: switched from {objective} to energy"
 
 
-def _baselines(inp: PlanInput, link: Link, power: PowerModel, objective: str,
-               constraints: Constraints, mobile_only: Cost) -> dict[str, Baseline]:
+def _baselines(inp: PlanInput, link: Link, power: PowerModel, edges: _Edges,
+               objective: str, constraints: Constraints, mobile_only: Cost
+               ) -> dict[str, Baseline]:
     """All-mobile, all-cloud and the best single cut for ``objective``.
 
     The best cut k in 0..N puts units [0, k) on the phone and [k, N) in the cloud
     (Neurosurgeon).  For ``deadline`` the best cut is the least-energy one that meets D,
-    or the fastest cut when none does.
+    or the fastest cut when none does.  Cuts are scored in O(N) from prefix sums; only
+    the winner is priced in full by :func:`evaluate`.
     """
     n = len(inp.units)
-    k = constraints.cloud_load
 
-    def baseline(name: str, placement: tuple[str, ...], cut: int | None) -> Baseline:
-        cost = evaluate(inp, link, power, placement, k)
+    def baseline(name: str, cut: int | None, placement: tuple[str, ...]) -> Baseline:
+        cost = evaluate(inp, link, power, placement, constraints.cloud_load)
         return Baseline(name, placement, cost, constraints.meets_deadline(cost.latency_ms), cut)
 
-    cuts = [baseline("best_single_cut", (MOBILE,) * c + (CLOUD,) * (n - c), c)
-            for c in range(n + 1)]
-    score = _scorer(objective, constraints, mobile_only)
-    best = min(cuts, key=lambda b: (score(b.cost), b.cost.latency_ms, b.cost.mobile_energy_mj))
-    if score(best.cost) == _INF:
-        best = min(cuts, key=lambda b: (b.cost.latency_ms, b.cost.mobile_energy_mj))
+    score = _pair_scorer(objective, constraints, mobile_only)
+    cuts = _cut_costs(edges)
+    ranked = [(score(ms, mj), ms, mj, k) for k, (ms, mj) in enumerate(cuts)]
+    best = min(ranked)
+    if best[0] == _INF:  # no cut meets the deadline: the fastest one
+        best = min((ms, mj, math.inf, k) for _, ms, mj, k in ranked)
+    k = best[3]
     return {
-        "mobile_only": baseline("mobile_only", (MOBILE,) * n, None),
-        "cloud_only": baseline("cloud_only", (CLOUD,) * n, None),
-        "best_single_cut": best,
+        "mobile_only": baseline("mobile_only", None, (MOBILE,) * n),
+        "cloud_only": baseline("cloud_only", None, (CLOUD,) * n),
+        "best_single_cut": baseline("best_single_cut", k, (MOBILE,) * k + (CLOUD,) * (n - k)),
     }
+
+
+def _cut_costs(edges: _Edges) -> list[tuple[float, float]]:
+    """(ms, mJ) of every single cut k = 0..N: units [0, k) on M, then boundary k goes
+    up, units [k, N) run on C and boundary N comes back (k = N: all on the phone)."""
+    n = edges.n
+    # suffix[k]: cloud compute of units [k, N) plus the logits' trip back
+    back_ms, back_mj = edges.back()
+    suffix = [(back_ms, back_mj)] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        ms, mj = suffix[i + 1]
+        suffix[i] = (ms + edges.comp_ms[i][1], mj + edges.comp_mj[i][1])
+    out = []
+    head_ms = head_mj = 0.0
+    for k in range(n + 1):
+        if k == n:
+            out.append((head_ms, head_mj))
+        else:
+            out.append((head_ms + edges.xfer_ms[k][0] + suffix[k][0],
+                        head_mj + edges.xfer_mj[k][0] + suffix[k][1]))
+            head_ms += edges.comp_ms[k][0]
+            head_mj += edges.comp_mj[k][0]
+    return out
 
 
 # --------------------------------------------------------------------------- helpers
