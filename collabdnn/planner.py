@@ -697,7 +697,8 @@ def plan(inp: PlanInput, link: Link, power: PowerModel, objective: str = "latenc
                                f"fastest plan takes {cost.latency_ms:.3f} ms")
     elif not feasible:
         reason = _join(reason, f"this {used} plan misses the deadline of {deadline:g} ms")
-    value = None if infeasible else objective_value(used, cost, constraints, mobile_only)
+    value = objective_value(used, cost, constraints, mobile_only)
+    value = value if math.isfinite(value) and not infeasible else None  # JSON has no inf
     return Plan(
         objective=objective,
         objective_used=used,
