@@ -1,0 +1,161 @@
+"""``collabdnn plan``: place a model's units from two saved profiles and a link.
+
+Prints a table (unit, placement, compute time, the transfer after it, mobile energy;
+then totals and baselines) or, with ``--json``, one JSON object with the contract keys
+(``objective``, ``units``, ``placement``, ``predicted``, ``baselines``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+HELP = "plan where each unit runs, from saved profiles and a link"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True,
+                        help="model name; must match the profiles' model")
+    parser.add_argument("--mobile-profile", required=True, metavar="FILE",
+                        help="profile JSON measured on the mobile side")
+    parser.add_argument("--cloud-profile", required=True, metavar="FILE",
+                        help="profile JSON measured on the cloud side")
+    link = parser.add_argument_group("link (a --network preset, each figure overridable)")
+    link.add_argument("--network", choices=("3g", "4g", "wifi"), default="wifi",
+                      help="link preset and radio power model (default: wifi)")
+    link.add_argument("--up-mbps", type=float, help="uplink throughput, Mbit/s")
+    link.add_argument("--down-mbps", type=float, help="downlink throughput, Mbit/s")
+    link.add_argument("--rtt-ms", type=float, help="round-trip time, ms")
+    obj = parser.add_argument_group("objective and constraints")
+    obj.add_argument("--objective", choices=("latency", "energy", "weighted", "deadline"),
+                     default="latency", help="what to minimise (default: latency)")
+    obj.add_argument("--deadline-ms", type=float,
+                     help="latency bound for --objective deadline (least energy within it)")
+    obj.add_argument("--weight", type=float, default=0.5,
+                     help="weighted objective: weight of latency in [0, 1] against energy, "
+                          "both relative to running everything on the phone (default 0.5)")
+    obj.add_argument("--battery", type=float, metavar="F",
+                     help="battery fraction in [0, 1] (default: this machine's battery, "
+                          "or 1.0 when it has none)")
+    obj.add_argument("--battery-threshold", type=float, default=0.2, metavar="T",
+                     help="below this battery fraction, plan for energy (default 0.2)")
+    obj.add_argument("--cloud-load", type=float, default=1.0, metavar="K",
+                     help="cloud slowdown factor applied to cloud compute times (default 1)")
+    power = parser.add_argument_group("mobile power (defaults: see collabdnn.energy)")
+    power.add_argument("--busy-mw", type=float, help="power while computing, mW")
+    power.add_argument("--wait-mw", type=float, help="power while waiting for the cloud, mW")
+    power.add_argument("--alpha-up-mw", type=float, help="radio upload slope, mW per Mbit/s")
+    power.add_argument("--alpha-down-mw", type=float,
+                       help="radio download slope, mW per Mbit/s")
+    power.add_argument("--beta-mw", type=float, help="radio base power, mW")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from collabdnn.energy import battery_fraction, power_model
+    from collabdnn.link import link_from_args
+    from collabdnn.planner import Constraints, plan
+    from collabdnn.profiles import ProfileError, load_profile, plan_input_from_profiles
+
+    try:
+        mobile = load_profile(args.mobile_profile)
+        cloud = load_profile(args.cloud_profile)
+        for profile in (mobile, cloud):
+            if profile.model != args.model:
+                raise ProfileError(
+                    f"--model {args.model!r} but the {profile.side} profile is for "
+                    f"{profile.model!r}"
+                )
+        inp = plan_input_from_profiles(mobile, cloud)
+        link = link_from_args(args.network, args.up_mbps, args.down_mbps, args.rtt_ms)
+        power = power_model(args.network, args.busy_mw, args.wait_mw, args.alpha_up_mw,
+                            args.alpha_down_mw, args.beta_mw)
+        # An explicit --battery wins (experiments); otherwise the machine's battery.
+        battery = args.battery if args.battery is not None else battery_fraction(None)
+        constraints = Constraints(
+            deadline_ms=args.deadline_ms,
+            battery_fraction=battery,
+            battery_threshold=args.battery_threshold,
+            cloud_load=args.cloud_load,
+            weight=args.weight,
+        )
+        result = plan(inp, link, power, args.objective, constraints)
+    except ValueError as exc:  # ProfileError is a ValueError
+        print(f"collabdnn plan: error: {exc}", file=sys.stderr)
+        return 2
+    out = result.to_dict()
+    out["model"] = args.model
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(render_table(out))
+    return 0
+
+
+def render_table(out: dict[str, Any]) -> str:
+    """The readable form of a plan's dict (see :meth:`collabdnn.planner.Plan.to_dict`)."""
+    link = out["link"]
+    lines = [
+        f"Plan for {out['model']}: objective {out['objective']}"
+        + (f" (used: {out['objective_used']})" if out["objective_used"] != out["objective"]
+           else ""),
+        f"link: {link['network']}, up {link['up_mbps']:g} Mbit/s, down "
+        f"{link['down_mbps']:g} Mbit/s, RTT {link['rtt_ms']:g} ms; cloud load "
+        f"{out['constraints']['cloud_load']:g}",
+    ]
+    if out["reason"]:
+        lines.append(f"note: {out['reason']}")
+    lines.append("")
+    lines += _unit_rows(out["breakdown"])
+    pred = out["predicted"]
+    lines += [
+        "",
+        f"placement {out['placement_spec']}: latency {pred['latency_ms']:.3f} ms, "
+        f"mobile energy {pred['mobile_energy_mj']:.3f} mJ"
+        + ("" if out["feasible"] else "  (misses the deadline)"),
+        "",
+        f"{'baseline':<20} {'placement':<{max(9, len(out['units']))}} "
+        f"{'latency ms':>12} {'energy mJ':>12}",
+    ]
+    for name, base in out["baselines"].items():
+        label = name + (f" k={base['cut']}" if "cut" in base else "")
+        lines.append(
+            f"{label:<20} {base['placement_spec']:<{max(9, len(out['units']))}} "
+            f"{base['predicted']['latency_ms']:>12.3f} "
+            f"{base['predicted']['mobile_energy_mj']:>12.3f}"
+        )
+    imp = out["improvement_pct"]
+    lines.append(
+        f"\nplan vs best single platform ({imp['vs']}): latency {_fmt_pct(imp['latency'])}, "
+        f"mobile energy {_fmt_pct(imp['mobile_energy'])} better"
+    )
+    return "\n".join(lines)
+
+
+def _unit_rows(breakdown: dict[str, Any]) -> list[str]:
+    transfers = {t["boundary"]: t for t in breakdown["transfers"]}
+    header = (f"{'#':>3} {'unit':<14} {'where':<7} {'compute ms':>11}  "
+              f"{'transfer after it':<30} {'energy mJ':>10}")
+    rows = [header, "-" * len(header)]
+    if 0 in transfers:
+        t = transfers[0]
+        rows.append(f"{'':>3} {'(input)':<14} {'':<7} {'':>11}  {_fmt_xfer(t):<30} "
+                    f"{t['energy_mj']:>10.3f}")
+    for unit in breakdown["units"]:
+        t = transfers.get(unit["index"] + 1)
+        energy = unit["energy_mj"] + (t["energy_mj"] if t else 0.0)
+        rows.append(
+            f"{unit['index']:>3} {unit['name']:<14} {unit['platform']:<7} "
+            f"{unit['compute_ms']:>11.3f}  {_fmt_xfer(t) if t else '':<30} {energy:>10.3f}"
+        )
+    return rows
+
+
+def _fmt_xfer(t: dict[str, Any]) -> str:
+    return f"{t['direction']:<4} {t['bytes']:>11,} B {t['ms']:>9.3f} ms"
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
