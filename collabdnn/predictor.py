@@ -17,9 +17,14 @@ are predicted at ±100 %.
 
 A kind with too few points to fit four coefficients uses the global model (fitted on
 all units) scaled by that kind's median ratio of measured to predicted latency; a kind
-never seen uses the global model unscaled. Sizes and codec times of a predicted profile
-come from the same profiles: the median compression ratio per kind and a linear fit of
-encode/decode time against bytes.
+never seen uses the global model unscaled. So does a kind seen in only one model when
+the fit spans several: one architecture's units of a kind (ResNet's blocks all have
+about the same FLOPs) cannot tell size from architecture, and such a fit extrapolated
+to another model's blocks was off by about 200 % where the scaled global model was off
+by about 55 % (leave-one-model-out, ``benchmarks/bench_predictor.py``).
+
+Sizes and codec times of a predicted profile come from the same profiles: the median
+compression ratio per kind and a linear fit of encode/decode time against bytes.
 
 A predicted profile is marked ``host["predicted"] = true`` and every latency has
 ``repeats = 0`` (profiles.py keeps ``host`` verbatim but drops unknown unit keys).
@@ -290,9 +295,11 @@ def fit_latency_models(
     by_kind: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         by_kind[sample.kind].append(sample)
+    many_models = len({s.model for s in samples}) > 1
     kinds = {}
     for kind, group in by_kind.items():
-        if len(group) >= min_points:
+        spans_models = len({s.model for s in group}) > 1 or not many_models
+        if len(group) >= min_points and spans_models:
             kinds[kind] = LinearModel(_fit_nonnegative(group, weighting), len(group), "fit")
         else:
             kinds[kind] = _scaled(global_model, group)

@@ -291,3 +291,17 @@ def test_cli_profile_reports_errors_plainly(tmp_path):
         main(["profile", "--model", "alexnet", "--no-progress"])
     with pytest.raises(SystemExit, match="collabdnn profile"):
         main(["profile", "--model", "alexnet", "--predict-from", str(tmp_path / "none.json")])
+
+
+def test_a_kind_seen_in_one_model_only_borrows_the_global_model():
+    samples = [s for seed, name in ((1, "m1"), (2, "m2")) for s in _samples(name, seed)]
+    blocks = [Sample("m3", f"b{i}", "block", 1e8 * (i + 1), 1e4, 1e4, 1.0 + i) for i in range(6)]
+    kinds, _ = fit_latency_models(samples + blocks)
+    assert kinds["conv"].source == "fit"
+    assert kinds["block"].source == "scaled-global"
+
+
+def _samples(model: str, seed: int) -> list[Sample]:
+    from collabdnn.predictor import samples_from_profile
+
+    return samples_from_profile(_synthetic_profile(model, seed))
