@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("collabdnn.cli.summary", "print a model's unit table and parameter count"),
     "demo": ("collabdnn.cli.demo", "run the end-to-end demo on the sample photos"),
     "plan": ("collabdnn.cli.plan", "place each unit on mobile or cloud from saved profiles"),
+    "profile": ("collabdnn.cli.profile", "measure or predict one side's per-unit profile"),
 }
 
 
