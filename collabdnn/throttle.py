@@ -1,0 +1,82 @@
+"""Make a process a weaker device: a CPU quota through a cgroup, as Compose's ``cpus:``.
+
+``cpus=0.5`` lets the process group use half of one core per scheduling period, the
+same limit ``docker run --cpus 0.5`` sets. Works with cgroup v2 (``cpu.max``) and v1
+(``cpu.cfs_quota_us``); needs root. Where neither is writable, ``cpu_quota`` raises
+:class:`ThrottleError` with the reason, and callers fall back to threads alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PERIOD_US = 100_000
+_V2 = Path("/sys/fs/cgroup")
+_V1 = Path("/sys/fs/cgroup/cpu")
+
+
+class ThrottleError(RuntimeError):
+    """No writable cgroup CPU controller here (not root, or no cgroup mounted)."""
+
+
+def _v2_available() -> bool:
+    controllers = _V2 / "cgroup.controllers"
+    return controllers.is_file() and "cpu" in controllers.read_text().split()
+
+
+def _create() -> tuple[Path, str]:
+    name = f"collabdnn-{uuid.uuid4().hex[:8]}"
+    if _v2_available():
+        folder = _V2 / name
+        folder.mkdir()
+        return folder, "v2"
+    if (_V1 / "cpu.cfs_quota_us").is_file():
+        folder = _V1 / name
+        folder.mkdir()
+        return folder, "v1"
+    raise ThrottleError("no cgroup CPU controller is mounted")
+
+
+@contextlib.contextmanager
+def cpu_quota(cpus: float) -> Iterator[Path]:
+    """A cgroup limited to ``cpus`` cores; add processes with :func:`add_process`."""
+    if cpus <= 0:
+        raise ValueError("cpus must be > 0")
+    if os.geteuid() != 0:
+        raise ThrottleError("a CPU quota needs root (cgroups)")
+    try:
+        folder, version = _create()
+    except OSError as exc:
+        raise ThrottleError(f"cannot create a cgroup: {exc.strerror}") from exc
+    quota = int(cpus * PERIOD_US)
+    if version == "v2":
+        (folder / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+    else:
+        (folder / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+        (folder / "cpu.cfs_quota_us").write_text(str(quota))
+    log.info("cgroup %s: %.2f CPUs (%s)", folder, cpus, version)
+    try:
+        yield folder
+    finally:
+        _remove(folder)
+
+
+def add_process(folder: Path, pid: int) -> None:
+    (folder / "cgroup.procs").write_text(str(pid))
+
+
+def _remove(folder: Path) -> None:
+    parent_procs = folder.parent / "cgroup.procs"
+    with contextlib.suppress(OSError):
+        for pid in (folder / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):
+                parent_procs.write_text(pid)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
