@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("collabdnn.cli.models", "list the models in the registry"),
     "summary": ("collabdnn.cli.summary", "print a model's unit table and parameter count"),
     "demo": ("collabdnn.cli.demo", "run the end-to-end demo on the sample photos"),
+    "cloud": ("collabdnn.cli.cloud", "start the cloud server"),
+    "mobile": ("collabdnn.cli.mobile", "start the mobile agent"),
+    "classify": ("collabdnn.cli.classify", "classify images through a mobile agent"),
+    "health": ("collabdnn.cli.health", "check a service's gRPC health (exit 0 when SERVING)"),
 }
 
 
