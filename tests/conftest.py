@@ -1,0 +1,45 @@
+"""Shared fixtures: real services as subprocesses on free ports (127.0.0.1 only).
+
+The standard pair (cloud + agent, alexnet, seed:0 weights, one torch thread each) is
+session-scoped: starting a service costs seconds on a small machine, so it starts once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collabdnn.procs import Service, start_healthy
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+MODEL = "alexnet"
+WEIGHTS = "seed:0"
+COMMON = ["--model", MODEL, "--weights", WEIGHTS, "--threads", "1"]
+
+
+def stop_cleanly(service: Service) -> None:
+    """SIGTERM must end a service gracefully, with exit status 0."""
+    assert service.stop() == 0, f"{service.name} did not stop cleanly:\n{service.log_tail()}"
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_healthy("cloud", COMMON, log_dir=tmp_path_factory.mktemp("cloud"))
+    yield service
+    stop_cleanly(service)
+
+
+@pytest.fixture(scope="session")
+def agent(cloud: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_healthy("mobile", [*COMMON, "--cloud", cloud.address],
+                            log_dir=tmp_path_factory.mktemp("mobile"))
+    yield service
+    stop_cleanly(service)
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> bytes:
+    return (SAMPLES / "chelsea.png").read_bytes()
