@@ -132,6 +132,7 @@ class Service:
                 proc.wait()
         if proc.stdout:
             proc.stdout.close()
+        log.info("%s stopped (exit %s)", self.name, proc.returncode)
         return proc.returncode
 
     def log_tail(self, lines: int = 30) -> str:

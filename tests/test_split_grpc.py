@@ -23,7 +23,7 @@ from collabdnn.codec import CodecConfig, decode, encode
 from collabdnn.placement import Placement
 from collabdnn.procs import Service, start_healthy
 from collabdnn.split_model import SplitModel, load_model
-from tests.conftest import COMMON, MODEL, WEIGHTS, stop_cleanly
+from tests.conftest import MODEL, WEIGHTS, stop_cleanly
 
 AGENT_CODEC = CodecConfig(level=1)  # the agent's default (--zstd-level 1, no shuffle)
 MULTI_SWITCH = [
@@ -150,5 +150,13 @@ def test_agent_refuses_to_offload_across_a_weights_mismatch(
     assert "REFUSING TO OFFLOAD" in mismatched_agent.log_tail(100)
 
 
-def test_common_args_are_single_threaded() -> None:
-    assert COMMON[COMMON.index("--threads") + 1] == "1"
+
+
+def test_agent_info_reports_the_verified_cloud(agent: Service, cloud: Service) -> None:
+    from collabdnn.proto import common_pb2, mobile_pb2_grpc
+    from collabdnn.rpc import open_channel
+
+    with open_channel(agent.address) as channel:
+        info = mobile_pb2_grpc.MobileAgentStub(channel).Info(common_pb2.InfoRequest(), timeout=10)
+    assert info.cloud_address == cloud.address and info.cloud_state == "verified"
+    assert info.info.role == "mobile" and info.info.threads == 1 and len(info.info.units) == 12
