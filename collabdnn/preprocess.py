@@ -62,7 +62,9 @@ class Preprocess(torch.nn.Module):
         if not data:
             raise ImageError("empty image: no bytes were sent")
         if len(data) > limits.max_bytes:
-            raise ImageError(f"image is {len(data)} bytes, more than the limit of {limits.max_bytes}")
+            raise ImageError(
+                f"image is {len(data)} bytes, more than the limit of {limits.max_bytes}"
+            )
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -46,7 +46,9 @@ class SplitModel:
         infos = describe_units(parts, (1, 3, spec.crop, spec.crop))
         pre_shape = (1, 3, spec.crop, spec.crop)
         self.units: tuple[UnitInfo, ...] = (
-            UnitInfo(0, "preprocess", "preprocess", pre_shape, "float32", 4 * 3 * spec.crop**2, 0, 0),
+            UnitInfo(
+                0, "preprocess", "preprocess", pre_shape, "float32", 4 * 3 * spec.crop**2, 0, 0
+            ),
             *infos,
         )
         self.modules: list[nn.Module] = [self.preprocess, *(p.module for p in parts)]

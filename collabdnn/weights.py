@@ -48,7 +48,9 @@ def build_with_weights(spec: ModelSpec, weights: str) -> nn.Module:
 def imagenet_weights_path(spec: ModelSpec) -> Path:
     """Where torch keeps the official checkpoint of ``spec`` (it may not be there)."""
     if spec.torchvision_weights is None:
-        raise WeightsError(f"model {spec.name!r} has no official ImageNet weights; use seed:N or a file")
+        raise WeightsError(
+            f"model {spec.name!r} has no official ImageNet weights; use seed:N or a file"
+        )
     import torchvision
 
     enum = torchvision.models.get_model_weights(spec.torchvision_weights)
@@ -62,7 +64,8 @@ def _imagenet_state(spec: ModelSpec) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f"ImageNet weights for {spec.name!r} are not in the local torch cache ({path}). "
             "Nothing is downloaded at run time: fetch them once where there is network "
-            f"(python -c \"import torchvision; torchvision.models.get_model('{spec.torchvision_weights}', "
+            "(python -c \"import torchvision; torchvision.models.get_model("
+            f"'{spec.torchvision_weights}', "
             "weights='DEFAULT')\") or use --weights seed:0"
         )
     return _file_state(path)

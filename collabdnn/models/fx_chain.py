@@ -103,7 +103,8 @@ def partition_fx(model: nn.Module) -> list[UnitModule]:
     for node in compute:
         current.append(node)
         if node in cut_nodes or node is compute[-1]:
-            units.append(UnitModule(_unit_name(current, taken), _segment(traced, current, input_node)))
+            name = _unit_name(current, taken)
+            units.append(UnitModule(name, _segment(traced, current, input_node)))
             input_node, current = node, []
     return units
 
