@@ -120,7 +120,7 @@ class SplitModel:
             x = x.to(self.device)
         with torch.inference_mode():
             for index in range(start, end):
-                x = self.modules[index](x)
+                x = _canonical(self.modules[index](x))
         return x
 
     def run_timed(self, start: int, end: int, x: Any) -> tuple[Any, list[float]]:
@@ -134,7 +134,7 @@ class SplitModel:
         with torch.inference_mode():
             for index in range(start, end):
                 begin = time.perf_counter()
-                x = self.modules[index](x)
+                x = _canonical(self.modules[index](x))
                 sync()
                 times.append((time.perf_counter() - begin) * 1e3)
         return x, times
@@ -143,6 +143,17 @@ class SplitModel:
         """The unsplit model on a preprocessed tensor: the reference for split runs."""
         with torch.inference_mode():
             return self.model(x.to(self.device))
+
+
+def _canonical(x: Any) -> Any:
+    """A unit's output in standard contiguous layout: the layout the codec delivers.
+
+    Preprocessing permutes HWC pixels, which leaves a channels-last tensor, and conv
+    kernels take another path (other float rounding) on channels-last input. Making
+    every unit boundary contiguous means a unit computes the same bits whether its
+    input came from the previous unit here or was decoded from the wire.
+    """
+    return x.contiguous() if isinstance(x, torch.Tensor) else x
 
 
 def load_model(

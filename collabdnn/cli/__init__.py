@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("collabdnn.cli.demo", "run the end-to-end demo on the sample photos"),
     "plan": ("collabdnn.cli.plan", "place each unit on mobile or cloud from saved profiles"),
     "profile": ("collabdnn.cli.profile", "measure or predict one side's per-unit profile"),
+    "cloud": ("collabdnn.cli.cloud", "start the cloud server"),
+    "mobile": ("collabdnn.cli.mobile", "start the mobile agent"),
+    "classify": ("collabdnn.cli.classify", "classify images through a mobile agent"),
+    "health": ("collabdnn.cli.health", "check a service's gRPC health (exit 0 when SERVING)"),
 }
 
 

@@ -1,0 +1,90 @@
+"""Start the cloud server: ``create_server(config)`` for embedding, ``serve(config)`` to run.
+
+The port is bound before the model loads, so ``--port 0`` can be announced at once;
+health says NOT_SERVING until the model is loaded, then SERVING.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from collabdnn.proto import cloud_pb2, cloud_pb2_grpc
+from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
+from collabdnn.service import Health, bind, load_in_background, new_server, run_until_stopped
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudServer"].full_name
+DEFAULT_PORT = 50051
+
+
+@dataclass(frozen=True)
+class CloudConfig:
+    model: str = "alexnet"
+    weights: str = "seed:0"
+    device: str = "cpu"
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
+    max_frame_mb: float = 512.0  # largest decoded activation accepted
+    workers: int = 8  # gRPC handler threads
+    grace_s: float = 5.0
+
+
+@dataclass
+class CloudServer:
+    """A created (not yet started) server and what controls it."""
+
+    server: grpc.Server
+    port: int
+    health: Health
+    failed: threading.Event
+
+
+def _build(config: CloudConfig) -> CloudServer:
+    from cloud_server.servicer import CloudServicer
+
+    server = new_server(config.max_message_mb, config.workers)
+    servicer = CloudServicer(max_frame_bytes=int(config.max_frame_mb * 1024 * 1024))
+    cloud_pb2_grpc.add_CloudServerServicer_to_server(servicer, server)
+    health = Health(server, [SERVICE_NAME])
+    port = bind(server, config.host, config.port)
+    failed = threading.Event()
+
+    def load() -> None:
+        import torch
+
+        from collabdnn.split_model import load_model
+
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        servicer.model = load_model(config.model, config.weights, config.device)
+        health.set(True)
+        log.info("serving %s (weights %s, hash %s) on %s:%d with %d threads", config.model,
+                 config.weights, servicer.model.weights_hash, config.host, port,
+                 torch.get_num_threads())
+
+    load_in_background("cloud", load, failed)
+    return CloudServer(server, port, health, failed)
+
+
+def create_server(config: CloudConfig) -> tuple[grpc.Server, int]:
+    """A bound, unstarted server whose model loads in the background; and its port."""
+    built = _build(config)
+    return built.server, built.port
+
+
+def serve(config: CloudConfig, on_bound: Callable[[str, int], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
+    built = _build(config)
+    built.server.start()
+    log.info("listening on %s:%d (loading %s)", config.host, built.port, config.model)
+    if on_bound:
+        on_bound(config.host, built.port)
+    return run_until_stopped(built.server, built.health, built.failed, config.grace_s)

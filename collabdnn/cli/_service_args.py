@@ -1,0 +1,36 @@
+"""Arguments every service command shares, and the line that announces its port.
+
+``listening on HOST:PORT`` on stdout is a contract: :mod:`collabdnn.procs` (and anyone
+starting a service with ``--port 0``) reads the bound port from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
+
+LISTENING = "listening on"
+
+
+def add_service_args(parser: argparse.ArgumentParser, default_port: int) -> None:
+    parser.add_argument("--model", default="alexnet", help="model name (default: alexnet)")
+    parser.add_argument("--weights", default="seed:0",
+                        help="seed:N, imagenet (local torch cache) or a state-dict file")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=default_port,
+                        help=f"port (default: {default_port}; 0 = any free port, printed)")
+    parser.add_argument("--max-message-mb", type=float, default=DEFAULT_MAX_MESSAGE_MB,
+                        help=f"largest gRPC message (default: {DEFAULT_MAX_MESSAGE_MB} MB)")
+    parser.add_argument("--workers", type=int, default=8, help="gRPC handler threads")
+    parser.add_argument("--grace", type=float, default=5.0,
+                        help="seconds in-flight requests get on SIGTERM (default: 5)")
+
+
+def announce(host: str, port: int) -> None:
+    """Print the machine-readable line with the bound port."""
+    print(f"{LISTENING} {host}:{port}", file=sys.stdout, flush=True)

@@ -1,0 +1,25 @@
+"""``collabdnn health``: exit 0 only when a service reports SERVING (no torch).
+
+Made for container healthchecks: one short call with a deadline, the status on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "check a service's gRPC health; exit 0 only when SERVING"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("address", metavar="HOST:PORT", help="the service to check")
+    parser.add_argument("--service", default="",
+                        help="service name to ask about (default: the whole server)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    from collabdnn.rpc import check_health
+
+    status = check_health(args.address, args.service, args.timeout)
+    print(status)
+    return 0 if status == "SERVING" else 1

@@ -1,0 +1,123 @@
+"""gRPC plumbing shared by every service and client: channels, limits, retries, health.
+
+Torch-free. Channels are made in one place (:func:`open_channel`) so that TLS and
+other channel-wide policy can be added once; long-lived callers keep one channel per
+address in a :class:`ChannelPool`, short-lived ones use a channel as a context manager.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+DEFAULT_MAX_MESSAGE_MB = 64
+DEFAULT_TIMEOUT_S = 30.0
+HEALTH_SERVICE = "grpc.health.v1.Health"
+
+# Retried on these codes only: the call never reached a handler, or the handler said so.
+_RETRYABLE = ["UNAVAILABLE"]
+
+
+def message_options(max_message_mb: float) -> list[tuple[str, int]]:
+    """Send and receive limits: activations of big models exceed gRPC's 4 MB default."""
+    limit = int(max_message_mb * 1024 * 1024)
+    return [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
+
+
+def retry_service_config(idempotent: Mapping[str, Iterable[str]]) -> str:
+    """A service config retrying ``{service: [method, ...]}`` on UNAVAILABLE.
+
+    Only idempotent, cheap calls belong here (Info, Profile, health): retrying Execute
+    would re-send a large activation, and its failure is handled by the caller instead.
+    """
+    names = [{"service": service, "method": method}
+             for service, methods in idempotent.items() for method in methods]
+    config = {
+        "methodConfig": [{
+            "name": names,
+            "retryPolicy": {
+                "maxAttempts": 4,
+                "initialBackoff": "0.1s",
+                "maxBackoff": "1s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": _RETRYABLE,
+            },
+        }]
+    } if names else {}
+    return json.dumps(config)
+
+
+def open_channel(
+    address: str,
+    *,
+    max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
+    idempotent: Mapping[str, Iterable[str]] | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> grpc.Channel:
+    """A channel to ``address`` with message limits and retries for ``idempotent`` calls.
+
+    ``credentials`` is the seam for TLS: a secure channel when given, insecure otherwise.
+    """
+    options: list[tuple[str, int | str]] = [*message_options(max_message_mb)]
+    if idempotent:
+        options += [("grpc.enable_retries", 1),
+                    ("grpc.service_config", retry_service_config(idempotent))]
+    if credentials is not None:
+        return grpc.secure_channel(address, credentials, options=options)
+    return grpc.insecure_channel(address, options=options)
+
+
+def check_health(address: str, service: str = "", timeout: float = 5.0) -> str:
+    """The health status name of ``service`` at ``address`` (``SERVING``, ...).
+
+    Connection failures come back as ``UNREACHABLE`` rather than an exception, so callers
+    that poll (compose healthchecks, :mod:`collabdnn.procs`) stay simple.
+    """
+    with open_channel(address, idempotent={HEALTH_SERVICE: ["Check"]}) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError as exc:
+            code = exc.code()  # type: ignore[attr-defined]
+            return "UNKNOWN_SERVICE" if code == grpc.StatusCode.NOT_FOUND else "UNREACHABLE"
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+class ChannelPool:
+    """One open channel per address, shared by every request (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
+        idempotent: Mapping[str, Iterable[str]] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self._kwargs = {"max_message_mb": max_message_mb, "idempotent": idempotent,
+                        "credentials": credentials}
+        self._channels: dict[str, grpc.Channel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, address: str) -> grpc.Channel:
+        with self._lock:
+            channel = self._channels.get(address)
+            if channel is None:
+                channel = open_channel(address, **self._kwargs)  # type: ignore[arg-type]
+                self._channels[address] = channel
+            return channel
+
+    def close(self) -> None:
+        with self._lock:
+            channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            channel.close()
+
+    def __enter__(self) -> ChannelPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

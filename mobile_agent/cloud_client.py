@@ -1,0 +1,78 @@
+"""The agent's view of one cloud server: Info and Execute over a shared channel.
+
+Every cloud call of the agent goes through :meth:`CloudClient.execute`, with a deadline.
+This is the seam for later work: link estimation (bytes and times of real calls),
+fallback and circuit breaking wrap this one method.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from collabdnn import serde
+from collabdnn.codec import CodecConfig
+from collabdnn.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
+
+CLOUD_SERVICE = cloud_pb2.DESCRIPTOR.services_by_name["CloudServer"].full_name
+# Idempotent and cheap: retried on UNAVAILABLE by the channel's service config.
+CLOUD_IDEMPOTENT = {CLOUD_SERVICE: ["Info", "Profile"]}
+
+
+@dataclass(frozen=True)
+class CloudCall:
+    """What one Execute call cost, as the agent saw it."""
+
+    output: Any  # torch.Tensor: the output of unit end-1
+    bytes_up: int
+    bytes_down: int
+    encode_ms: float  # mobile encoding the input frame
+    rpc_ms: float  # the call as seen by the agent
+    decode_ms: float  # mobile decoding the output frame
+    reply: cloud_pb2.ExecuteReply
+
+    @property
+    def network_ms(self) -> float:
+        """Round trip minus the server's own handling: the link's share, both directions."""
+        return max(0.0, self.rpc_ms - self.reply.server_ms)
+
+
+class CloudClient:
+    def __init__(self, channel: grpc.Channel, address: str, timeout_s: float,
+                 max_frame_bytes: int) -> None:
+        self.address = address
+        self.timeout_s = timeout_s
+        self.max_frame_bytes = max_frame_bytes
+        self._stub = cloud_pb2_grpc.CloudServerStub(channel)
+
+    def info(self, timeout_s: float | None = None) -> common_pb2.ServiceInfo:
+        return self._stub.Info(common_pb2.InfoRequest(), timeout=timeout_s or self.timeout_s,
+                               wait_for_ready=False)
+
+    def execute(self, model: str, weights_hash: str, start: int, end: int, x: Any,
+                codec: CodecConfig, request_id: str = "") -> CloudCall:
+        """Run units ``[start, end)`` in the cloud; ``x`` is image bytes when start == 0."""
+        request = cloud_pb2.ExecuteRequest(
+            model=model, weights_hash=weights_hash, start=start, end=end,
+            reply_codec=serde.codec_to_proto(codec), request_id=request_id,
+        )
+        tick = time.perf_counter()
+        if start == 0:
+            images = [x] if isinstance(x, bytes | bytearray) else list(x)
+            request.images.CopyFrom(tensor_pb2.ImageBatch(images=images))
+            bytes_up = sum(len(i) for i in images)
+        else:
+            request.tensor.CopyFrom(serde.tensor_to_proto(x, codec))
+            bytes_up = len(request.tensor.frame)
+        encode_ms = (time.perf_counter() - tick) * 1e3
+        tick = time.perf_counter()
+        reply = self._stub.Execute(request, timeout=self.timeout_s)
+        rpc_ms = (time.perf_counter() - tick) * 1e3
+        tick = time.perf_counter()
+        output = serde.tensor_from_proto(reply.output, self.max_frame_bytes)
+        decode_ms = (time.perf_counter() - tick) * 1e3
+        return CloudCall(output, bytes_up, len(reply.output.frame), encode_ms, rpc_ms,
+                         decode_ms, reply)

@@ -1,0 +1,114 @@
+"""Start the mobile agent: ``create_server(config)`` for embedding, ``serve(config)`` to run.
+
+Health is SERVING once the model is loaded; the cloud's identity is checked right
+after, but a missing cloud does not keep the agent from serving (it runs locally).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from collabdnn.placement import Placement, Plan
+from collabdnn.proto import mobile_pb2, mobile_pb2_grpc
+from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB, ChannelPool
+from collabdnn.service import Health, bind, load_in_background, new_server, run_until_stopped
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = mobile_pb2.DESCRIPTOR.services_by_name["MobileAgent"].full_name
+DEFAULT_PORT = 50053
+
+
+@dataclass(frozen=True)
+class MobileConfig:
+    model: str = "alexnet"
+    weights: str = "seed:0"
+    device: str = "cpu"
+    threads: int = 0
+    cloud: str = ""  # HOST:PORT; "" = no cloud, everything runs locally
+    placement: str = "mobile"  # the initial plan
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
+    max_frame_mb: float = 512.0
+    timeout_s: float = 30.0  # deadline of each cloud call
+    zstd_level: int = 1
+    shuffle: bool = False
+    workers: int = 8
+    grace_s: float = 5.0
+
+
+@dataclass
+class MobileServer:
+    server: grpc.Server
+    port: int
+    health: Health
+    failed: threading.Event
+    pool: ChannelPool
+
+
+def _build(config: MobileConfig) -> MobileServer:
+    from mobile_agent.cloud_client import CLOUD_IDEMPOTENT
+    from mobile_agent.servicer import MobileServicer
+
+    plan = Plan(Placement.parse(config.placement), source="command line")
+    server = new_server(config.max_message_mb, config.workers)
+    servicer = MobileServicer()
+    mobile_pb2_grpc.add_MobileAgentServicer_to_server(servicer, server)
+    health = Health(server, [SERVICE_NAME])
+    port = bind(server, config.host, config.port)
+    failed = threading.Event()
+    pool = ChannelPool(max_message_mb=config.max_message_mb, idempotent=CLOUD_IDEMPOTENT)
+
+    def load() -> None:
+        import torch
+
+        from collabdnn.codec import CodecConfig
+        from collabdnn.split_model import load_model
+        from mobile_agent.agent import AgentSettings, MobileAgent
+
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        model = load_model(config.model, config.weights, config.device)
+        settings = AgentSettings(
+            cloud=config.cloud, timeout_s=config.timeout_s,
+            codec=CodecConfig(level=config.zstd_level, shuffle=config.shuffle),
+            max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
+        )
+        agent = MobileAgent(model, plan, pool, settings)
+        servicer.agent = agent
+        health.set(True)
+        log.info("serving %s (weights %s, hash %s) on %s:%d with %d threads, plan %s",
+                 config.model, config.weights, model.weights_hash, config.host, port,
+                 torch.get_num_threads(), plan.placement)
+        if config.cloud:
+            agent.cloud_usable()  # checks once, unless a request got there first
+        else:
+            log.info("no cloud configured: every unit runs locally")
+
+    load_in_background("mobile", load, failed)
+    return MobileServer(server, port, health, failed, pool)
+
+
+def create_server(config: MobileConfig) -> tuple[grpc.Server, int]:
+    """A bound, unstarted agent whose model loads in the background; and its port."""
+    built = _build(config)
+    return built.server, built.port
+
+
+def serve(config: MobileConfig, on_bound: Callable[[str, int], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
+    built = _build(config)
+    built.server.start()
+    log.info("listening on %s:%d (loading %s)", config.host, built.port, config.model)
+    if on_bound:
+        on_bound(config.host, built.port)
+    try:
+        return run_until_stopped(built.server, built.health, built.failed, config.grace_s)
+    finally:
+        built.pool.close()
