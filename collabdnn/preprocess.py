@@ -54,7 +54,8 @@ class Preprocess(torch.nn.Module):
             raise ImageError("no images given")
         arrays = [self._decode(bytes(data)) for data in batch]
         pixels = torch.from_numpy(np.stack(arrays)).to(self.mean.device)
-        x = pixels.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+        # Contiguous NCHW: conv kernels round differently on channels-last input.
+        x = pixels.permute(0, 3, 1, 2).contiguous().to(torch.float32).div_(255.0)
         return (x - self.mean) / self.std
 
     def _decode(self, data: bytes) -> np.ndarray:

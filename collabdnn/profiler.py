@@ -147,13 +147,12 @@ def _measure_batch(
 ) -> None:
     """Warm up, time ``repeats`` passes of the chain, then measure the codec on the outputs."""
     sync = _synchronizer(model.device)
-    modules = model.modules
     outputs: list[Any] = []
     for _ in range(warmup):
-        outputs, _times = _timed_pass(modules, batch, sync)
+        outputs, _times = _timed_pass(model, batch, sync)
         advance()
     for _ in range(repeats):
-        outputs, times = _timed_pass(modules, batch, sync)
+        outputs, times = _timed_pass(model, batch, sync)
         for unit, elapsed in zip(samples, times, strict=True):
             unit.latencies_ms.append(elapsed)
         advance()
@@ -163,16 +162,16 @@ def _measure_batch(
 
 
 def _timed_pass(
-    modules: Sequence[torch.nn.Module], batch: list[bytes], sync: Callable[[], None]
+    model: SplitModel, batch: list[bytes], sync: Callable[[], None]
 ) -> tuple[list[Any], list[float]]:
     """Run the whole chain once; each unit's wall time in ms. Nothing else in the loop."""
     outputs: list[Any] = []
     times: list[float] = []
     x: Any = batch
     with torch.inference_mode():
-        for module in modules:
+        for index in range(model.num_units):
             begin = time.perf_counter()
-            x = module(x)
+            x = model.step(index, x)
             sync()
             times.append((time.perf_counter() - begin) * 1e3)
             outputs.append(x)

@@ -108,6 +108,13 @@ class SplitModel:
                 f"unit {start} ({consumer}) takes shape {want}, got {list(x.shape)}"
             )
 
+    def step(self, index: int, x: Any) -> Any:
+        """Unit ``index`` alone, unchecked: the one code path every runner and profiler uses.
+
+        Callers hold ``torch.inference_mode()`` and have checked the range and input.
+        """
+        return _canonical(self.modules[index](x))
+
     def run(self, start: int, end: int, x: Any) -> Any:
         """Execute units ``[start, end)`` on ``x``; returns the last unit's output.
 
@@ -120,7 +127,7 @@ class SplitModel:
             x = x.to(self.device)
         with torch.inference_mode():
             for index in range(start, end):
-                x = _canonical(self.modules[index](x))
+                x = self.step(index, x)
         return x
 
     def run_timed(self, start: int, end: int, x: Any) -> tuple[Any, list[float]]:
@@ -134,7 +141,7 @@ class SplitModel:
         with torch.inference_mode():
             for index in range(start, end):
                 begin = time.perf_counter()
-                x = _canonical(self.modules[index](x))
+                x = self.step(index, x)
                 sync()
                 times.append((time.perf_counter() - begin) * 1e3)
         return x, times

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from collabdnn.cli._service_args import add_service_args, announce
 
+LOG_LEVEL = logging.INFO  # a service says what it does
 HELP = "start the cloud server (runs any unit range it is sent)"
 
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+LOG_LEVEL = logging.INFO
 HELP = "run the end-to-end demo on the sample photos"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from collabdnn.cli._service_args import add_service_args, announce
 from collabdnn.placement import Placement, PlacementError
 
+LOG_LEVEL = logging.INFO  # a service says what it does
 HELP = "start the mobile agent (runs its units, offloads the rest to the cloud)"
 
 
