@@ -15,6 +15,7 @@ import grpc
 
 from collabdnn.proto import cloud_pb2, cloud_pb2_grpc
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
+from collabdnn.security import PLAINTEXT, SecurityConfig
 from collabdnn.service import Health, bind, load_in_background, new_server, run_until_stopped
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class CloudConfig:
     max_frame_mb: float = 512.0  # largest decoded activation accepted
     workers: int = 8  # gRPC handler threads
     grace_s: float = 5.0
+    security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
 
 
 @dataclass
@@ -50,11 +52,11 @@ class CloudServer:
 def _build(config: CloudConfig) -> CloudServer:
     from cloud_server.servicer import CloudServicer
 
-    server = new_server(config.max_message_mb, config.workers)
+    server = new_server(config.max_message_mb, config.workers, config.security)
     servicer = CloudServicer(max_frame_bytes=int(config.max_frame_mb * 1024 * 1024))
     cloud_pb2_grpc.add_CloudServerServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])
-    port = bind(server, config.host, config.port)
+    port = bind(server, config.host, config.port, config.security)
     failed = threading.Event()
 
     def load() -> None:
@@ -84,7 +86,8 @@ def serve(config: CloudConfig, on_bound: Callable[[str, int], None] | None = Non
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
     built = _build(config)
     built.server.start()
-    log.info("listening on %s:%d (loading %s)", config.host, built.port, config.model)
+    log.info("listening on %s:%d, %s (loading %s)", config.host, built.port,
+             config.security.describe(), config.model)
     if on_bound:
         on_bound(config.host, built.port)
     return run_until_stopped(built.server, built.health, built.failed, config.grace_s)

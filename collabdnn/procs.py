@@ -23,11 +23,22 @@ from pathlib import Path
 from types import TracebackType
 
 from collabdnn.rpc import check_health
+from collabdnn.security import PLAINTEXT, SecurityConfig
 
 log = logging.getLogger(__name__)
 
 _LISTENING = re.compile(r"^listening on (\S+):(\d+)\s*$")
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def security_argv(config: SecurityConfig) -> list[str]:
+    """The command-line flags that give a child process ``config``."""
+    argv = ["--insecure"] if config.insecure else []
+    for flag, value in (("--tls-cert", config.cert), ("--tls-key", config.key),
+                        ("--tls-ca", config.ca), ("--token", config.token)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
 
 
 class ServiceError(RuntimeError):
@@ -48,9 +59,11 @@ class Service:
     """One service subprocess. Use as a context manager, or call start() and stop()."""
 
     def __init__(self, command: str, args: Sequence[str] = (), *, name: str | None = None,
-                 host: str = "127.0.0.1", log_dir: Path | None = None) -> None:
+                 host: str = "127.0.0.1", log_dir: Path | None = None,
+                 security_config: SecurityConfig = PLAINTEXT) -> None:
         self.command = command
         self.args = list(args)
+        self.security = security_config
         self.name = name or command
         self.host = host
         self.port: int | None = None
@@ -74,7 +87,7 @@ class Service:
         folder = self.log_dir or Path(tempfile.mkdtemp(prefix="collabdnn-"))
         self.log_path = folder / f"{self.name}.log"
         argv = [sys.executable, "-m", "collabdnn", self.command, "--host", self.host,
-                "--port", "0", *self.args]
+                "--port", "0", *security_argv(self.security), *self.args]
         log.info("starting %s: %s", self.name, " ".join(argv[1:]))
         with open(self.log_path, "w") as stderr:
             self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True,
@@ -109,7 +122,7 @@ class Service:
             if self._proc is None or self._proc.poll() is not None:
                 code = None if self._proc is None else self._proc.returncode
                 raise ServiceError(f"{self.name} exited with {code}:\n{self.log_tail()}")
-            status = check_health(self.address, service, timeout=2.0)
+            status = check_health(self.address, service, 2.0, self.security)
             if status == "SERVING":
                 log.info("%s is serving at %s", self.name, self.address)
                 return self
@@ -151,9 +164,11 @@ class Service:
 
 
 def start_healthy(command: str, args: Sequence[str] = (), *, name: str | None = None,
-                  log_dir: Path | None = None, timeout: float = 120.0) -> Service:
+                  log_dir: Path | None = None, timeout: float = 120.0,
+                  security_config: SecurityConfig = PLAINTEXT) -> Service:
     """Start a service and wait until it is SERVING; stops it again if that fails."""
-    service = Service(command, args, name=name, log_dir=log_dir)
+    service = Service(command, args, name=name, log_dir=log_dir,
+                      security_config=security_config)
     try:
         return service.start(timeout).wait_healthy(timeout)
     except BaseException:

@@ -14,6 +14,9 @@ from collections.abc import Iterable, Mapping
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from collabdnn import security
+from collabdnn.security import PLAINTEXT, SecurityConfig
+
 DEFAULT_MAX_MESSAGE_MB = 64
 DEFAULT_TIMEOUT_S = 30.0
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -56,28 +59,36 @@ def open_channel(
     *,
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
     idempotent: Mapping[str, Iterable[str]] | None = None,
-    credentials: grpc.ChannelCredentials | None = None,
+    security_config: SecurityConfig = PLAINTEXT,
 ) -> grpc.Channel:
     """A channel to ``address`` with message limits and retries for ``idempotent`` calls.
 
-    ``credentials`` is the seam for TLS: a secure channel when given, insecure otherwise.
+    ``security_config`` says TLS or plaintext and which token to send. A ``dns:///``
+    address resolves every replica of a service, and calls go round-robin over them.
     """
     options: list[tuple[str, int | str]] = [*message_options(max_message_mb)]
     if idempotent:
         options += [("grpc.enable_retries", 1),
                     ("grpc.service_config", retry_service_config(idempotent))]
-    if credentials is not None:
-        return grpc.secure_channel(address, credentials, options=options)
-    return grpc.insecure_channel(address, options=options)
+    if address.startswith("dns:"):
+        options.append(("grpc.lb_policy_name", "round_robin"))
+    return security.open_channel(address, security_config, options)
 
 
-def check_health(address: str, service: str = "", timeout: float = 5.0) -> str:
+def check_health(
+    address: str,
+    service: str = "",
+    timeout: float = 5.0,
+    security_config: SecurityConfig = PLAINTEXT,
+) -> str:
     """The health status name of ``service`` at ``address`` (``SERVING``, ...).
 
     Connection failures come back as ``UNREACHABLE`` rather than an exception, so callers
     that poll (compose healthchecks, :mod:`collabdnn.procs`) stay simple.
     """
-    with open_channel(address, idempotent={HEALTH_SERVICE: ["Check"]}) as channel:
+    with open_channel(
+        address, idempotent={HEALTH_SERVICE: ["Check"]}, security_config=security_config
+    ) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -95,10 +106,10 @@ class ChannelPool:
         *,
         max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
         idempotent: Mapping[str, Iterable[str]] | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
+        security_config: SecurityConfig = PLAINTEXT,
     ) -> None:
         self._kwargs = {"max_message_mb": max_message_mb, "idempotent": idempotent,
-                        "credentials": credentials}
+                        "security_config": security_config}
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
 

@@ -103,6 +103,11 @@ def _read(path: Path | None, what: str) -> bytes | None:
         raise SecurityError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from exc
 
 
+# Plaintext without a token: what library callers get unless they pass a config. The
+# command-line tools never fall back to it silently: they require --insecure.
+PLAINTEXT = SecurityConfig(insecure=True)
+
+
 # ----------------------------------------------------------------------------- server
 
 

@@ -18,7 +18,9 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from collabdnn import security
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB, message_options
+from collabdnn.security import PLAINTEXT, SecurityConfig
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +28,16 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def new_server(max_message_mb: float = DEFAULT_MAX_MESSAGE_MB, workers: int = 8) -> grpc.Server:
+def new_server(
+    max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
+    workers: int = 8,
+    security_config: SecurityConfig = PLAINTEXT,
+) -> grpc.Server:
+    """A server with message limits and, when a token is configured, its check."""
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
         options=message_options(max_message_mb),
+        interceptors=security.server_interceptors(security_config),
     )
 
 
@@ -51,13 +59,15 @@ class Health:
         self.servicer.enter_graceful_shutdown()
 
 
-def bind(server: grpc.Server, host: str, port: int) -> int:
-    """Bind ``host:port`` (0 = any free port) and return the bound port."""
+def bind(
+    server: grpc.Server, host: str, port: int, security_config: SecurityConfig = PLAINTEXT
+) -> int:
+    """Bind ``host:port`` (0 = any free port), TLS or plaintext; returns the bound port."""
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
-    if not bound:
-        raise OSError(f"cannot bind {address}")
-    return bound
+    try:
+        return security.bind(server, address, security_config)
+    except RuntimeError as exc:  # grpc raises RuntimeError when the port is taken
+        raise OSError(f"cannot bind {address}: {exc}") from exc
 
 
 def load_in_background(name: str, load: Callable[[], None], failed: threading.Event) -> None:

@@ -16,6 +16,7 @@ import grpc
 from collabdnn.placement import Placement, Plan
 from collabdnn.proto import mobile_pb2, mobile_pb2_grpc
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB, ChannelPool
+from collabdnn.security import PLAINTEXT, SecurityConfig
 from collabdnn.service import Health, bind, load_in_background, new_server, run_until_stopped
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class MobileConfig:
     shuffle: bool = False
     workers: int = 8
     grace_s: float = 5.0
+    security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
 
 
 @dataclass
@@ -57,13 +59,14 @@ def _build(config: MobileConfig) -> MobileServer:
     from mobile_agent.servicer import MobileServicer
 
     plan = Plan(Placement.parse(config.placement), source="command line")
-    server = new_server(config.max_message_mb, config.workers)
+    server = new_server(config.max_message_mb, config.workers, config.security)
     servicer = MobileServicer()
     mobile_pb2_grpc.add_MobileAgentServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])
-    port = bind(server, config.host, config.port)
+    port = bind(server, config.host, config.port, config.security)
     failed = threading.Event()
-    pool = ChannelPool(max_message_mb=config.max_message_mb, idempotent=CLOUD_IDEMPOTENT)
+    pool = ChannelPool(max_message_mb=config.max_message_mb, idempotent=CLOUD_IDEMPOTENT,
+                       security_config=config.security)
 
     def load() -> None:
         import torch
@@ -105,7 +108,8 @@ def serve(config: MobileConfig, on_bound: Callable[[str, int], None] | None = No
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
     built = _build(config)
     built.server.start()
-    log.info("listening on %s:%d (loading %s)", config.host, built.port, config.model)
+    log.info("listening on %s:%d, %s (loading %s)", config.host, built.port,
+             config.security.describe(), config.model)
     if on_bound:
         on_bound(config.host, built.port)
     try:

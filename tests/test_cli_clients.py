@@ -39,7 +39,7 @@ def test_classify_help_is_fast_and_torch_free() -> None:
 
 def test_classify_json_has_the_design_keys(agent: Service) -> None:
     images = [str(SAMPLES / "chelsea.png"), str(SAMPLES / "rocket.jpg")]
-    done = collabdnn("classify", "--agent", agent.address, "--placement", "MMMCCCCCCMMM",
+    done = collabdnn("classify", "--insecure", "--agent", agent.address, "--placement", "MMMCCCCCCMMM",
                      "--json", *images)
     assert done.returncode == 0, done.stderr
     assert "torch" not in imported(done.stderr)
@@ -56,19 +56,19 @@ def test_classify_json_has_the_design_keys(agent: Service) -> None:
 
 
 def test_classify_table_and_errors(agent: Service) -> None:
-    done = collabdnn("classify", "--agent", agent.address, str(SAMPLES / "coffee.png"))
+    done = collabdnn("classify", "--insecure", "--agent", agent.address, str(SAMPLES / "coffee.png"))
     assert done.returncode == 0 and "preprocess" in done.stdout and "latency" in done.stdout
-    bad = collabdnn("classify", "--agent", agent.address, "--placement", "MC",
+    bad = collabdnn("classify", "--insecure", "--agent", agent.address, "--placement", "MC",
                     str(SAMPLES / "coffee.png"))
     assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr and "12 units" in bad.stderr
-    missing = collabdnn("classify", "--agent", agent.address, "/nonexistent.png")
+    missing = collabdnn("classify", "--insecure", "--agent", agent.address, "/nonexistent.png")
     assert missing.returncode == 2
 
 
 def test_health_command(cloud: Service, agent: Service) -> None:
     for service in (cloud, agent):
-        done = collabdnn("health", service.address, "--timeout", "5")
+        done = collabdnn("health", "--insecure", service.address, "--timeout", "5")
         assert done.returncode == 0 and done.stdout.strip() == "SERVING"
         assert "torch" not in imported(done.stderr)
-    down = collabdnn("health", "127.0.0.1:1", "--timeout", "1")
+    down = collabdnn("health", "--insecure", "127.0.0.1:1", "--timeout", "1")
     assert down.returncode == 1 and down.stdout.strip() == "UNREACHABLE"

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
+from collabdnn.security import add_security_arguments
 
 LISTENING = "listening on"
 
@@ -29,6 +30,7 @@ def add_service_args(parser: argparse.ArgumentParser, default_port: int) -> None
     parser.add_argument("--workers", type=int, default=8, help="gRPC handler threads")
     parser.add_argument("--grace", type=float, default=5.0,
                         help="seconds in-flight requests get on SIGTERM (default: 5)")
+    add_security_arguments(parser)
 
 
 def announce(host: str, port: int) -> None:

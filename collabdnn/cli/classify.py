@@ -14,6 +14,7 @@ from pathlib import Path
 
 from collabdnn.placement import Placement, PlacementError
 from collabdnn.results import ClassifyResult
+from collabdnn.security import PLAINTEXT, SecurityConfig, add_security_arguments, config_from_args
 
 HELP = "classify images through a mobile agent"
 DEFAULT_AGENT = "127.0.0.1:50053"
@@ -30,6 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="deadline per image in seconds (default: 60)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_security_arguments(parser)
 
 
 def classify(
@@ -40,6 +42,7 @@ def classify(
     timeout: float = 60.0,
     top_k: int = 5,
     return_logits: bool = False,
+    security_config: SecurityConfig = PLAINTEXT,
 ) -> list[ClassifyResult]:
     """Classify each image with one Classify call (a deadline per image)."""
     from collabdnn import serde
@@ -47,7 +50,7 @@ def classify(
     from collabdnn.rpc import open_channel
 
     results = []
-    with open_channel(agent) as channel:
+    with open_channel(agent, security_config=security_config) as channel:
         stub = mobile_pb2_grpc.MobileAgentStub(channel)
         for image in images:
             request = mobile_pb2.ClassifyRequest(
@@ -112,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"classify: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        results = classify(args.agent, data, placement, timeout=args.timeout, top_k=args.top_k)
+        results = classify(args.agent, data, placement, timeout=args.timeout, top_k=args.top_k,
+                           security_config=config_from_args(args))
     except grpc.RpcError as exc:
         print(f"classify: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
         return 1

@@ -19,10 +19,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cloud_server.server import CloudConfig, serve
+    from collabdnn.security import config_from_args
 
     config = CloudConfig(
         model=args.model, weights=args.weights, device=args.device, threads=args.threads,
         host=args.host, port=args.port, max_message_mb=args.max_message_mb,
         max_frame_mb=args.max_frame_mb, workers=args.workers, grace_s=args.grace,
+        security=config_from_args(args),
     )
     return serve(config, on_bound=announce)

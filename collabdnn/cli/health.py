@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from collabdnn.security import add_security_arguments, config_from_args
+
 HELP = "check a service's gRPC health; exit 0 only when SERVING"
 
 
@@ -15,11 +17,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service", default="",
                         help="service name to ask about (default: the whole server)")
     parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    add_security_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from collabdnn.rpc import check_health
 
-    status = check_health(args.address, args.service, args.timeout)
+    status = check_health(args.address, args.service, args.timeout, config_from_args(args))
     print(status)
     return 0 if status == "SERVING" else 1

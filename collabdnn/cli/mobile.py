@@ -38,6 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from collabdnn.security import config_from_args
     from mobile_agent.server import MobileConfig, serve
 
     config = MobileConfig(
@@ -45,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
         cloud=args.cloud, placement=args.placement, host=args.host, port=args.port,
         max_message_mb=args.max_message_mb, max_frame_mb=args.max_frame_mb,
         timeout_s=args.timeout, zstd_level=args.zstd_level, shuffle=args.shuffle,
-        workers=args.workers, grace_s=args.grace,
+        workers=args.workers, grace_s=args.grace, security=config_from_args(args),
     )
     return serve(config, on_bound=announce)
