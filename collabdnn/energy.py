@@ -42,6 +42,11 @@ DEFAULT_BUSY_MW = 2500.0
 DEFAULT_WAIT_MW = 300.0
 
 
+def _check_power(name: str, value: float) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 mW, got {value!r}")
+
+
 @dataclass(frozen=True)
 class RadioModel:
     """Linear radio power model: ``P = alpha * throughput_mbps + beta`` (mW).
@@ -160,8 +165,3 @@ def battery_fraction(configured: float | None = None) -> float:
     if battery is not None and battery.percent is not None:
         return min(1.0, max(0.0, float(battery.percent) / 100.0))
     return 1.0 if configured is None else float(configured)
-
-
-def _check_power(name: str, value: float) -> None:
-    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0 mW, got {value!r}")

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 __all__ = ["LINK_PRESETS", "Link", "link_from_args"]
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class Link:
     """Uplink/downlink throughput (Mbit/s), round-trip time (ms) and network kind."""
@@ -77,7 +81,3 @@ def link_from_args(
         rtt_ms=preset.rtt_ms if rtt is None else float(rtt),
         network=key,
     )
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
