@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("collabdnn.cli.models", "list the models in the registry"),
     "summary": ("collabdnn.cli.summary", "print a model's unit table and parameter count"),
     "demo": ("collabdnn.cli.demo", "run the end-to-end demo on the sample photos"),
+    "link": ("collabdnn.cli.link", "shape the link with tc (set, clear, show); needs root"),
 }
 
 
