@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mobile": ("collabdnn.cli.mobile", "start the mobile agent"),
     "classify": ("collabdnn.cli.classify", "classify images through a mobile agent"),
     "health": ("collabdnn.cli.health", "check a service's gRPC health (exit 0 when SERVING)"),
+    "link": ("collabdnn.cli.link", "shape the link with tc (set, clear, show); needs root"),
 }
 
 

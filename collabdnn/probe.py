@@ -1,0 +1,260 @@
+"""The link probe: a gRPC echo that returns as many bytes as the request asks for.
+
+Why a separate, proto-less service: it measures the link with the same transport as
+the real calls (HTTP/2 over TCP through gRPC), so the estimate includes what gRPC and
+TCP cost; it needs no generated stubs, so the cloud server can host it next to its own
+service (``add_probe_service(server)``) and tests can run it alone.
+
+Wire format (raw bytes, method ``/probe.Probe/Echo``):
+
+* request: 8-byte little-endian unsigned reply size, then any padding (the upload);
+* reply: 8-byte little-endian float64 server time in ms, then padding up to the
+  requested size (at least 8 bytes).
+
+``python -m collabdnn.probe serve`` and ``python -m collabdnn.probe measure`` run the two
+ends as processes, for tests and benchmarks inside a shaped network namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent import futures
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from collabdnn.link import Link
+from collabdnn.linkest import LinkEstimator, Probe
+
+__all__ = [
+    "MAX_PROBE_BYTES",
+    "ProbeClient",
+    "ProbeResult",
+    "add_probe_service",
+    "measure_link",
+    "measure_shaped",
+    "serve",
+]
+
+log = logging.getLogger(__name__)
+
+SERVICE = "probe.Probe"
+METHOD = f"/{SERVICE}/Echo"
+MAX_PROBE_BYTES = 64 * 1024 * 1024
+_HEADER = struct.Struct("<Q")
+_REPLY_HEADER = struct.Struct("<d")
+_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_PROBE_BYTES + 64),
+    ("grpc.max_receive_message_length", MAX_PROBE_BYTES + 64),
+]
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def _make_echo(extra_delay_ms: float):
+    def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
+        begin = time.perf_counter()
+        if len(request) < _HEADER.size:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "probe request shorter than 8 bytes")
+        (size,) = _HEADER.unpack_from(request)
+        if size > MAX_PROBE_BYTES:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"probe reply of {size} bytes asked; the limit is {MAX_PROBE_BYTES}",
+            )
+        reply = bytearray(max(int(size), _REPLY_HEADER.size))
+        server_ms = (time.perf_counter() - begin) * 1e3
+        if extra_delay_ms > 0:
+            # Emulated propagation delay (for kernels without netem): deliberately NOT
+            # reported as server time, so that it reads as network time.
+            time.sleep(extra_delay_ms / 1e3)
+        _REPLY_HEADER.pack_into(reply, 0, server_ms)
+        return bytes(reply)
+
+    return echo
+
+
+def add_probe_service(server: grpc.Server, extra_delay_ms: float = 0.0) -> None:
+    """Register ``/probe.Probe/Echo`` on ``server`` (raw bytes, no protos).
+
+    ``extra_delay_ms`` adds an *emulated* delay that counts as network time; leave it 0
+    on a real link.
+    """
+    handler = grpc.unary_unary_rpc_method_handler(
+        _make_echo(extra_delay_ms), request_deserializer=_identity, response_serializer=_identity
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE, {"Echo": handler}),)
+    )
+
+
+def serve(address: str, extra_delay_ms: float = 0.0, workers: int = 4) -> tuple[grpc.Server, int]:
+    """Start a probe-only server on ``address`` (``host:port``); returns it and its port."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=_OPTIONS)
+    add_probe_service(server, extra_delay_ms)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"cannot bind the probe server to {address}")
+    server.start()
+    return server, port
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe call as the estimator wants it."""
+
+    bytes_up: int
+    bytes_down: int
+    wall_ms: float
+    server_ms: float
+
+
+class ProbeClient:
+    """Sends probes to a probe service; one channel, reused across probes."""
+
+    def __init__(self, target: str, timeout_s: float = 60.0, ready_timeout_s: float = 15.0):
+        self.target = target
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(target, options=_OPTIONS)
+        grpc.channel_ready_future(self._channel).result(timeout=ready_timeout_s)
+        self._echo = self._channel.unary_unary(
+            METHOD, request_serializer=_identity, response_deserializer=_identity
+        )
+
+    def probe(self, bytes_up: int, bytes_down: int) -> ProbeResult:
+        """Upload ``bytes_up`` bytes, get ``bytes_down`` back, and time it."""
+        request = bytearray(max(bytes_up, _HEADER.size))
+        _HEADER.pack_into(request, 0, bytes_down)
+        payload = bytes(request)
+        begin = time.perf_counter()
+        reply = self._echo(payload, timeout=self.timeout_s)
+        wall_ms = (time.perf_counter() - begin) * 1e3
+        (server_ms,) = _REPLY_HEADER.unpack_from(reply)
+        return ProbeResult(len(payload), len(reply), wall_ms, server_ms)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> ProbeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def measure_link(
+    client: ProbeClient,
+    estimator: LinkEstimator,
+    rounds: int = 4,
+    warmup: int = 1,
+) -> list[tuple[Probe, ProbeResult]]:
+    """Run ``rounds`` of the estimator's probe plan, feeding it; returns what was sent.
+
+    The warm-up round (not fed) opens the HTTP/2 connection and grows TCP's window, so
+    that the first measured probe is not charged for connection set-up.
+    """
+    done: list[tuple[Probe, ProbeResult]] = []
+    for index in range(warmup + rounds):
+        for probe in estimator.probe_plan(force=True):
+            result = client.probe(probe.bytes_up, probe.bytes_down)
+            if index >= warmup:
+                estimator.observe(
+                    result.bytes_up, result.bytes_down, result.wall_ms, result.server_ms
+                )
+                done.append((probe, result))
+            log.debug("%s probe: %s", probe.purpose, result)
+    return done
+
+
+def measure_shaped(
+    link: Link,
+    rounds: int = 4,
+    port: int = 50051,
+    target_s: float = 0.25,
+    python: str = sys.executable,
+    timeout_s: float = 120.0,
+) -> dict[str, Any]:
+    """Shape a private namespace's loopback to ``link`` and probe it; needs root.
+
+    Runs a probe server and a probe client as two processes inside a fresh namespace
+    (loopback only, deleted afterwards), the client measuring with a
+    :class:`LinkEstimator`.  Where the kernel has no netem the RTT is emulated by the
+    probe server (``rtt_emulated`` is then true).  Returns the client's JSON plus
+    ``shaped`` (the link applied) and ``rtt_emulated``.
+    """
+    from collabdnn import shaping
+    from collabdnn.netns import NetNamespace
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    with NetNamespace() as ns:
+        result = shaping.apply(link, cloud_port=port, netns=ns.name)
+        extra = 0.0 if result.delay_shaped else link.rtt_ms
+        ns.popen(
+            [python, "-m", "collabdnn.probe", "serve", "--address", f"127.0.0.1:{port}",
+             "--extra-delay-ms", str(extra)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = ns.run(
+            [python, "-m", "collabdnn.probe", "measure", "--target", f"127.0.0.1:{port}",
+             "--rounds", str(rounds), "--target-s", str(target_s)],
+            timeout=timeout_s,
+            env=env,
+        )  # fmt: skip
+        if client.returncode != 0:
+            raise RuntimeError(f"probe client failed: {client.stderr.strip()[-2000:]}")
+    data = json.loads(client.stdout)
+    data["shaped"] = link.to_dict()
+    data["rtt_emulated"] = not result.delay_shaped
+    return data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m collabdnn.probe", description=__doc__)
+    sub = parser.add_subparsers(dest="action", required=True)
+    p_serve = sub.add_parser("serve", help="run a probe server until killed")
+    p_serve.add_argument("--address", default="127.0.0.1:50051")
+    p_serve.add_argument(
+        "--extra-delay-ms", type=float, default=0.0, help="emulated delay (no netem)"
+    )
+    p_measure = sub.add_parser("measure", help="probe a server and print JSON")
+    p_measure.add_argument("--target", default="127.0.0.1:50051")
+    p_measure.add_argument("--rounds", type=int, default=4)
+    p_measure.add_argument("--target-s", type=float, default=0.25, help="airtime per probe")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    if args.action == "serve":
+        server, port = serve(args.address, args.extra_delay_ms)
+        print(f"READY {port}", flush=True)
+        server.wait_for_termination()
+        return 0
+    estimator = LinkEstimator(probe_target_s=args.target_s)
+    with ProbeClient(args.target) as client:
+        done = measure_link(client, estimator, rounds=args.rounds)
+    estimate = estimator.estimate()
+    json.dump(
+        {
+            "estimate": estimate.to_dict() if estimate else None,
+            "probes": [{"purpose": p.purpose, **asdict(r)} for p, r in done],
+        },
+        sys.stdout,
+    )
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
