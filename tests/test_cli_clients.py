@@ -10,13 +10,25 @@ import time
 from collabdnn.procs import Service
 from tests.conftest import REPO, SAMPLES
 
-DESIGN_KEYS = {"top5", "placement", "latency_ms", "bytes_up", "bytes_down",
-               "mobile_energy_mj", "fallback"}
+DESIGN_KEYS = {
+    "top5",
+    "placement",
+    "latency_ms",
+    "bytes_up",
+    "bytes_down",
+    "mobile_energy_mj",
+    "fallback",
+}
 
 
 def collabdnn(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-X", "importtime", "-m", "collabdnn", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "collabdnn", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 def imported(stderr: str) -> set[str]:
@@ -39,8 +51,16 @@ def test_classify_help_is_fast_and_torch_free() -> None:
 
 def test_classify_json_has_the_design_keys(agent: Service) -> None:
     images = [str(SAMPLES / "chelsea.png"), str(SAMPLES / "rocket.jpg")]
-    done = collabdnn("classify", "--insecure", "--agent", agent.address, "--placement", "MMMCCCCCCMMM",
-                     "--json", *images)
+    done = collabdnn(
+        "classify",
+        "--insecure",
+        "--agent",
+        agent.address,
+        "--placement",
+        "MMMCCCCCCMMM",
+        "--json",
+        *images,
+    )
     assert done.returncode == 0, done.stderr
     assert "torch" not in imported(done.stderr)
     results = json.loads(done.stdout)
@@ -56,10 +76,19 @@ def test_classify_json_has_the_design_keys(agent: Service) -> None:
 
 
 def test_classify_table_and_errors(agent: Service) -> None:
-    done = collabdnn("classify", "--insecure", "--agent", agent.address, str(SAMPLES / "coffee.png"))
+    done = collabdnn(
+        "classify", "--insecure", "--agent", agent.address, str(SAMPLES / "coffee.png")
+    )
     assert done.returncode == 0 and "preprocess" in done.stdout and "latency" in done.stdout
-    bad = collabdnn("classify", "--insecure", "--agent", agent.address, "--placement", "MC",
-                    str(SAMPLES / "coffee.png"))
+    bad = collabdnn(
+        "classify",
+        "--insecure",
+        "--agent",
+        agent.address,
+        "--placement",
+        "MC",
+        str(SAMPLES / "coffee.png"),
+    )
     assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr and "12 units" in bad.stderr
     missing = collabdnn("classify", "--insecure", "--agent", agent.address, "/nonexistent.png")
     assert missing.returncode == 2
