@@ -111,7 +111,11 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
             )
 
     def _load(self, in_flight: int) -> common_pb2.Load:
-        return common_pb2.Load(in_flight=in_flight, cpu_percent=psutil.cpu_percent(interval=None))
+        return common_pb2.Load(
+            in_flight=in_flight,
+            cpu_percent=psutil.cpu_percent(interval=None),
+            served=self.in_flight.served,
+        )
 
     # --- RPCs --------------------------------------------------------------------------
 

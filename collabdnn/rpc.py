@@ -64,13 +64,14 @@ def open_channel(
     """A channel to ``address`` with message limits and retries for ``idempotent`` calls.
 
     ``security_config`` says TLS or plaintext and which token to send. A ``dns:///``
-    address resolves every replica of a service, and calls go round-robin over them.
+    address resolves every replica of a service (``ipv4:a:p,b:q`` lists them), and calls
+    go round-robin over them.
     """
     options: list[tuple[str, int | str]] = [*message_options(max_message_mb)]
     if idempotent:
         options += [("grpc.enable_retries", 1),
                     ("grpc.service_config", retry_service_config(idempotent))]
-    if address.startswith("dns:"):
+    if address.startswith(("dns:", "ipv4:", "ipv6:")):  # may name several servers
         options.append(("grpc.lb_policy_name", "round_robin"))
     return security.open_channel(address, security_config, options)
 

@@ -111,10 +111,11 @@ def run_until_stopped(
 
 
 class InFlight:
-    """Counts requests being handled: the load a service reports."""
+    """Counts requests being handled (the load a service reports) and those finished."""
 
     def __init__(self) -> None:
         self._count = 0
+        self.served = 0
         self._lock = threading.Lock()
 
     @property
@@ -129,3 +130,4 @@ class InFlight:
     def __exit__(self, *exc: object) -> None:
         with self._lock:
             self._count -= 1
+            self.served += 1

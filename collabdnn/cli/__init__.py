@@ -45,6 +45,7 @@ def _build_parser(command: str | None) -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
     )
+    apply_environment(parser)  # COLLABDNN_VERBOSE=2 is -vv
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -81,6 +82,8 @@ def apply_environment(
             action.default = value.lower() in _TRUE
         elif isinstance(action, argparse._StoreFalseAction):
             action.default = value.lower() not in _TRUE
+        elif isinstance(action, argparse._CountAction):
+            action.default = int(value)
         elif action.nargs in ("+", "*"):
             convert = action.type or str
             action.default = [convert(v) for v in value.split()]

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ollabdnn/proto/common.proto\x12\x0f\x63ollabdnn.proto\"8\n\x0cPlatformList\x12(\n\x05units\x18\x01 \x03(\x0e\x32\x19.collabdnn.proto.Platform\"w\n\tPlacement\x12/\n\neverywhere\x18\x01 \x01(\x0e\x32\x19.collabdnn.proto.PlatformH\x00\x12\x31\n\x08per_unit\x18\x02 \x01(\x0b\x32\x1d.collabdnn.proto.PlatformListH\x00\x42\x06\n\x04kind\"\x96\x01\n\x0fUnitDescription\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x0coutput_shape\x18\x04 \x03(\x03\x12\r\n\x05\x64type\x18\x05 \x01(\t\x12\x14\n\x0coutput_bytes\x18\x06 \x01(\x03\x12\x0e\n\x06params\x18\x07 \x01(\x03\x12\r\n\x05\x66lops\x18\x08 \x01(\x03\".\n\x04Load\x12\x11\n\tin_flight\x18\x01 \x01(\x05\x12\x13\n\x0b\x63pu_percent\x18\x02 \x01(\x01\"\xd9\x01\n\x0bServiceInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07weights\x18\x04 \x01(\t\x12\x14\n\x0cweights_hash\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x0f\n\x07threads\x18\x07 \x01(\x05\x12#\n\x04load\x18\x08 \x01(\x0b\x32\x15.collabdnn.proto.Load\x12/\n\x05units\x18\t \x03(\x0b\x32 .collabdnn.proto.UnitDescription\"\r\n\x0bInfoRequest*;\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\n\n\x06MOBILE\x10\x01\x12\t\n\x05\x43LOUD\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ollabdnn/proto/common.proto\x12\x0f\x63ollabdnn.proto\"8\n\x0cPlatformList\x12(\n\x05units\x18\x01 \x03(\x0e\x32\x19.collabdnn.proto.Platform\"w\n\tPlacement\x12/\n\neverywhere\x18\x01 \x01(\x0e\x32\x19.collabdnn.proto.PlatformH\x00\x12\x31\n\x08per_unit\x18\x02 \x01(\x0b\x32\x1d.collabdnn.proto.PlatformListH\x00\x42\x06\n\x04kind\"\x96\x01\n\x0fUnitDescription\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x0coutput_shape\x18\x04 \x03(\x03\x12\r\n\x05\x64type\x18\x05 \x01(\t\x12\x14\n\x0coutput_bytes\x18\x06 \x01(\x03\x12\x0e\n\x06params\x18\x07 \x01(\x03\x12\r\n\x05\x66lops\x18\x08 \x01(\x03\">\n\x04Load\x12\x11\n\tin_flight\x18\x01 \x01(\x05\x12\x13\n\x0b\x63pu_percent\x18\x02 \x01(\x01\x12\x0e\n\x06served\x18\x03 \x01(\x03\"\xd9\x01\n\x0bServiceInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07weights\x18\x04 \x01(\t\x12\x14\n\x0cweights_hash\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x0f\n\x07threads\x18\x07 \x01(\x05\x12#\n\x04load\x18\x08 \x01(\x0b\x32\x15.collabdnn.proto.Load\x12/\n\x05units\x18\t \x03(\x0b\x32 .collabdnn.proto.UnitDescription\"\r\n\x0bInfoRequest*;\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\n\n\x06MOBILE\x10\x01\x12\t\n\x05\x43LOUD\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'collabdnn.proto.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PLATFORM']._serialized_start=664
-  _globals['_PLATFORM']._serialized_end=723
+  _globals['_PLATFORM']._serialized_start=680
+  _globals['_PLATFORM']._serialized_end=739
   _globals['_PLATFORMLIST']._serialized_start=49
   _globals['_PLATFORMLIST']._serialized_end=105
   _globals['_PLACEMENT']._serialized_start=107
@@ -40,9 +40,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UNITDESCRIPTION']._serialized_start=229
   _globals['_UNITDESCRIPTION']._serialized_end=379
   _globals['_LOAD']._serialized_start=381
-  _globals['_LOAD']._serialized_end=427
-  _globals['_SERVICEINFO']._serialized_start=430
-  _globals['_SERVICEINFO']._serialized_end=647
-  _globals['_INFOREQUEST']._serialized_start=649
-  _globals['_INFOREQUEST']._serialized_end=662
+  _globals['_LOAD']._serialized_end=443
+  _globals['_SERVICEINFO']._serialized_start=446
+  _globals['_SERVICEINFO']._serialized_end=663
+  _globals['_INFOREQUEST']._serialized_start=665
+  _globals['_INFOREQUEST']._serialized_end=678
 # @@protoc_insertion_point(module_scope)

@@ -51,12 +51,14 @@ class UnitDescription(_message.Message):
     def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., output_shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., output_bytes: _Optional[int] = ..., params: _Optional[int] = ..., flops: _Optional[int] = ...) -> None: ...
 
 class Load(_message.Message):
-    __slots__ = ("in_flight", "cpu_percent")
+    __slots__ = ("in_flight", "cpu_percent", "served")
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    SERVED_FIELD_NUMBER: _ClassVar[int]
     in_flight: int
     cpu_percent: float
-    def __init__(self, in_flight: _Optional[int] = ..., cpu_percent: _Optional[float] = ...) -> None: ...
+    served: int
+    def __init__(self, in_flight: _Optional[int] = ..., cpu_percent: _Optional[float] = ..., served: _Optional[int] = ...) -> None: ...
 
 class ServiceInfo(_message.Message):
     __slots__ = ("role", "version", "model", "weights", "weights_hash", "device", "threads", "load", "units")
