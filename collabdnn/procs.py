@@ -165,10 +165,11 @@ class Service:
 
 def start_healthy(command: str, args: Sequence[str] = (), *, name: str | None = None,
                   log_dir: Path | None = None, timeout: float = 120.0,
-                  security_config: SecurityConfig = PLAINTEXT) -> Service:
+                  security_config: SecurityConfig = PLAINTEXT,
+                  host: str = "127.0.0.1") -> Service:
     """Start a service and wait until it is SERVING; stops it again if that fails."""
     service = Service(command, args, name=name, log_dir=log_dir,
-                      security_config=security_config)
+                      security_config=security_config, host=host)
     try:
         return service.start(timeout).wait_healthy(timeout)
     except BaseException:
