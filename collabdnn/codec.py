@@ -11,7 +11,7 @@ payload::
     7      1     ndim (0..8)
     8      8*nd  shape, little-endian uint64 each
     ..     8     uncompressed payload length in bytes (must equal numel * itemsize)
-    ..     4     CRC-32 of the uncompressed payload
+    ..     4     CRC-32 of the header fields before it and the uncompressed payload
     ..     ...   payload (raw bytes, or one zstd frame)
 
 Decoding validates the header and compares the claimed size with ``max_bytes``
@@ -145,10 +145,12 @@ def encode(tensor: torch.Tensor, config: CodecConfig | None = None) -> bytes:
             level=config.level, write_content_size=True, threads=config.threads
         )
         payload = compressor.compress(data)
-    header = [_FIXED.pack(MAGIC, VERSION, codec, code, tensor.dim())]
-    header += [_U64.pack(dim) for dim in tensor.shape]
-    header.append(_TAIL.pack(len(raw), zlib.crc32(raw)))
-    return b"".join(header) + payload
+    fields = [_FIXED.pack(MAGIC, VERSION, codec, code, tensor.dim())]
+    fields += [_U64.pack(dim) for dim in tensor.shape]
+    fields.append(_U64.pack(len(raw)))
+    prefix = b"".join(fields)
+    crc = zlib.crc32(raw, zlib.crc32(prefix))
+    return prefix + struct.pack("<I", crc) + payload
 
 
 def read_header(frame: bytes | memoryview, max_bytes: int = DEFAULT_MAX_BYTES) -> FrameHeader:
@@ -204,8 +206,9 @@ def decode(frame: bytes | memoryview, max_bytes: int = DEFAULT_MAX_BYTES) -> tor
         raw = _decompress(payload, header.raw_len)
         if header.codec == CODEC_ZSTD_SHUFFLE:
             raw = _unshuffle(raw, header.dtype.itemsize)
-    if zlib.crc32(raw) != header.crc32:
-        raise CodecError("corrupted frame: CRC-32 of the payload does not match")
+    prefix = memoryview(frame)[: header.header_len - 4]
+    if zlib.crc32(raw, zlib.crc32(prefix)) != header.crc32:
+        raise CodecError("corrupted frame: CRC-32 of the header and payload does not match")
     if header.raw_len == 0:
         return torch.empty(header.shape, dtype=header.dtype)
     flat = torch.frombuffer(bytearray(raw), dtype=torch.uint8)

@@ -107,6 +107,22 @@ def test_flipped_byte_raises_only_codec_error_or_decodes_equal(position, value, 
     assert torch.equal(out, tensor)  # only a no-op change can decode
 
 
+@pytest.mark.parametrize("config", [CodecConfig(level=0), CodecConfig(level=1)])
+def test_every_header_byte_change_is_refused(config):
+    """Exhaustive over the header: e.g. float32 -> int32 keeps the size but not the meaning."""
+    tensor = torch.randn(4, 8)
+    frame = encode(tensor, config)
+    header_len = read_header(frame).header_len
+    for position in range(header_len):
+        for value in range(256):
+            if value == frame[position]:
+                continue
+            changed = bytearray(frame)
+            changed[position] = value
+            with pytest.raises(CodecError):
+                decode(bytes(changed))
+
+
 @pytest.mark.parametrize("config", CONFIGS)
 def test_every_truncation_is_refused(config):
     frame = encode(torch.randn(3, 5), config)
