@@ -87,3 +87,19 @@ def test_admission_refuses_beyond_its_limit_and_frees_slots() -> None:
     assert pool_threads(64, 8) > 64 and max_concurrent_rpcs(64, 8) > pool_threads(64, 8)
     with pytest.raises(ValueError):
         Admission(0)
+
+
+@pytest.mark.parametrize("command", ["cloud", "mobile"])
+def test_services_bind_loopback_by_default_and_limits_come_from_the_environment(
+        command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collabdnn.cli import _build_parser
+
+    for name in ("COLLABDNN_HOST", "COLLABDNN_MAX_QUEUE", "COLLABDNN_MAX_CONCURRENT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLLABDNN_MAX_PIXELS", "1000000")
+    args = _build_parser(command).parse_args([command])
+    assert args.host == "127.0.0.1" and args.max_pixels == 1_000_000
+    limit = "max_queue" if command == "cloud" else "max_concurrent"
+    assert getattr(args, limit) >= 1
+    with pytest.raises(SystemExit):
+        _build_parser(command).parse_args([command, f"--{limit.replace('_', '-')}", "0"])
