@@ -141,8 +141,14 @@ class MobileAgent:
         return state
 
     def _probe(self, wait_for_ready: bool = False) -> str:
-        """Check the cloud's identity and tell the breaker how it went."""
-        state = self.check_cloud(wait_for_ready)
+        """Check the cloud's identity and tell the breaker how it went (never raises:
+        a probe that ended without a verdict would leave the breaker half-open for good)."""
+        try:
+            state = self.check_cloud(wait_for_ready)
+        except Exception:
+            log.exception("checking cloud %s failed", self.settings.cloud)
+            with self._lock:
+                state = self.cloud_state = UNREACHABLE
         if state == VERIFIED:
             self.breaker.record_success()
         else:
