@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from collabdnn.admission import Admission, max_concurrent_rpcs, pool_threads
+from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from collabdnn.proto import cloud_pb2, cloud_pb2_grpc
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.security import PLAINTEXT, SecurityConfig
@@ -34,7 +36,10 @@ class CloudConfig:
     port: int = DEFAULT_PORT
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
     max_frame_mb: float = 512.0  # largest decoded activation accepted
-    workers: int = 8  # gRPC handler threads
+    workers: int = 8  # Execute/Profile calls computing at once
+    max_queue: int = 64  # Execute/Profile calls admitted (computing + waiting); more: refused
+    max_image_mb: float = DEFAULT_MAX_IMAGE_BYTES / 2**20  # largest encoded image accepted
+    max_pixels: int = DEFAULT_MAX_PIXELS  # largest decoded image accepted (width x height)
     grace_s: float = 5.0
     security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
 
@@ -52,8 +57,14 @@ class CloudServer:
 def _build(config: CloudConfig) -> CloudServer:
     from cloud_server.servicer import CloudServicer
 
-    server = new_server(config.max_message_mb, config.workers, config.security)
-    servicer = CloudServicer(max_frame_bytes=int(config.max_frame_mb * 1024 * 1024))
+    # A bounded queue: at most max_queue Execute/Profile calls admitted, of which
+    # `workers` compute at once; one more is refused RESOURCE_EXHAUSTED at once, and the
+    # agent that sent it runs those units itself (collabdnn.admission).
+    admission = Admission(config.max_queue, config.workers, name="Execute/Profile calls")
+    server = new_server(config.max_message_mb, pool_threads(config.max_queue, config.workers),
+                        config.security, max_concurrent_rpcs(config.max_queue, config.workers))
+    servicer = CloudServicer(max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
+                             admission=admission)
     cloud_pb2_grpc.add_CloudServerServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])
     port = bind(server, config.host, config.port, config.security)
@@ -62,11 +73,15 @@ def _build(config: CloudConfig) -> CloudServer:
     def load() -> None:
         import torch
 
+        from collabdnn.preprocess import ImageLimits, set_pillow_pixel_limit
         from collabdnn.split_model import load_model
 
         if config.threads:
             torch.set_num_threads(config.threads)
-        servicer.model = load_model(config.model, config.weights, config.device)
+        set_pillow_pixel_limit(config.max_pixels)
+        limits = ImageLimits(max_bytes=int(config.max_image_mb * 2**20),
+                             max_pixels=config.max_pixels)
+        servicer.model = load_model(config.model, config.weights, config.device, limits)
         health.set(True)
         log.info("serving %s (weights %s, hash %s) on %s:%d with %d threads", config.model,
                  config.weights, servicer.model.weights_hash, config.host, port,

@@ -20,6 +20,7 @@ import psutil
 import torch
 
 from collabdnn import serde
+from collabdnn.admission import Admission
 from collabdnn.codec import DEFAULT_MAX_BYTES, encode
 from collabdnn.errors import (
     CollabError,
@@ -83,10 +84,13 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
     """Serves one model; ``model`` is ``None`` until the loader has finished."""
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_BYTES,
-                 profiler: Profiler = simple_profile) -> None:
+                 profiler: Profiler = simple_profile,
+                 admission: Admission | None = None) -> None:
         self.model: SplitModel | None = None
         self.max_frame_bytes = max_frame_bytes
         self.profiler = profiler
+        # Execute and Profile are admitted through one bounded queue (--max-queue).
+        self.admission = admission or Admission(64, 8, name="Execute/Profile calls")
         self.in_flight = InFlight()
         psutil.cpu_percent(interval=None)  # the first sample is meaningless; prime it
 
@@ -123,7 +127,7 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
                 context: grpc.ServicerContext) -> cloud_pb2.ExecuteReply:
         model = self._require_model(context)
         begin = time.perf_counter()
-        with self.in_flight as in_flight:
+        with self.admission.admit(context, "Execute"), self.in_flight as in_flight:
             try:
                 self._check_caller(model, request.model, request.weights_hash)
                 start, end = request.start, request.end
@@ -170,7 +174,7 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
     def Profile(self, request: cloud_pb2.ProfileRequest,
                 context: grpc.ServicerContext) -> cloud_pb2.ProfileReply:
         model = self._require_model(context)
-        with self.in_flight:
+        with self.admission.admit(context, "Profile"), self.in_flight:
             try:
                 self._check_caller(model, request.model, request.weights_hash)
                 if not request.images:

@@ -17,13 +17,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from collabdnn.errors import ImageError
+from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, MIN_SIDE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: any real photo; far below a decompression bomb
-MIN_SIDE = 8
+__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_PIXELS", "MIN_SIDE", "ImageLimits",
+           "Preprocess", "set_pillow_pixel_limit"]
 
 
 @dataclass(frozen=True)

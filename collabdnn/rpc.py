@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -20,6 +21,16 @@ from collabdnn.security import PLAINTEXT, SecurityConfig
 DEFAULT_MAX_MESSAGE_MB = 64
 DEFAULT_TIMEOUT_S = 30.0
 HEALTH_SERVICE = "grpc.health.v1.Health"
+
+# Every idempotent, cheap call of the code base, by service: channels retry these on
+# UNAVAILABLE unless told otherwise. Execute, Classify and SetPlan are not here: the
+# first two are expensive (an activation or an image re-sent, a model re-run) and their
+# callers handle failure themselves; SetPlan changes state.
+IDEMPOTENT: dict[str, list[str]] = {
+    "collabdnn.proto.CloudServer": ["Info", "Profile"],
+    "collabdnn.proto.MobileAgent": ["Info", "GetPlan"],
+    HEALTH_SERVICE: ["Check"],
+}
 
 # Retried on these codes only: the call never reached a handler, or the handler said so.
 _RETRYABLE = ["UNAVAILABLE"]
@@ -60,20 +71,25 @@ def open_channel(
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
     idempotent: Mapping[str, Iterable[str]] | None = None,
     security_config: SecurityConfig = PLAINTEXT,
+    options: Sequence[tuple[str, Any]] = (),
 ) -> grpc.Channel:
     """A channel to ``address`` with message limits and retries for ``idempotent`` calls.
 
+    ``idempotent`` defaults to :data:`IDEMPOTENT` (pass ``{}`` for no retries).
     ``security_config`` says TLS or plaintext and which token to send. A ``dns:///``
     address resolves every replica of a service (``ipv4:a:p,b:q`` lists them), and calls
-    go round-robin over them.
+    go round-robin over them. ``options`` are further channel arguments (keepalive,
+    reconnect back-off).
     """
-    options: list[tuple[str, int | str]] = [*message_options(max_message_mb)]
+    if idempotent is None:
+        idempotent = IDEMPOTENT
+    arguments: list[tuple[str, Any]] = [*message_options(max_message_mb), *options]
     if idempotent:
-        options += [("grpc.enable_retries", 1),
-                    ("grpc.service_config", retry_service_config(idempotent))]
+        arguments += [("grpc.enable_retries", 1),
+                      ("grpc.service_config", retry_service_config(idempotent))]
     if address.startswith(("dns:", "ipv4:", "ipv6:")):  # may name several servers
-        options.append(("grpc.lb_policy_name", "round_robin"))
-    return security.open_channel(address, security_config, options)
+        arguments.append(("grpc.lb_policy_name", "round_robin"))
+    return security.open_channel(address, security_config, arguments)
 
 
 def check_health(
@@ -87,9 +103,7 @@ def check_health(
     Connection failures come back as ``UNREACHABLE`` rather than an exception, so callers
     that poll (compose healthchecks, :mod:`collabdnn.procs`) stay simple.
     """
-    with open_channel(
-        address, idempotent={HEALTH_SERVICE: ["Check"]}, security_config=security_config
-    ) as channel:
+    with open_channel(address, security_config=security_config) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -108,9 +122,10 @@ class ChannelPool:
         max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
         idempotent: Mapping[str, Iterable[str]] | None = None,
         security_config: SecurityConfig = PLAINTEXT,
+        options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         self._kwargs = {"max_message_mb": max_message_mb, "idempotent": idempotent,
-                        "security_config": security_config}
+                        "security_config": security_config, "options": tuple(options)}
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
 

@@ -28,16 +28,31 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+# Clients (the agent's channel to the cloud) send keepalive pings every 10 s even when
+# idle, to notice a dead peer; a server by default answers pings more often than every
+# 5 minutes with GOAWAY "too_many_pings". Allow them down to 5 s, with or without calls.
+SERVER_KEEPALIVE_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+]
+
+
 def new_server(
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
     workers: int = 8,
     security_config: SecurityConfig = PLAINTEXT,
+    maximum_concurrent_rpcs: int | None = None,
 ) -> grpc.Server:
-    """A server with message limits and, when a token is configured, its check."""
+    """A server with message limits and, when a token is configured, its check.
+
+    ``workers`` handler threads; beyond ``maximum_concurrent_rpcs`` calls in the server
+    (running or waiting for a thread) gRPC answers RESOURCE_EXHAUSTED by itself.
+    """
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
-        options=message_options(max_message_mb),
+        options=[*message_options(max_message_mb), *SERVER_KEEPALIVE_OPTIONS],
         interceptors=security.server_interceptors(security_config),
+        maximum_concurrent_rpcs=maximum_concurrent_rpcs,
     )
 
 

@@ -4,6 +4,14 @@ Units on the mobile side run here; each maximal run of cloud units goes to the c
 Execute in one call. Before offloading, the agent checks that the cloud holds the same
 model and weights (by hash); across a mismatch, or with the cloud unreachable, it runs
 every unit locally and says so (``fallback``) rather than mixing parameters.
+
+No classification is lost because of the cloud: when an Execute call fails (cloud
+down, deadline missed, an error) the agent finishes the remaining units itself from
+the last activation it holds, and the result says ``fallback``. A circuit breaker
+(:mod:`collabdnn.breaker`) then keeps requests off the cloud for ``breaker_reset_s``,
+so that they do not each wait for a dead cloud; after that one background probe (an
+Info call: health and identity at once) decides whether offloading resumes. Requests
+never wait for the probe. See docs/failure.md.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from typing import Any
 import grpc
 import torch
 
+from collabdnn.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from collabdnn.codec import CodecConfig, encode
+from collabdnn.errors import CodecError
 from collabdnn.placement import CLOUD, MOBILE, Placement, Plan, segments
 from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
 from collabdnn.rpc import ChannelPool
@@ -29,8 +39,17 @@ log = logging.getLogger(__name__)
 
 _WORDS = {MOBILE: "mobile", CLOUD: "cloud"}
 
-# cloud_state values
+# cloud_state values; "refused": the cloud rejected this agent's token or certificate
 UNCHECKED, VERIFIED, MISMATCH, UNREACHABLE = "unchecked", "verified", "mismatch", "unreachable"
+REFUSED = "refused"
+
+# Codes by which the cloud says that this one request is wrong rather than that the
+# cloud is unwell: the breaker is left alone. The request still finishes locally, where
+# a bad image is refused with the agent's own INVALID_ARGUMENT (the client's fault is
+# reported, not hidden by the fallback).
+_REQUEST_FAULTS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE})
+_CREDENTIAL_FAULTS = frozenset({grpc.StatusCode.UNAUTHENTICATED,
+                                grpc.StatusCode.PERMISSION_DENIED})
 
 
 @dataclass(frozen=True)
@@ -38,7 +57,8 @@ class AgentSettings:
     cloud: str = ""  # HOST:PORT of the cloud server; "" = none
     timeout_s: float = 30.0  # deadline of every Execute call
     info_timeout_s: float = 5.0  # deadline of the identity check
-    recheck_s: float = 10.0  # how often a failed identity check is retried
+    breaker_reset_s: float = 2.0  # after a cloud failure, run locally this long, then probe
+    breaker_failures: int = 1  # consecutive cloud failures that open the breaker
     codec: CodecConfig = field(default_factory=CodecConfig)
     max_frame_bytes: int = 512 * 1024 * 1024
 
@@ -57,6 +77,8 @@ class MobileAgent:
         self._check_lock = threading.Lock()  # one identity check at a time
         self.cloud_state = UNCHECKED
         self._checked_at = 0.0
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s,
+                                      name=f"cloud {settings.cloud or '(none)'}")
         out_features = model.units[-1].output_shape[-1]
         self._labels = imagenet_labels() if out_features == 1000 else None
 
@@ -82,16 +104,26 @@ class MobileAgent:
         return CloudClient(channel, self.settings.cloud, self.settings.timeout_s,
                            self.settings.max_frame_bytes)
 
-    def check_cloud(self) -> str:
+    def check_cloud(self, wait_for_ready: bool = False) -> str:
         """Compare the cloud's model and weights hash with ours; returns the new state."""
         if not self.settings.cloud:
             return UNREACHABLE
+        timeout = self.settings.info_timeout_s
+        if wait_for_ready:  # a background probe: bounded by the breaker's period too
+            timeout = max(1.0, min(timeout, self.settings.breaker_reset_s))
         try:
-            info = self.cloud().info(self.settings.info_timeout_s)
+            info = self.cloud().info(timeout, wait_for_ready=wait_for_ready)
         except grpc.RpcError as exc:
-            state = UNREACHABLE
-            log.warning("cloud %s unreachable (%s): cloud units will run locally",
-                        self.settings.cloud, exc.code().name)  # type: ignore[attr-defined]
+            code = exc.code()  # type: ignore[attr-defined]
+            if code in _CREDENTIAL_FAULTS:
+                state = REFUSED
+                log.error("cloud %s REFUSED this agent (%s: %s): check that --token and the "
+                          "TLS certificates match the cloud's; cloud units will run locally",
+                          self.settings.cloud, code.name, exc.details())  # type: ignore[attr-defined]
+            else:
+                state = UNREACHABLE
+                log.warning("cloud %s unreachable (%s): cloud units will run locally",
+                            self.settings.cloud, code.name)
         else:
             if info.model != self.model.name or info.weights_hash != self.model.weights_hash:
                 state = MISMATCH
@@ -108,13 +140,46 @@ class MobileAgent:
             self.cloud_state, self._checked_at = state, time.monotonic()
         return state
 
-    def cloud_usable(self) -> bool:
-        with self._check_lock:  # requests arriving during a check wait for its answer
+    def _probe(self, wait_for_ready: bool = False) -> str:
+        """Check the cloud's identity and tell the breaker how it went (never raises:
+        a probe that ended without a verdict would leave the breaker half-open for good)."""
+        try:
+            state = self.check_cloud(wait_for_ready)
+        except Exception:
+            log.exception("checking cloud %s failed", self.settings.cloud)
             with self._lock:
-                state, age = self.cloud_state, time.monotonic() - self._checked_at
-            if state == UNCHECKED or (state != VERIFIED and age >= self.settings.recheck_s):
-                state = self.check_cloud()
-        return state == VERIFIED
+                state = self.cloud_state = UNREACHABLE
+        if state == VERIFIED:
+            self.breaker.record_success()
+        else:
+            self.breaker.record_failure(f"cloud {state}")
+        return state
+
+    def cloud_usable(self) -> bool:
+        """Whether a request may offload now; never waits for a cloud known to be down.
+
+        The first check of the cloud's identity is synchronous (requests arriving
+        meanwhile wait for its answer, bounded by ``info_timeout_s``). After that the
+        breaker decides: closed, offload; open, run locally; half-open, start one
+        background probe and run this request locally.
+        """
+        if not self.settings.cloud:
+            return False
+        if self.cloud_state == UNCHECKED:
+            with self._check_lock:
+                if self.cloud_state == UNCHECKED:
+                    self._probe()
+        state = self.breaker.state
+        if state == CLOSED:
+            if self.cloud_state == VERIFIED:
+                return True
+            # Closed yet unverified: a success raced with a refusal. Re-open, re-probe.
+            self.breaker.record_failure(f"cloud {self.cloud_state}")
+            return False
+        if state == HALF_OPEN and self.breaker.allow():
+            threading.Thread(target=self._probe, kwargs={"wait_for_ready": True},
+                             name="cloud-probe", daemon=True).start()
+        return False
 
     # --- classification ----------------------------------------------------------------
 
@@ -122,21 +187,30 @@ class MobileAgent:
                  return_logits: bool = False) -> ClassifyResult:
         """Classify one image under ``placement`` (the current plan when ``None``)."""
         begin = time.perf_counter()
-        sides = (placement or self.plan.placement).resolve(self.model.num_units)
+        sides = list((placement or self.plan.placement).resolve(self.model.num_units))
         fallback = False
         if CLOUD in sides and not self.cloud_usable():
-            sides, fallback = (MOBILE,) * len(sides), True
+            log.debug("cloud %s not used (identity %s, breaker %s): running locally",
+                      self.settings.cloud or "(none)", self.cloud_state, self.breaker.state)
+            sides, fallback = [MOBILE] * len(sides), True
         units = [UnitTiming(u.index, u.name, _WORDS[sides[u.index]]) for u in self.model.units]
         transfers: list[Transfer] = []
         request_id = uuid.uuid4().hex[:12]
         x: Any = image
         for segment in segments(sides):
             if segment.side == MOBILE:
-                x, times = self.model.run_timed(segment.start, segment.end, x)
-                for offset, ms in enumerate(times):
-                    units[segment.start + offset].compute_ms = ms
-            else:
+                x = self._run_local(segment.start, segment.end, x, units)
+                continue
+            try:
                 x = self._run_cloud(segment.start, segment.end, x, units, transfers, request_id)
+            except _CloudFailed:
+                # Finish every remaining unit here, from the input the cloud should
+                # have consumed: the last activation (or the image) this agent holds.
+                fallback = True
+                for index in range(segment.start, len(sides)):
+                    sides[index], units[index].platform = MOBILE, _WORDS[MOBILE]
+                x = self._run_local(segment.start, len(sides), x, units)
+                break
         logits = x.float()
         top = self._top(logits, top_k)
         return ClassifyResult(
@@ -152,11 +226,30 @@ class MobileAgent:
             logits_frame=encode(x, CodecConfig(level=0)) if return_logits else b"",
         )
 
+    def _run_local(self, start: int, end: int, x: Any, units: list[UnitTiming]) -> Any:
+        """Units ``[start, end)`` on this device; records their compute times."""
+        x, times = self.model.run_timed(start, end, x)
+        for offset, ms in enumerate(times):
+            units[start + offset].compute_ms = ms
+        return x
+
     def _run_cloud(self, start: int, end: int, x: Any, units: list[UnitTiming],
                    transfers: list[Transfer], request_id: str) -> Any:
-        """One Execute call for units ``[start, end)``; records its timings and bytes."""
-        call = self.cloud().execute(self.model.name, self.model.weights_hash, start, end, x,
-                                    self.settings.codec, request_id)
+        """One Execute call for units ``[start, end)``; records its timings and bytes.
+
+        Raises :class:`_CloudFailed` (after logging why and telling the breaker) when
+        the call fails for any reason, so that the caller finishes locally.
+        """
+        try:
+            call = self.cloud().execute(self.model.name, self.model.weights_hash, start, end,
+                                        x, self.settings.codec, request_id)
+        except grpc.RpcError as exc:
+            self._cloud_failed(exc.code(), exc.details(), start, end, request_id)  # type: ignore[attr-defined]
+            raise _CloudFailed from exc
+        except CodecError as exc:  # the cloud's reply frame does not decode
+            self._cloud_failed(grpc.StatusCode.DATA_LOSS, str(exc), start, end, request_id)
+            raise _CloudFailed from exc
+        self.breaker.record_success()
         for timing in call.reply.units:
             units[timing.index].compute_ms = timing.compute_ms
         up = Transfer(start - 1, True, call.bytes_up, call.encode_ms, call.network_ms,
@@ -171,6 +264,27 @@ class MobileAgent:
                 unit.decode_ms, unit.bytes = crossing.decode_ms, crossing.bytes
         return call.output
 
+    def _cloud_failed(self, code: grpc.StatusCode, details: str, start: int, end: int,
+                      request_id: str) -> None:
+        """Log why a cloud call failed and tell the breaker when the cloud is at fault."""
+        what = f"cloud {self.settings.cloud}: Execute[{start}, {end}) of request {request_id}"
+        if code in _REQUEST_FAULTS:
+            log.info("%s refused (%s: %s); finishing locally", what, code.name, details)
+            return
+        if code == grpc.StatusCode.FAILED_PRECONDITION:
+            with self._lock:
+                self.cloud_state = MISMATCH
+            log.error("%s refused our weights (%s); REFUSING TO OFFLOAD until the cloud "
+                      "holds the same weights", what, details)
+        elif code in _CREDENTIAL_FAULTS:
+            with self._lock:
+                self.cloud_state = REFUSED
+            log.error("%s refused this agent (%s: %s): check --token and the TLS "
+                      "certificates; finishing locally", what, code.name, details)
+        else:
+            log.warning("%s failed (%s: %s); finishing locally", what, code.name, details)
+        self.breaker.record_failure(f"{code.name}: {details}")
+
     def _top(self, logits: torch.Tensor, k: int) -> list[Prediction]:
         probs = torch.softmax(logits.reshape(-1), dim=0)
         values, indices = probs.topk(min(k, probs.numel()))
@@ -179,3 +293,7 @@ class MobileAgent:
                        float(v))
             for v, i in zip(values.tolist(), indices.tolist(), strict=True)
         ]
+
+
+class _CloudFailed(Exception):
+    """An Execute call failed; already logged and reported to the breaker."""

@@ -1,8 +1,8 @@
 """The agent's view of one cloud server: Info and Execute over a shared channel.
 
 Every cloud call of the agent goes through :meth:`CloudClient.execute`, with a deadline.
-This is the seam for later work: link estimation (bytes and times of real calls),
-fallback and circuit breaking wrap this one method.
+Link estimation (bytes and times of real calls), fallback and circuit breaking wrap
+this one method (see :class:`mobile_agent.agent.MobileAgent`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,25 @@ from collabdnn.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
 CLOUD_SERVICE = cloud_pb2.DESCRIPTOR.services_by_name["CloudServer"].full_name
 # Idempotent and cheap: retried on UNAVAILABLE by the channel's service config.
 CLOUD_IDEMPOTENT = {CLOUD_SERVICE: ["Info", "Profile"]}
+
+# Channel arguments of the agent's channel to the cloud.
+CLOUD_CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    # Ping the cloud every 10 s, also while no call is in flight, and drop the connection
+    # when a ping is not answered within 5 s. A cloud that dies without closing its TCP
+    # connection (host crash, network partition, a NAT forgetting the flow) is then
+    # noticed during idle periods, and the next request falls back at once instead of
+    # waiting out its deadline on a dead connection. The cloud's server accepts pings
+    # this often (collabdnn.service.SERVER_KEEPALIVE_OPTIONS).
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # Reconnect quickly after the cloud comes back: gRPC's default back-off grows to
+    # 120 s between connection attempts, which would keep a recovered cloud unused long
+    # after the circuit breaker wants to probe it (every --breaker-reset-s).
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+]
 
 
 @dataclass(frozen=True)
@@ -48,9 +67,12 @@ class CloudClient:
         self.max_frame_bytes = max_frame_bytes
         self._stub = cloud_pb2_grpc.CloudServerStub(channel)
 
-    def info(self, timeout_s: float | None = None) -> common_pb2.ServiceInfo:
+    def info(self, timeout_s: float | None = None,
+             wait_for_ready: bool = False) -> common_pb2.ServiceInfo:
+        """The cloud's model and weights hash. ``wait_for_ready`` waits (up to the
+        deadline) for a connection instead of failing at once while there is none."""
         return self._stub.Info(common_pb2.InfoRequest(), timeout=timeout_s or self.timeout_s,
-                               wait_for_ready=False)
+                               wait_for_ready=wait_for_ready)
 
     def execute(self, model: str, weights_hash: str, start: int, end: int, x: Any,
                 codec: CodecConfig, request_id: str = "") -> CloudCall:

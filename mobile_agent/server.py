@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from collabdnn.admission import Admission, max_concurrent_rpcs, pool_threads
+from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from collabdnn.placement import Placement, Plan
 from collabdnn.proto import mobile_pb2, mobile_pb2_grpc
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB, ChannelPool
@@ -38,6 +40,11 @@ class MobileConfig:
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
     max_frame_mb: float = 512.0
     timeout_s: float = 30.0  # deadline of each cloud call
+    breaker_reset_s: float = 2.0  # after a cloud failure, run locally this long, then probe
+    breaker_failures: int = 1  # consecutive cloud failures that open the breaker
+    max_concurrent: int = 16  # Classify requests admitted at once; more: RESOURCE_EXHAUSTED
+    max_image_mb: float = DEFAULT_MAX_IMAGE_BYTES / 2**20  # largest encoded image accepted
+    max_pixels: int = DEFAULT_MAX_PIXELS  # largest decoded image accepted (width x height)
     zstd_level: int = 1
     shuffle: bool = False
     workers: int = 8
@@ -55,31 +62,43 @@ class MobileServer:
 
 
 def _build(config: MobileConfig) -> MobileServer:
-    from mobile_agent.cloud_client import CLOUD_IDEMPOTENT
+    from mobile_agent.cloud_client import CLOUD_CHANNEL_OPTIONS, CLOUD_IDEMPOTENT
     from mobile_agent.servicer import MobileServicer
 
     plan = Plan(Placement.parse(config.placement), source="command line")
-    server = new_server(config.max_message_mb, config.workers, config.security)
-    servicer = MobileServicer()
+    # Classify requests beyond max_concurrent are refused at once: a phone's agent that
+    # queued them would only answer each later than its caller's deadline.
+    admission = Admission(config.max_concurrent, name="Classify requests")
+    server = new_server(config.max_message_mb,
+                        pool_threads(config.max_concurrent, config.workers), config.security,
+                        max_concurrent_rpcs(config.max_concurrent, config.workers))
+    servicer = MobileServicer(admission)
     mobile_pb2_grpc.add_MobileAgentServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])
     port = bind(server, config.host, config.port, config.security)
     failed = threading.Event()
+    # The agent's own SecurityConfig serves for its calls to the cloud too: its CA to
+    # check the cloud, its certificate as the client certificate (mutual TLS), its token.
     pool = ChannelPool(max_message_mb=config.max_message_mb, idempotent=CLOUD_IDEMPOTENT,
-                       security_config=config.security)
+                       security_config=config.security, options=CLOUD_CHANNEL_OPTIONS)
 
     def load() -> None:
         import torch
 
         from collabdnn.codec import CodecConfig
+        from collabdnn.preprocess import ImageLimits, set_pillow_pixel_limit
         from collabdnn.split_model import load_model
         from mobile_agent.agent import AgentSettings, MobileAgent
 
         if config.threads:
             torch.set_num_threads(config.threads)
-        model = load_model(config.model, config.weights, config.device)
+        set_pillow_pixel_limit(config.max_pixels)
+        limits = ImageLimits(max_bytes=int(config.max_image_mb * 2**20),
+                             max_pixels=config.max_pixels)
+        model = load_model(config.model, config.weights, config.device, limits)
         settings = AgentSettings(
             cloud=config.cloud, timeout_s=config.timeout_s,
+            breaker_reset_s=config.breaker_reset_s, breaker_failures=config.breaker_failures,
             codec=CodecConfig(level=config.zstd_level, shuffle=config.shuffle),
             max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
         )

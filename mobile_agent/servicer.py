@@ -7,6 +7,7 @@ import logging
 import grpc
 
 from collabdnn import serde
+from collabdnn.admission import Admission
 from collabdnn.errors import CollabError, ImageError
 from collabdnn.placement import PlacementError
 from collabdnn.proto import common_pb2, mobile_pb2, mobile_pb2_grpc
@@ -20,11 +21,16 @@ MAX_TOP_K = 1000
 
 
 class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
-    """``agent`` is ``None`` until the model has loaded."""
+    """``agent`` is ``None`` until the model has loaded.
 
-    def __init__(self) -> None:
+    ``admission`` bounds the Classify requests handled at once (``--max-concurrent``);
+    one more is refused RESOURCE_EXHAUSTED at once rather than queued.
+    """
+
+    def __init__(self, admission: Admission | None = None) -> None:
         self.agent: MobileAgent | None = None
         self.in_flight = InFlight()
+        self.admission = admission or Admission(16, name="Classify requests")
 
     def _require_agent(self, context: grpc.ServicerContext) -> MobileAgent:
         if self.agent is None:
@@ -34,7 +40,7 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
     def Classify(self, request: mobile_pb2.ClassifyRequest,
                  context: grpc.ServicerContext) -> mobile_pb2.ClassifyReply:
         agent = self._require_agent(context)
-        with self.in_flight:
+        with self.admission.admit(context, "Classify"), self.in_flight:
             try:
                 if not request.images:
                     raise ImageError("no images given")

@@ -17,9 +17,12 @@ from collabdnn.codec import CodecConfig, encode
 from collabdnn.procs import Service
 from collabdnn.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
 from collabdnn.rpc import check_health, open_channel
+from tests.badinputs import png, png_header_claiming, zstd_bomb, zstd_bomb_lying, zstd_frame
 from tests.conftest import MODEL
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
+CONV5 = (1, 256, 13, 13)  # the input of unit 8, as in _with_frame
+BOMB = 64 << 20
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -120,9 +123,26 @@ CASES: dict[str, tuple[Callable[[common_pb2.ServiceInfo], cloud_pb2.ExecuteReque
         images=tensor_pb2.ImageBatch(images=[b"not an image"])), INVALID, "cannot decode image"),
     "bad reply codec": (lambda i: tensor_request(
         i, 8, 12, reply_codec=tensor_pb2.CodecOptions(level=99)), INVALID, "zstd level"),
+    # zstd bombs: a few KB inflating to 64 MB behind a frame claiming 173 kB
+    "zstd bomb, zstd header honest": (lambda i: _with_frame(
+        i, zstd_frame(CONV5, zstd_bomb(BOMB))), INVALID, "zstd content size 67108864 differs"),
+    "zstd bomb, no zstd content size": (lambda i: _with_frame(
+        i, zstd_frame(CONV5, zstd_bomb(BOMB, content_size=False))), INVALID,
+        "zstd content size"),
+    "zstd bomb, zstd header lying": (lambda i: _with_frame(
+        i, zstd_frame(CONV5, zstd_bomb_lying(BOMB, 4 * 256 * 13 * 13))), INVALID,
+        "Destination buffer is too small"),
+    "zstd frame claiming more than the limit": (lambda i: _with_frame(
+        i, zstd_frame((4096, 256, 13, 13), zstd_bomb(1 << 20))), INVALID,
+        "more than the limit"),
+    "image claiming 20000x20000 pixels": (lambda i: cloud_pb2.ExecuteRequest(
+        model=i.model, weights_hash=i.weights_hash, start=0, end=2,
+        images=tensor_pb2.ImageBatch(images=[png_header_claiming(20000, 20000)])), INVALID,
+        "pixels"),
+    "1x1 image": (lambda i: cloud_pb2.ExecuteRequest(
+        model=i.model, weights_hash=i.weights_hash, start=0, end=2,
+        images=tensor_pb2.ImageBatch(images=[png(1, 1)])), INVALID, "at least 8"),
 }
-
-
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -33,6 +33,32 @@ def add_service_args(parser: argparse.ArgumentParser, default_port: int) -> None
     add_security_arguments(parser)
 
 
+def add_image_limit_args(parser: argparse.ArgumentParser) -> None:
+    """Bounds on untrusted image bytes, for services that decode images (unit 0)."""
+    from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
+
+    default_mb = DEFAULT_MAX_IMAGE_BYTES / 2**20
+    parser.add_argument("--max-image-mb", type=float, default=default_mb,
+                        help=f"largest encoded image accepted (default: {default_mb:g} MB)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="largest image accepted, width x height, checked before decoding; "
+                             f"also Pillow's bomb guard (default: {DEFAULT_MAX_PIXELS:,})")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
 def announce(host: str, port: int) -> None:
     """Print the machine-readable line with the bound port."""
     print(f"{LISTENING} {host}:{port}", file=sys.stdout, flush=True)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 
-from collabdnn.cli._service_args import add_service_args, announce
+from collabdnn.cli._service_args import (
+    add_image_limit_args,
+    add_service_args,
+    announce,
+    positive_float,
+    positive_int,
+)
 from collabdnn.placement import Placement, PlacementError
 
 LOG_LEVEL = logging.INFO  # a service says what it does
@@ -35,6 +41,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="byte-shuffle float activations before zstd")
     parser.add_argument("--max-frame-mb", type=float, default=512.0,
                         help="largest decoded activation accepted (default: 512 MB)")
+    parser.add_argument("--breaker-reset-s", type=positive_float, default=2.0,
+                        help="after a cloud failure, run every unit locally this long, then "
+                             "probe the cloud once (default: 2)")
+    parser.add_argument("--breaker-failures", type=positive_int, default=1,
+                        help="consecutive cloud failures that stop offloading (default: 1)")
+    parser.add_argument("--max-concurrent", type=positive_int, default=16,
+                        help="Classify requests handled at once; more are refused "
+                             "RESOURCE_EXHAUSTED at once, not queued (default: 16)")
+    add_image_limit_args(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,5 +62,8 @@ def run(args: argparse.Namespace) -> int:
         max_message_mb=args.max_message_mb, max_frame_mb=args.max_frame_mb,
         timeout_s=args.timeout, zstd_level=args.zstd_level, shuffle=args.shuffle,
         workers=args.workers, grace_s=args.grace, security=config_from_args(args),
+        breaker_reset_s=args.breaker_reset_s, breaker_failures=args.breaker_failures,
+        max_concurrent=args.max_concurrent, max_image_mb=args.max_image_mb,
+        max_pixels=args.max_pixels,
     )
     return serve(config, on_bound=announce)

@@ -1,0 +1,266 @@
+"""Failure behaviour with real services as subprocesses (docs/failure.md).
+
+- The cloud is SIGKILLed during a stream of classifications: every one returns, those
+  after the kill with ``fallback``; a cloud restarted on the same port is used again
+  within the circuit breaker's period.
+- Bad images sent to the agent's Classify are INVALID_ARGUMENT, whichever side runs
+  preprocessing, and the agent keeps serving.
+- ``--max-queue 1``: concurrent Execute calls beyond it are refused RESOURCE_EXHAUSTED
+  quickly, and the cloud keeps serving.
+- TLS and a token end to end: a classification through agent and cloud works; a
+  plaintext call, a call without a token and one with a wrong token are refused; an
+  agent whose token the cloud refuses falls back and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import torch
+
+from collabdnn import serde
+from collabdnn.certs import make_ca, make_cert
+from collabdnn.codec import encode
+from collabdnn.placement import Placement
+from collabdnn.procs import Service, start_healthy
+from collabdnn.proto import (
+    cloud_pb2,
+    cloud_pb2_grpc,
+    common_pb2,
+    mobile_pb2,
+    mobile_pb2_grpc,
+    tensor_pb2,
+)
+from collabdnn.rpc import check_health, open_channel
+from collabdnn.security import SecurityConfig
+from tests.badinputs import jpeg, png, png_header_claiming
+from tests.conftest import COMMON, stop_cleanly
+
+MCM = "MMMCCCCCCMMM"  # a cloud-using placement whose upload is a small activation
+RESET_S = 1.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def classify_request(image: bytes, spec: str | None = None) -> mobile_pb2.ClassifyRequest:
+    request = mobile_pb2.ClassifyRequest(images=[image], top_k=5)
+    if spec:
+        request.placement.CopyFrom(serde.placement_to_proto(Placement.parse(spec)))
+    return request
+
+
+# --------------------------------------------------------------------- cloud killed
+
+
+@pytest.mark.slow
+def test_cloud_killed_mid_stream_then_restarted_on_the_same_port(tmp_path: Path) -> None:
+    port = free_port()
+    cloud_args = [*COMMON, "--port", str(port)]
+    cloud = start_healthy("cloud", cloud_args, log_dir=tmp_path)
+    agent = start_healthy("mobile", [*COMMON, "--cloud", f"127.0.0.1:{port}", "--placement",
+                                     MCM, "--breaker-reset-s", str(RESET_S), "--timeout", "10"],
+                          log_dir=tmp_path)
+    restarted: Service | None = None
+    image = png(64, 64)
+    try:
+        with open_channel(agent.address) as channel:
+            stub = mobile_pb2_grpc.MobileAgentStub(channel)
+            fallbacks: list[bool] = []
+            for index in range(200):
+                if index == 50:
+                    os.kill(cloud.pid, signal.SIGKILL)  # type: ignore[arg-type]
+                    cloud.stop()  # reaps it
+                reply = stub.Classify(classify_request(image), timeout=30)
+                (result,) = reply.results
+                assert len(result.top) == 5
+                fallbacks.append(result.fallback)
+            assert len(fallbacks) == 200
+            assert not any(fallbacks[:50]), "the cloud was up: nothing should fall back"
+            assert all(fallbacks[50:]), "the cloud was dead: everything must fall back"
+            assert "finishing locally" in agent.log_tail(200)
+
+            restarted = start_healthy("cloud", cloud_args, name="cloud-again", log_dir=tmp_path)
+            assert restarted.port == port
+            back = time.monotonic()
+            resumed_after = None
+            while time.monotonic() - back < RESET_S + 10:
+                (result,) = stub.Classify(classify_request(image), timeout=30).results
+                if not result.fallback:
+                    resumed_after = time.monotonic() - back
+                    break
+                time.sleep(0.05)
+            assert resumed_after is not None, f"never resumed offloading:\n{agent.log_tail()}"
+            # The breaker probes every RESET_S (plus a reconnect back-off of at most 1 s).
+            assert resumed_after < RESET_S + 2.5, resumed_after
+            assert "".join(serde.result_from_proto(result).placement) == MCM
+            print(f"offloading resumed {resumed_after:.2f} s after the cloud was back")
+    finally:
+        cloud.stop()
+        if restarted is not None:
+            stop_cleanly(restarted)
+        stop_cleanly(agent)
+
+
+# ------------------------------------------------------------- bad images, agent
+
+BAD_IMAGES = {
+    "empty bytes": (b"", "empty image"),
+    "truncated JPEG": (jpeg(96, 96)[:-2000], "truncated or corrupt"),
+    "1x1 image": (png(1, 1), "at least 8"),
+    "PNG header claiming 20000x20000": (png_header_claiming(20000, 20000), "pixels"),
+    "not an image": (b"plain text, no image " + bytes(range(256)) * 4,
+                     "no format Pillow recognises"),
+}
+
+
+@pytest.fixture(scope="module")
+def agent_stub(agent: Service) -> Iterator[mobile_pb2_grpc.MobileAgentStub]:
+    with open_channel(agent.address) as channel:
+        yield mobile_pb2_grpc.MobileAgentStub(channel)
+
+
+@pytest.mark.parametrize("spec", ["mobile", "cloud"])
+@pytest.mark.parametrize("case", list(BAD_IMAGES))
+def test_agent_refuses_bad_images_then_still_serves(
+        case: str, spec: str, agent_stub: mobile_pb2_grpc.MobileAgentStub) -> None:
+    data, fragment = BAD_IMAGES[case]
+    with pytest.raises(grpc.RpcError) as caught:
+        agent_stub.Classify(classify_request(data, spec), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    assert fragment in caught.value.details()
+    (result,) = agent_stub.Classify(classify_request(png(32, 32), spec), timeout=30).results
+    assert not result.fallback and len(result.top) == 5
+
+
+# ------------------------------------------------------------------ bounded queue
+
+
+def test_max_queue_refuses_quickly_and_keeps_serving(tmp_path: Path) -> None:
+    cloud = start_healthy("cloud", [*COMMON, "--max-queue", "1", "--workers", "1"],
+                          log_dir=tmp_path)
+    try:
+        with open_channel(cloud.address) as channel:
+            stub = cloud_pb2_grpc.CloudServerStub(channel)
+            info = stub.Info(common_pb2.InfoRequest(), timeout=10)
+            # A batch of 16 through units [1, 12): long enough for the calls to overlap.
+            batch = torch.zeros(16, 3, 224, 224)
+            request = cloud_pb2.ExecuteRequest(
+                model=info.model, weights_hash=info.weights_hash, start=1, end=12,
+                tensor=tensor_pb2.Tensor(frame=encode(batch)))
+            start = threading.Barrier(6)
+            outcomes: list[tuple[grpc.StatusCode, float]] = []
+            lock = threading.Lock()
+
+            def call() -> None:
+                start.wait(10)
+                begin = time.perf_counter()
+                try:
+                    stub.Execute(request, timeout=60)
+                    code = grpc.StatusCode.OK
+                except grpc.RpcError as exc:
+                    code = exc.code()
+                with lock:
+                    outcomes.append((code, time.perf_counter() - begin))
+
+            threads = [threading.Thread(target=call) for _ in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(120)
+            codes = [code for code, _ in outcomes]
+            assert len(codes) == 6 and set(codes) <= {grpc.StatusCode.OK,
+                                                      grpc.StatusCode.RESOURCE_EXHAUSTED}
+            refused = [s for code, s in outcomes if code == grpc.StatusCode.RESOURCE_EXHAUSTED]
+            served = [s for code, s in outcomes if code == grpc.StatusCode.OK]
+            assert refused and served, outcomes
+            assert max(refused) < min(served), outcomes  # refused before any finished
+            assert check_health(cloud.address) == "SERVING"
+            assert stub.Execute(request, timeout=60).output.frame  # still serving
+        assert "refused" in cloud.log_tail(50)
+    finally:
+        stop_cleanly(cloud)
+
+
+# --------------------------------------------------------------------- TLS + token
+
+TOKEN = "tok-" + "x" * 20
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    folder = tmp_path_factory.mktemp("pki")
+    ca = make_ca(folder)
+    return {"ca": ca, "cloud": make_cert(folder, ca, "cloud"),
+            "agent": make_cert(folder, ca, "agent"), "client": make_cert(folder, ca, "client")}
+
+
+def config(pki: dict, who: str, token: str | None = TOKEN) -> SecurityConfig:
+    pair = pki[who]
+    return SecurityConfig(pair.cert, pair.key, pki["ca"].cert, token)
+
+
+@pytest.mark.slow
+def test_tls_and_token_end_to_end(pki: dict, tmp_path: Path) -> None:
+    cloud = start_healthy("cloud", COMMON, log_dir=tmp_path,
+                          security_config=config(pki, "cloud"))
+    agents: list[Service] = []
+    try:
+        agent = start_healthy("mobile", [*COMMON, "--cloud", cloud.address, "--placement", MCM],
+                              log_dir=tmp_path, security_config=config(pki, "agent"))
+        agents.append(agent)
+        image = png(64, 64)
+
+        def classify(security: SecurityConfig, target: str = agent.address
+                     ) -> mobile_pb2.ClassifyReply:
+            with open_channel(target, security_config=security) as channel:
+                stub = mobile_pb2_grpc.MobileAgentStub(channel)
+                return stub.Classify(classify_request(image), timeout=30)
+
+        (result,) = classify(config(pki, "client")).results
+        assert not result.fallback and result.bytes_up > 0
+        assert "".join(serde.result_from_proto(result).placement) == MCM
+
+        refusals = {
+            "plaintext": SecurityConfig(insecure=True, token=TOKEN),
+            "no token": config(pki, "client", token=None),
+            "wrong token": config(pki, "client", token="wrong"),
+            "no client certificate": SecurityConfig(ca=pki["ca"].cert, token=TOKEN),
+        }
+        for name, security in refusals.items():
+            with pytest.raises(grpc.RpcError) as caught:
+                classify(security)
+            assert caught.value.code() in {grpc.StatusCode.UNAUTHENTICATED,
+                                           grpc.StatusCode.UNAVAILABLE}, name
+            if "token" in name:
+                assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, name
+        assert not classify(config(pki, "client")).results[0].fallback  # still serving
+
+        # An agent whose token the cloud does not accept: it runs locally and says why.
+        other = config(pki, "agent", token="not-the-clouds")
+        stranger = start_healthy("mobile", [*COMMON, "--cloud", cloud.address, "--placement",
+                                            MCM], name="mobile-wrong-token", log_dir=tmp_path,
+                                 security_config=other)
+        agents.append(stranger)
+        reply = classify(config(pki, "client", token="not-the-clouds"), stranger.address)
+        assert reply.results[0].fallback
+        assert "REFUSED this agent (UNAUTHENTICATED" in stranger.log_tail(100)
+        with open_channel(stranger.address, security_config=other) as channel:
+            info = mobile_pb2_grpc.MobileAgentStub(channel).Info(common_pb2.InfoRequest(),
+                                                                 timeout=10)
+        assert info.cloud_state == "refused"
+    finally:
+        for service in agents:
+            stop_cleanly(service)
+        stop_cleanly(cloud)
