@@ -165,6 +165,7 @@ def test_compose_services_run_as_declared(tmp_path):
     assert codes == [0] * len(running), "a service did not stop cleanly on SIGTERM"
 
 
+@pytest.mark.slow
 def test_agent_round_robins_over_several_clouds(tmp_path, cat_bytes):
     """Two cloud servers behind one target: requests reach both (round_robin)."""
     common = ["--model", "alexnet", "--weights", "seed:0", "--threads", "1"]
@@ -223,6 +224,8 @@ finally:
 """
 
 
+@pytest.mark.slow
+@pytest.mark.root
 def test_dns_target_round_robins_over_replicas(tmp_path):
     """``dns:///cloud:PORT`` with two replicas behind one name, as Compose's DNS gives.
 
