@@ -51,9 +51,13 @@ class CloudServer:
 
 def _build(config: CloudConfig) -> CloudServer:
     from cloud_server.servicer import CloudServicer
+    from collabdnn.probe import add_probe_service
+    from collabdnn.profile_service import service_profiler
 
     server = new_server(config.max_message_mb, config.workers, config.security)
-    servicer = CloudServicer(max_frame_bytes=int(config.max_frame_mb * 1024 * 1024))
+    servicer = CloudServicer(max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
+                             profiler=service_profiler("cloud"))
+    add_probe_service(server)  # the agent measures the link with it when traffic is idle
     cloud_pb2_grpc.add_CloudServerServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])
     port = bind(server, config.host, config.port, config.security)
