@@ -72,8 +72,9 @@ class LinkSettings:
         return self.prior or replace(LINK_PRESETS[self.network], network=self.network)
 
 
-def link_to_proto(link: Link, observations: int = 0, emulated: bool = False
-                  ) -> common_pb2.LinkEstimate:
+def link_to_proto(
+    link: Link, observations: int = 0, emulated: bool = False
+) -> common_pb2.LinkEstimate:
     return common_pb2.LinkEstimate(
         up_mbps=link.up_mbps, down_mbps=link.down_mbps, rtt_ms=link.rtt_ms,
         network=link.network, observations=observations, emulated=emulated,
@@ -223,12 +224,17 @@ class LinkMonitor:
             for probe in probes:
                 result = client.probe(probe.bytes_up, probe.bytes_down)
                 delay_ms = self._emulate(result.bytes_up, result.bytes_down)
-                self.estimator.observe(result.bytes_up, result.bytes_down,
-                                       result.wall_ms + delay_ms, result.server_ms)
+                self.estimator.observe(
+                    result.bytes_up, result.bytes_down, result.wall_ms + delay_ms, result.server_ms
+                )
         except grpc.RpcError as exc:
             delay = self._probe_backoff.failed(time.monotonic())
-            log.debug("link probe to %s failed (%s); next try in %.1f s", self.cloud,
-                      exc.code().name, delay)  # type: ignore[attr-defined]
+            log.debug(
+                "link probe to %s failed (%s); next try in %.1f s",
+                self.cloud,
+                exc.code().name,
+                delay,
+            )  # type: ignore[attr-defined]
             return 0
         self._probe_backoff.ok()
         log.debug("probed %s: %s", self.cloud, _fmt(self.current()))
@@ -263,8 +269,12 @@ class LinkMonitor:
             )
         except grpc.RpcError as exc:
             delay = self._report_backoff.failed(time.monotonic())
-            log.debug("report to scheduler %s failed (%s); next try in %.1f s; keeping the "
-                      "current plan", s.scheduler, exc.code().name, delay)  # type: ignore[attr-defined]
+            log.debug(
+                "report to scheduler %s failed (%s); next try in %.1f s; keeping the current plan",
+                s.scheduler,
+                exc.code().name,
+                delay,
+            )  # type: ignore[attr-defined]
             return False
         self._report_backoff.ok()
         self._reported, self._next_report = estimate, now + s.report_s
@@ -276,13 +286,19 @@ class LinkMonitor:
         if estimate is None:
             return
         if self._logged is None or relative_change(self._logged, estimate) >= 0.2:
-            log.info("link estimate: %s (%d observations%s)", _fmt(estimate),
-                     self.estimator.observations, ", emulated link" if self.emulated else "")
+            log.info(
+                "link estimate: %s (%d observations%s)",
+                _fmt(estimate),
+                self.estimator.observations,
+                ", emulated link" if self.emulated else "",
+            )
             self._logged = estimate
 
 
 def _fmt(link: Link | None) -> str:
     if link is None:
         return "-"
-    return (f"up {link.up_mbps:.2f} down {link.down_mbps:.2f} Mbit/s, rtt {link.rtt_ms:.1f} ms "
-            f"({link.network})")
+    return (
+        f"up {link.up_mbps:.2f} down {link.down_mbps:.2f} Mbit/s, rtt {link.rtt_ms:.1f} ms "
+        f"({link.network})"
+    )

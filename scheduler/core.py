@@ -80,8 +80,14 @@ class Snapshot:
 
     def to_dict(self) -> dict[str, Any]:
         """``collabdnn plan --json``'s object plus the scheduler's fields."""
-        return {**self.plan.to_dict(), "model": self.model, "plan_id": self.plan_id,
-                "source": SOURCE, "pushed": self.pushed, "replan_reason": self.reason}
+        return {
+            **self.plan.to_dict(),
+            "model": self.model,
+            "plan_id": self.plan_id,
+            "source": SOURCE,
+            "pushed": self.pushed,
+            "replan_reason": self.reason,
+        }
 
 
 class Scheduler:
@@ -109,11 +115,13 @@ class Scheduler:
         in the service's loader thread)."""
         inputs = self._load_inputs()
         s = self.settings
-        constraints = Constraints(deadline_ms=s.deadline_ms, weight=s.weight,
-                                  battery_threshold=s.battery_threshold)
+        constraints = Constraints(
+            deadline_ms=s.deadline_ms, weight=s.weight, battery_threshold=s.battery_threshold
+        )
         try:
-            keeper = PlanKeeper(inputs, s.link, s.objective, constraints, s.power,
-                                s.replan_threshold)
+            keeper = PlanKeeper(
+                inputs, s.link, s.objective, constraints, s.power, s.replan_threshold
+            )
         except ValueError as exc:
             raise PlanRequestError(f"cannot plan: {exc}") from exc
         with self._lock:
@@ -138,29 +146,45 @@ class Scheduler:
         mobile = self._profile("mobile", self.settings.mobile_profile, self.settings.mobile)
         cloud = self._profile("cloud", self.settings.cloud_profile, self.settings.cloud)
         if mobile.weights_hash and cloud.weights_hash and mobile.weights_hash != cloud.weights_hash:
-            log.warning("the profiles come from different weights (mobile %s, cloud %s): the "
-                        "agent will refuse to offload across them", mobile.weights_hash[:12],
-                        cloud.weights_hash[:12])
+            log.warning(
+                "the profiles come from different weights (mobile %s, cloud %s): the "
+                "agent will refuse to offload across them",
+                mobile.weights_hash[:12],
+                cloud.weights_hash[:12],
+            )
         self.model = mobile.model
         return plan_input_from_profiles(mobile, cloud)
 
-    def _profile(self, side: str, path: str | None, address: str,
-                 force_remote: bool = False) -> Profile:
+    def _profile(
+        self, side: str, path: str | None, address: str, force_remote: bool = False
+    ) -> Profile:
         if path and not force_remote:
             profile = load_profile(path)
-            log.info("%s profile from %s (%s, %d units)", side, path, profile.model,
-                     len(profile.units))
+            log.info(
+                "%s profile from %s (%s, %d units)", side, path, profile.model, len(profile.units)
+            )
             return profile
         if not address:
-            raise PlanRequestError(f"no {side} profile: give a {side} profile file or the "
-                                   f"{side} service's address")
+            raise PlanRequestError(
+                f"no {side} profile: give a {side} profile file or the {side} service's address"
+            )
         self._wait_serving(side, address)
         begin = time.perf_counter()
-        profile = fetch_profile(self.pool.get(address), side, self._images(),
-                                self.settings.profile, self.settings.profile_timeout_s)
-        log.info("%s profile from %s in %.1f s: %s, total %.1f ms per image", side, address,
-                 time.perf_counter() - begin, profile.model,
-                 sum(u.latency_ms.median for u in profile.units))
+        profile = fetch_profile(
+            self.pool.get(address),
+            side,
+            self._images(),
+            self.settings.profile,
+            self.settings.profile_timeout_s,
+        )
+        log.info(
+            "%s profile from %s in %.1f s: %s, total %.1f ms per image",
+            side,
+            address,
+            time.perf_counter() - begin,
+            profile.model,
+            sum(u.latency_ms.median for u in profile.units),
+        )
         return profile
 
     def _images(self) -> list[bytes]:
@@ -192,8 +216,13 @@ class Scheduler:
     def snapshot(self) -> Snapshot:
         keeper = self._keeper()
         with self._lock:
-            return Snapshot(keeper.current, self._plan_id, self._pushed_id == self._plan_id,
-                            self._reason, self.model)
+            return Snapshot(
+                keeper.current,
+                self._plan_id,
+                self._pushed_id == self._plan_id,
+                self._reason,
+                self.model,
+            )
 
     def _new_plan_locked(self, switch: PlanSwitch) -> None:
         """Record a switch; a changed placement gets a new id and wakes the pusher."""
@@ -215,8 +244,9 @@ class Scheduler:
             s = self.settings  # a service's own measurement wins over a file, when known
             mobile = self._profile("mobile", s.mobile_profile, s.mobile, bool(s.mobile))
             cloud = self._profile("cloud", s.cloud_profile, s.cloud, bool(s.cloud))
-            switch = keeper.update_inputs(plan_input_from_profiles(mobile, cloud),
-                                          f"re-profiled ({reason})")
+            switch = keeper.update_inputs(
+                plan_input_from_profiles(mobile, cloud), f"re-profiled ({reason})"
+            )
         else:
             switch = keeper.replan(reason)
         return self._after(switch)  # type: ignore[return-value]
@@ -234,11 +264,13 @@ class Scheduler:
             raise PlanRequestError(f"cloud load must be > 0, got {cloud_load}")
         return self._after(self._keeper().update_cloud_load(cloud_load))
 
-    def set_objective(self, objective: str, deadline_ms: float | None,
-                      weight: float | None) -> PlanSwitch:
+    def set_objective(
+        self, objective: str, deadline_ms: float | None, weight: float | None
+    ) -> PlanSwitch:
         if objective not in OBJECTIVES:
-            raise PlanRequestError(f"unknown objective {objective!r}; choose one of "
-                                   f"{', '.join(OBJECTIVES)}")
+            raise PlanRequestError(
+                f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}"
+            )
         try:
             switch = self._keeper().update_objective(objective, deadline_ms, weight)
         except ValueError as exc:
@@ -270,9 +302,13 @@ class Scheduler:
             except grpc.RpcError as exc:
                 failures += 1
                 delay = min(10.0, 0.25 * 2 ** (failures - 1))
-                log.log(logging.WARNING if failures in (1, 10) else logging.DEBUG,
-                        "agent %s unreachable (%s): retrying the push in %.1f s",
-                        self.settings.mobile, exc.code().name, delay)  # type: ignore[attr-defined]
+                log.log(
+                    logging.WARNING if failures in (1, 10) else logging.DEBUG,
+                    "agent %s unreachable (%s): retrying the push in %.1f s",
+                    self.settings.mobile,
+                    exc.code().name,
+                    delay,
+                )  # type: ignore[attr-defined]
                 self._stop.wait(delay)
 
     def _stub(self) -> Any:
@@ -285,25 +321,38 @@ class Scheduler:
         from collabdnn.proto import mobile_pb2
 
         snap = self.snapshot()
-        message = mobile_pb2.Plan(placement=serde.sides_to_proto(_letters(snap.plan.placement)),
-                                  plan_id=snap.plan_id, source=SOURCE)
+        message = mobile_pb2.Plan(
+            placement=serde.sides_to_proto(_letters(snap.plan.placement)),
+            plan_id=snap.plan_id,
+            source=SOURCE,
+        )
         begin = time.perf_counter()
         self._stub().SetPlan(message, timeout=self.settings.rpc_timeout_s)
         with self._lock:
             self._pushed_id = snap.plan_id
         self.pushes += 1
-        log.info("pushed plan %s to agent %s in %.1f ms (%s)", snap.plan_id,
-                 self.settings.mobile, (time.perf_counter() - begin) * 1e3, snap.reason)
+        log.info(
+            "pushed plan %s to agent %s in %.1f ms (%s)",
+            snap.plan_id,
+            self.settings.mobile,
+            (time.perf_counter() - begin) * 1e3,
+            snap.reason,
+        )
 
     def _check_agent(self) -> None:
         from collabdnn.proto import mobile_pb2
 
-        held = self._stub().GetPlan(mobile_pb2.GetPlanRequest(),
-                                    timeout=self.settings.rpc_timeout_s)
+        held = self._stub().GetPlan(
+            mobile_pb2.GetPlanRequest(), timeout=self.settings.rpc_timeout_s
+        )
         with self._lock:
             if held.plan_id != self._plan_id:
-                log.info("agent holds plan %r (from %s), not %s: pushing again",
-                         held.plan_id, held.source or "-", self._plan_id)
+                log.info(
+                    "agent holds plan %r (from %s), not %s: pushing again",
+                    held.plan_id,
+                    held.source or "-",
+                    self._plan_id,
+                )
                 self._pushed_id = ""
 
     # -- cloud load -------------------------------------------------------------------
@@ -317,10 +366,10 @@ class Scheduler:
         while not self._stop.wait(s.load_poll_s):
             try:
                 info = cloud_pb2_grpc.CloudServerStub(self.pool.get(s.cloud)).Info(
-                    common_pb2.InfoRequest(), timeout=s.rpc_timeout_s)
+                    common_pb2.InfoRequest(), timeout=s.rpc_timeout_s
+                )
             except grpc.RpcError as exc:
-                log.debug("cloud %s Info failed (%s)", s.cloud,
-                          exc.code().name)  # type: ignore[attr-defined]
+                log.debug("cloud %s Info failed (%s)", s.cloud, exc.code().name)  # type: ignore[attr-defined]
                 continue
             self._after(self._keeper().update_cloud_load(cloud_load_factor(info.load)))
 

@@ -63,8 +63,14 @@ def _build(config: SchedulerConfig) -> SchedulerServer:
         core.start()
         health.set(True)
         snap = core.snapshot()
-        log.info("serving plan %s for %s on %s:%d (objective %s)", snap.plan_id, snap.model,
-                 config.host, port, snap.plan.objective)
+        log.info(
+            "serving plan %s for %s on %s:%d (objective %s)",
+            snap.plan_id,
+            snap.model,
+            config.host,
+            port,
+            snap.plan.objective,
+        )
 
     load_in_background("scheduler", load, failed)
     return SchedulerServer(server, port, health, failed, core)

@@ -44,15 +44,17 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             plan_id=snap.plan_id, placement=serde.sides_to_proto(_letters(snap.plan.placement)),
         )  # fmt: skip
 
-    def GetPlan(self, request: scheduler_pb2.GetSchedulerPlanRequest,
-                context: grpc.ServicerContext) -> scheduler_pb2.PlanReply:
+    def GetPlan(
+        self, request: scheduler_pb2.GetSchedulerPlanRequest, context: grpc.ServicerContext
+    ) -> scheduler_pb2.PlanReply:
         try:
             return self._plan_reply()
         except CollabError as exc:
             abort_for(context, exc, "GetPlan")
 
-    def Replan(self, request: scheduler_pb2.ReplanRequest,
-               context: grpc.ServicerContext) -> scheduler_pb2.PlanReply:
+    def Replan(
+        self, request: scheduler_pb2.ReplanRequest, context: grpc.ServicerContext
+    ) -> scheduler_pb2.PlanReply:
         try:
             self.core.replan(request.reason or "asked", request.reprofile)
             return self._plan_reply()
@@ -64,14 +66,16 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             code = exc.code()  # type: ignore[attr-defined]
             context.abort(code, f"re-profiling failed: {exc.details()}")  # type: ignore[attr-defined]
 
-    def ReportLink(self, request: scheduler_pb2.LinkReport,
-                   context: grpc.ServicerContext) -> scheduler_pb2.ReportReply:
+    def ReportLink(
+        self, request: scheduler_pb2.LinkReport, context: grpc.ServicerContext
+    ) -> scheduler_pb2.ReportReply:
         try:
             keeper_link = self.core._keeper().link
             est = request.link
             try:
-                link = Link(est.up_mbps, est.down_mbps, est.rtt_ms,
-                            est.network or keeper_link.network)
+                link = Link(
+                    est.up_mbps, est.down_mbps, est.rtt_ms, est.network or keeper_link.network
+                )
             except ValueError as exc:
                 raise PlanRequestError(f"bad link report: {exc}") from exc
             log.debug("link report from %s: %s", request.source or "-", link)
@@ -79,15 +83,17 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         except CollabError as exc:
             abort_for(context, exc, "ReportLink")
 
-    def ReportBattery(self, request: scheduler_pb2.BatteryReport,
-                      context: grpc.ServicerContext) -> scheduler_pb2.ReportReply:
+    def ReportBattery(
+        self, request: scheduler_pb2.BatteryReport, context: grpc.ServicerContext
+    ) -> scheduler_pb2.ReportReply:
         try:
             return self._report_reply(self.core.report_battery(request.fraction))
         except CollabError as exc:
             abort_for(context, exc, "ReportBattery")
 
-    def ReportLoad(self, request: scheduler_pb2.LoadReport,
-                   context: grpc.ServicerContext) -> scheduler_pb2.ReportReply:
+    def ReportLoad(
+        self, request: scheduler_pb2.LoadReport, context: grpc.ServicerContext
+    ) -> scheduler_pb2.ReportReply:
         from scheduler.core import cloud_load_factor
 
         try:
@@ -96,8 +102,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         except CollabError as exc:
             abort_for(context, exc, "ReportLoad")
 
-    def SetObjective(self, request: scheduler_pb2.ObjectiveRequest,
-                     context: grpc.ServicerContext) -> scheduler_pb2.PlanReply:
+    def SetObjective(
+        self, request: scheduler_pb2.ObjectiveRequest, context: grpc.ServicerContext
+    ) -> scheduler_pb2.PlanReply:
         try:
             self.core.set_objective(
                 request.objective,

@@ -50,6 +50,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             "plan uses the cloud (default: 1)")
     sched.add_argument("--probe-mobile-s", type=float, default=10.0,
                        help="... and this often while it does not (default: 10)")
+    sched.add_argument("--report-change", type=float, default=0.1,
+                       help="report at once when the estimate moved by this fraction "
+                            "(default: 0.1)")
     sched.add_argument("--no-probe", action="store_true", help="never send probe calls")
     sched.add_argument("--link-window", type=int, default=8,
                        help="cloud calls fitted by the link estimator (default: 8)")
@@ -85,7 +88,8 @@ def link_settings(args: argparse.Namespace):  # -> LinkSettings (imported lazily
                         args.alpha_down_mw, args.beta_mw)
     return LinkSettings(
         network=args.network, power=power, emulate=emulate, scheduler=args.scheduler,
-        report_s=args.report_s, probe=not args.no_probe, probe_idle_s=args.probe_idle_s,
+        report_s=args.report_s, report_change=args.report_change, probe=not args.no_probe,
+        probe_idle_s=args.probe_idle_s,
         probe_mobile_s=args.probe_mobile_s, window=args.link_window, alpha=args.link_alpha,
         battery=args.battery,
     )

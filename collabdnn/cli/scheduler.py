@@ -15,31 +15,66 @@ HELP = "start the scheduler (profiles both sides, plans, pushes plans to the age
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cloud", default="", metavar="HOST:PORT",
-                        help="the cloud server (profiled through its Profile call, and its "
-                             "load read from Info)")
-    parser.add_argument("--mobile", default="", metavar="HOST:PORT",
-                        help="the mobile agent (profiled, and sent every new plan)")
-    parser.add_argument("--mobile-profile", type=Path, metavar="FILE",
-                        help="use this saved mobile profile instead of asking the agent")
-    parser.add_argument("--cloud-profile", type=Path, metavar="FILE",
-                        help="use this saved cloud profile instead of asking the cloud")
+    parser.add_argument(
+        "--cloud",
+        default="",
+        metavar="HOST:PORT",
+        help="the cloud server (profiled through its Profile call, and its load read from Info)",
+    )
+    parser.add_argument(
+        "--mobile",
+        default="",
+        metavar="HOST:PORT",
+        help="the mobile agent (profiled, and sent every new plan)",
+    )
+    parser.add_argument(
+        "--mobile-profile",
+        type=Path,
+        metavar="FILE",
+        help="use this saved mobile profile instead of asking the agent",
+    )
+    parser.add_argument(
+        "--cloud-profile",
+        type=Path,
+        metavar="FILE",
+        help="use this saved cloud profile instead of asking the cloud",
+    )
     obj = parser.add_argument_group("objective")
-    obj.add_argument("--objective", choices=("latency", "energy", "weighted", "deadline"),
-                     default="latency", help="what to minimise (default: latency)")
+    obj.add_argument(
+        "--objective",
+        choices=("latency", "energy", "weighted", "deadline"),
+        default="latency",
+        help="what to minimise (default: latency)",
+    )
     obj.add_argument("--deadline-ms", type=float, help="latency bound (deadline objective)")
-    obj.add_argument("--weight", type=float, default=0.5,
-                     help="weighted objective: weight of latency in [0, 1] (default 0.5)")
-    obj.add_argument("--battery-threshold", type=float, default=0.2,
-                     help="below this reported battery fraction, plan for energy (default 0.2)")
+    obj.add_argument(
+        "--weight",
+        type=float,
+        default=0.5,
+        help="weighted objective: weight of latency in [0, 1] (default 0.5)",
+    )
+    obj.add_argument(
+        "--battery-threshold",
+        type=float,
+        default=0.2,
+        help="below this reported battery fraction, plan for energy (default 0.2)",
+    )
     link = parser.add_argument_group("link assumed until the agent reports its estimate")
-    link.add_argument("--network", choices=("3g", "4g", "wifi"), default="wifi",
-                      help="link preset and radio power model (default: wifi)")
+    link.add_argument(
+        "--network",
+        choices=("3g", "4g", "wifi"),
+        default="wifi",
+        help="link preset and radio power model (default: wifi)",
+    )
     link.add_argument("--up-mbps", type=float, help="uplink throughput, Mbit/s")
     link.add_argument("--down-mbps", type=float, help="downlink throughput, Mbit/s")
     link.add_argument("--rtt-ms", type=float, help="round-trip time, ms")
-    link.add_argument("--replan-threshold", type=float, default=0.2,
-                      help="re-plan when a reported figure moved by this fraction (default 0.2)")
+    link.add_argument(
+        "--replan-threshold",
+        type=float,
+        default=0.2,
+        help="re-plan when a reported figure moved by this fraction (default 0.2)",
+    )
     power = parser.add_argument_group("mobile power (defaults: see collabdnn.energy)")
     power.add_argument("--busy-mw", type=float, help="power while computing, mW")
     power.add_argument("--wait-mw", type=float, help="power while waiting for the cloud, mW")
@@ -47,22 +82,41 @@ def configure(parser: argparse.ArgumentParser) -> None:
     power.add_argument("--alpha-down-mw", type=float, help="radio download slope, mW per Mbit/s")
     power.add_argument("--beta-mw", type=float, help="radio base power, mW")
     prof = parser.add_argument_group("remote profiling")
-    prof.add_argument("--images", nargs="+", type=Path, metavar="PATH",
-                      help="photos the sides profile on (default: samples/)")
+    prof.add_argument(
+        "--images",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="photos the sides profile on (default: samples/)",
+    )
     prof.add_argument("--profile-repeats", type=int, default=5, help="timed runs per photo")
     prof.add_argument("--profile-warmup", type=int, default=1, help="untimed runs per photo")
-    parser.add_argument("--load-poll-s", type=float, default=5.0,
-                        help="read the cloud's load this often (0 = never; default 5)")
-    parser.add_argument("--push-check-s", type=float, default=5.0,
-                        help="check the agent holds the current plan this often (default 5)")
+    parser.add_argument(
+        "--load-poll-s",
+        type=float,
+        default=5.0,
+        help="read the cloud's load this often (0 = never; default 5)",
+    )
+    parser.add_argument(
+        "--push-check-s",
+        type=float,
+        default=5.0,
+        help="check the agent holds the current plan this often (default 5)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
-    parser.add_argument("--port", type=int, default=50052,
-                        help="port (default: 50052; 0 = any free port, printed)")
-    parser.add_argument("--max-message-mb", type=float, default=DEFAULT_MAX_MESSAGE_MB,
-                        help="largest gRPC message")
+    parser.add_argument(
+        "--port", type=int, default=50052, help="port (default: 50052; 0 = any free port, printed)"
+    )
+    parser.add_argument(
+        "--max-message-mb", type=float, default=DEFAULT_MAX_MESSAGE_MB, help="largest gRPC message"
+    )
     parser.add_argument("--workers", type=int, default=4, help="gRPC handler threads")
-    parser.add_argument("--grace", type=float, default=5.0,
-                        help="seconds in-flight requests get on SIGTERM (default: 5)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds in-flight requests get on SIGTERM (default: 5)",
+    )
     add_security_arguments(parser)
 
 
@@ -75,8 +129,9 @@ def run(args: argparse.Namespace) -> int:
     from scheduler.server import SchedulerConfig, serve
 
     if not (args.cloud or args.cloud_profile) or not (args.mobile or args.mobile_profile):
-        raise SystemExit("collabdnn scheduler: give --cloud or --cloud-profile, and --mobile "
-                         "or --mobile-profile")
+        raise SystemExit(
+            "collabdnn scheduler: give --cloud or --cloud-profile, and --mobile or --mobile-profile"
+        )
     if args.objective == "deadline" and args.deadline_ms is None:
         raise SystemExit("collabdnn scheduler: --objective deadline needs --deadline-ms")
     try:
@@ -97,7 +152,13 @@ def run(args: argparse.Namespace) -> int:
         replan_threshold=args.replan_threshold, load_poll_s=args.load_poll_s,
         push_check_s=args.push_check_s, security=security,
     )  # fmt: skip
-    config = SchedulerConfig(settings=settings, host=args.host, port=args.port,
-                             max_message_mb=args.max_message_mb, workers=args.workers,
-                             grace_s=args.grace, security=security)
+    config = SchedulerConfig(
+        settings=settings,
+        host=args.host,
+        port=args.port,
+        max_message_mb=args.max_message_mb,
+        workers=args.workers,
+        grace_s=args.grace,
+        security=security,
+    )
     return serve(config, on_bound=announce)
