@@ -8,7 +8,6 @@ report, the scheduler where to push), so it is picked free here unless given.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import socket
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from collabdnn.procs import Service
-from collabdnn.profiles import LatencyStats, Profile
+from collabdnn.profiles import slower_profile
 from collabdnn.security import PLAINTEXT, SecurityConfig
 
 log = logging.getLogger(__name__)
@@ -30,34 +29,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def slower_profile(profile: Profile, factor: float) -> Profile:
-    """``profile`` as if measured on a device ``factor`` times slower (latencies and
-    codec times scaled; sizes kept).
-
-    Why: on one machine both sides run on the same CPU, so nothing is ever worth
-    offloading; a phone is typically several times slower than a server, and scaling
-    the measured mobile profile says so without pretending to have measured it (the
-    profile's ``host`` records the factor).
-    """
-
-    def scale(stats: LatencyStats) -> LatencyStats:
-        return LatencyStats(
-            stats.median * factor, stats.p10 * factor, stats.p90 * factor, stats.repeats
-        )
-
-    units = tuple(
-        dataclasses.replace(
-            u,
-            latency_ms=scale(u.latency_ms),
-            encode_ms=u.encode_ms * factor,
-            decode_ms=u.decode_ms * factor,
-        )
-        for u in profile.units
-    )
-    host = {**profile.host, "slowed_by": factor}
-    return dataclasses.replace(profile, units=units, host=host)
 
 
 class Stack:

@@ -19,10 +19,11 @@ that cannot shape a real link with tc; results then say ``emulated_link``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -131,6 +132,8 @@ class LinkMonitor:
         self._next_report = 0.0
         self._logged: Link | None = None
         self.reports = 0  # successful link reports (tests, Info)
+        self._calls = 0  # cloud calls in flight: no probing meanwhile
+        self._calls_lock = threading.Lock()
 
     # -- what the agent asks ----------------------------------------------------------
 
@@ -144,6 +147,18 @@ class LinkMonitor:
 
     def to_proto(self) -> common_pb2.LinkEstimate:
         return link_to_proto(self.current(), self.estimator.observations, self.emulated)
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Mark a cloud call in flight: probes would compete with it for the link (and,
+        sized for the old link, take seconds on a link that just got slow)."""
+        with self._calls_lock:
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._calls_lock:
+                self._calls -= 1
 
     def after_call(self, call: CloudCall) -> CloudCall:
         """Account for one Execute call: emulated airtime first, then an observation.
@@ -209,6 +224,8 @@ class LinkMonitor:
         now = time.monotonic() if now is None else now
         interval = s.probe_idle_s if self._uses_cloud() else s.probe_mobile_s
         if now - self._last_probe < interval or not self._probe_backoff.ready(now):
+            return 0
+        if self._calls:  # traffic is flowing: the calls themselves are observations
             return 0
         probes = self.estimator.probe_plan(now)
         if not probes:

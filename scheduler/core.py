@@ -33,7 +33,13 @@ from collabdnn.errors import NotReadyError, PlanRequestError
 from collabdnn.link import LINK_PRESETS, Link
 from collabdnn.planner import OBJECTIVES, Constraints, Plan
 from collabdnn.profile_service import ProfileSettings, fetch_profile
-from collabdnn.profiles import PlanInput, Profile, load_profile, plan_input_from_profiles
+from collabdnn.profiles import (
+    PlanInput,
+    Profile,
+    load_profile,
+    plan_input_from_profiles,
+    slower_profile,
+)
 from collabdnn.rpc import ChannelPool, check_health
 from collabdnn.scheduling import PlanKeeper, PlanSwitch, PowerSettings
 from collabdnn.security import PLAINTEXT, SecurityConfig
@@ -60,6 +66,9 @@ class SchedulerSettings:
     images: tuple[str, ...] = ()  # photos for remote profiling; () = samples/
     profile: ProfileSettings = field(default_factory=ProfileSettings)
     replan_threshold: float = 0.2
+    # Plan for a phone this many times slower than the agent measured (1 = as measured):
+    # on one machine both sides share a CPU and nothing is worth offloading otherwise.
+    mobile_slowdown: float = 1.0
     load_poll_s: float = 5.0  # 0 = never poll the cloud's load
     push_check_s: float = 5.0
     rpc_timeout_s: float = 10.0
@@ -157,6 +166,19 @@ class Scheduler:
 
     def _profile(
         self, side: str, path: str | None, address: str, force_remote: bool = False
+    ) -> Profile:
+        profile = self._measured_profile(side, path, address, force_remote)
+        factor = self.settings.mobile_slowdown
+        if side == "mobile" and factor != 1.0:
+            log.warning(
+                "planning for a phone %.3g times slower than the mobile profile says "
+                "(--mobile-slowdown)", factor,
+            )  # fmt: skip
+            profile = slower_profile(profile, factor)
+        return profile
+
+    def _measured_profile(
+        self, side: str, path: str | None, address: str, force_remote: bool
     ) -> Profile:
         if path and not force_remote:
             profile = load_profile(path)

@@ -22,10 +22,10 @@ import pytest
 from collabdnn.cli.classify import classify
 from collabdnn.procs import Service, start_healthy
 from collabdnn.profile_service import ProfileSettings, fetch_profile
-from collabdnn.profiles import Profile, save_profile
+from collabdnn.profiles import Profile, save_profile, slower_profile
 from collabdnn.proto import common_pb2, scheduler_pb2, scheduler_pb2_grpc
 from collabdnn.rpc import open_channel
-from collabdnn.stack import free_port, slower_profile
+from collabdnn.stack import free_port
 from tests.conftest import COMMON, REPO, SAMPLES, stop_cleanly
 
 FAST = ProfileSettings(repeats=2, warmup=1)

@@ -91,6 +91,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     prof.add_argument("--profile-repeats", type=int, default=5, help="timed runs per photo")
     prof.add_argument("--profile-warmup", type=int, default=1, help="untimed runs per photo")
+    prof.add_argument("--mobile-slowdown", type=float, default=1.0, metavar="F",
+                      help="plan for a phone F times slower than the mobile profile measured "
+                           "(default 1; on one machine both sides share the CPU)")
     parser.add_argument(
         "--load-poll-s",
         type=float,
@@ -149,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
         cloud_profile=str(args.cloud_profile) if args.cloud_profile else None,
         images=tuple(str(p) for p in args.images or ()),
         profile=ProfileSettings(repeats=args.profile_repeats, warmup=args.profile_warmup),
-        replan_threshold=args.replan_threshold, load_poll_s=args.load_poll_s,
+        replan_threshold=args.replan_threshold, mobile_slowdown=args.mobile_slowdown,
+        load_poll_s=args.load_poll_s,
         push_check_s=args.push_check_s, security=security,
     )  # fmt: skip
     config = SchedulerConfig(
