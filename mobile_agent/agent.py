@@ -159,7 +159,7 @@ class MobileAgent:
     def _run_cloud(self, start: int, end: int, x: Any, units: list[UnitTiming],
                    transfers: list[Transfer], request_id: str) -> Any:
         """One Execute call for units ``[start, end)``; records its timings and bytes."""
-        with self.link.in_flight():  # no link probes while a real call is on the link
+        with self.link.busy():  # no link probes while a real call is on the link
             call = self.cloud().execute(self.model.name, self.model.weights_hash, start, end,
                                         x, self.settings.codec, request_id)
         call = self.link.after_call(call)  # emulated airtime, then a link observation

@@ -149,9 +149,10 @@ class LinkMonitor:
         return link_to_proto(self.current(), self.estimator.observations, self.emulated)
 
     @contextlib.contextmanager
-    def in_flight(self) -> Iterator[None]:
-        """Mark a cloud call in flight: probes would compete with it for the link (and,
-        sized for the old link, take seconds on a link that just got slow)."""
+    def busy(self) -> Iterator[None]:
+        """No probes meanwhile: a cloud call is on the link (probes would compete with it
+        and, sized for the old link, take seconds on a link that just got slow), or the
+        agent is profiling itself (probes would disturb the timings)."""
         with self._calls_lock:
             self._calls += 1
         try:

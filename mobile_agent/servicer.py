@@ -83,7 +83,7 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
                 context: grpc.ServicerContext) -> cloud_pb2.ProfileReply:
         """This side's profile (the scheduler asks before planning)."""
         agent = self._require_agent(context)
-        with self.in_flight:
+        with self.in_flight, agent.link.busy():  # no link probes during the timings
             try:
                 return handle_profile(agent.model, "mobile", request)
             except CollabError as exc:
