@@ -46,8 +46,9 @@ def measure(requests: int, image_path: Path, repeats: int) -> dict[str, Any]:
 
     image = image_path.read_bytes()
     common = ["--model", "alexnet", "--weights", "seed:0", "--threads", "1"]
-    stack = Stack(common, scheduler_args=["--images", str(image_path),
-                                          "--profile-repeats", str(repeats)])
+    stack = Stack(
+        common, scheduler_args=["--images", str(image_path), "--profile-repeats", str(repeats)]
+    )
     with stack:
         assert stack.agent is not None and stack.cloud is not None
         stack.wait_agent_plan(lambda spec, plan: plan.source == "scheduler")
@@ -63,12 +64,16 @@ def measure(requests: int, image_path: Path, repeats: int) -> dict[str, Any]:
                 classify(stack.agent.address, [image], Placement.parse(spec))
         time.sleep(2.5)
         with open_channel(stack.agent.address) as channel:
-            est = mobile_pb2_grpc.MobileAgentStub(channel).Info(
-                common_pb2.InfoRequest(), timeout=10).link
+            est = (
+                mobile_pb2_grpc.MobileAgentStub(channel)
+                .Info(common_pb2.InfoRequest(), timeout=10)
+                .link
+            )
         link = Link(est.up_mbps, est.down_mbps, est.rtt_ms, est.network or "wifi")
         with open_channel(stack.scheduler_address) as channel:
             reply = scheduler_pb2_grpc.SchedulerStub(channel).Replan(
-                scheduler_pb2.ReplanRequest(reason="benchmark"), timeout=60)
+                scheduler_pb2.ReplanRequest(reason="benchmark"), timeout=60
+            )
         plan = json.loads(reply.plan_json)
         specs = {"scheduler plan": plan["placement_spec"]}
         specs.update({name: b["placement_spec"] for name, b in plan["baselines"].items()})
@@ -80,8 +85,10 @@ def measure(requests: int, image_path: Path, repeats: int) -> dict[str, Any]:
             predicted = evaluate(inp, link, power, placement)
             for _ in range(3):  # warm-up: connections, caches, allocator
                 classify(stack.agent.address, [image], Placement.parse(spec))
-            results = [classify(stack.agent.address, [image], Placement.parse(spec))[0]
-                       for _ in range(requests)]
+            results = [
+                classify(stack.agent.address, [image], Placement.parse(spec))[0]
+                for _ in range(requests)
+            ]
             measured = statistics.median(r.latency_ms for r in results)
             rows.append({
                 "plan": name, "spec": spec,
@@ -120,8 +127,11 @@ def table(data: dict[str, Any]) -> str:
             f"({r['measured_p10_ms']:.1f}–{r['measured_p90_ms']:.1f}) | {r['error_pct']:+.1f}% "
             f"| {r['predicted_mj']:.1f} | {r['modelled_mj']:.1f} |"
         )
-    lines += ["", f"Median absolute error {data['median_abs_error_pct']:.1f}% "
-                  f"(max {data['max_abs_error_pct']:.1f}%)."]
+    lines += [
+        "",
+        f"Median absolute error {data['median_abs_error_pct']:.1f}% "
+        f"(max {data['max_abs_error_pct']:.1f}%).",
+    ]
     return "\n".join(lines)
 
 

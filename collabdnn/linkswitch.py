@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CLOUD_PORT = 50051
 
 
-def _classify_loop(agent: str, image: bytes, stop: threading.Event,
-                   records: list[dict[str, Any]], clock0: float) -> None:
+def _classify_loop(
+    agent: str, image: bytes, stop: threading.Event, records: list[dict[str, Any]], clock0: float
+) -> None:
     from collabdnn.cli.classify import classify
 
     while not stop.is_set():
@@ -44,14 +45,27 @@ def _classify_loop(agent: str, image: bytes, stop: threading.Event,
         except Exception as exc:  # every failure is recorded: the scenario counts them
             records.append({"issued_s": issued, "ok": False, "error": repr(exc)[:300]})
             continue
-        records.append({"issued_s": issued, "done_s": time.monotonic() - clock0, "ok": True,
-                        "spec": "".join(result.placement), "latency_ms": result.latency_ms,
-                        "fallback": result.fallback})
+        records.append(
+            {
+                "issued_s": issued,
+                "done_s": time.monotonic() - clock0,
+                "ok": True,
+                "spec": "".join(result.placement),
+                "latency_ms": result.latency_ms,
+                "fallback": result.fallback,
+            }
+        )
 
 
-def run_scenario(start_mbps: float = 50.0, end_mbps: float = 1.0, slowdown: float = 10.0,
-                 settle_s: float = 2.0, after_s: float = 2.0, timeout_s: float = 30.0,
-                 log_dir: Path | None = None) -> dict[str, Any]:
+def run_scenario(
+    start_mbps: float = 50.0,
+    end_mbps: float = 1.0,
+    slowdown: float = 10.0,
+    settle_s: float = 2.0,
+    after_s: float = 2.0,
+    timeout_s: float = 30.0,
+    log_dir: Path | None = None,
+) -> dict[str, Any]:
     """Run the scenario in the current network namespace (see the module doc)."""
     from collabdnn import shaping
     from collabdnn.link import Link
@@ -74,10 +88,12 @@ def run_scenario(start_mbps: float = 50.0, end_mbps: float = 1.0, slowdown: floa
     with stack:
         assert stack.agent is not None
         before, _ = stack.wait_agent_plan(
-            lambda spec, plan: plan.source == "scheduler" and "C" in spec, timeout=60.0)
+            lambda spec, plan: plan.source == "scheduler" and "C" in spec, timeout=60.0
+        )
         clock0 = time.monotonic()
-        worker = threading.Thread(target=_classify_loop,
-                                  args=(stack.agent.address, image, stop, records, clock0))
+        worker = threading.Thread(
+            target=_classify_loop, args=(stack.agent.address, image, stop, records, clock0)
+        )
         worker.start()
         try:
             time.sleep(settle_s)
@@ -91,7 +107,8 @@ def run_scenario(start_mbps: float = 50.0, end_mbps: float = 1.0, slowdown: floa
             if done.returncode != 0:
                 raise RuntimeError(f"link set failed: {done.stderr[-2000:]}")
             after, waited = stack.wait_agent_plan(
-                lambda spec, plan: spec.count("M") > before.count("M"), timeout=timeout_s)
+                lambda spec, plan: spec.count("M") > before.count("M"), timeout=timeout_s
+            )
             switched = changed + waited
             time.sleep(after_s)
         finally:
@@ -127,24 +144,30 @@ def measure_in_namespace(timeout: float = 240.0, **kwargs: Any) -> dict[str, Any
     with NetNamespace(prefix="collabdnn-switch") as ns:
         done = ns.run(argv, timeout=timeout, env=env)
     if done.returncode != 0:
-        raise RuntimeError(f"link-switch scenario failed ({done.returncode}):\n"
-                           f"{done.stderr[-4000:]}")
+        raise RuntimeError(
+            f"link-switch scenario failed ({done.returncode}):\n{done.stderr[-4000:]}"
+        )
     return json.loads(done.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m collabdnn.linkswitch",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m collabdnn.linkswitch", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--start-mbps", type=float, default=50.0)
     parser.add_argument("--end-mbps", type=float, default=1.0)
     parser.add_argument("--slowdown", type=float, default=10.0)
     parser.add_argument("--settle-s", type=float, default=2.0)
     parser.add_argument("--after-s", type=float, default=2.0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = run_scenario(args.start_mbps, args.end_mbps, args.slowdown, args.settle_s,
-                          args.after_s)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    result = run_scenario(
+        args.start_mbps, args.end_mbps, args.slowdown, args.settle_s, args.after_s
+    )
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -91,9 +91,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     prof.add_argument("--profile-repeats", type=int, default=5, help="timed runs per photo")
     prof.add_argument("--profile-warmup", type=int, default=1, help="untimed runs per photo")
-    prof.add_argument("--mobile-slowdown", type=float, default=1.0, metavar="F",
-                      help="plan for a phone F times slower than the mobile profile measured "
-                           "(default 1; on one machine both sides share the CPU)")
+    prof.add_argument(
+        "--mobile-slowdown",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="plan for a phone F times slower than the mobile profile measured "
+        "(default 1; on one machine both sides share the CPU)",
+    )
     parser.add_argument(
         "--load-poll-s",
         type=float,
