@@ -7,12 +7,10 @@ precise message and the server keeps serving.
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -31,6 +29,7 @@ from collabdnn.errors import (
     WeightsError,
 )
 from collabdnn.models.registry import get_spec
+from collabdnn.profile_service import ProfileSettings, profile_reply, settings_from_request
 from collabdnn.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
 from collabdnn.service import InFlight
 from collabdnn.split_model import SplitModel
@@ -38,18 +37,9 @@ from collabdnn.status import abort_for
 
 log = logging.getLogger(__name__)
 
-MAX_PROFILE_RUNS = 1000  # repeats x images, so one Profile call cannot hold the server
-
-
-@dataclass(frozen=True)
-class ProfileSettings:
-    repeats: int = 5
-    warmup: int = 1
-
-
-# A profiler takes the model, sample images and settings, and returns a JSON-ready dict
-# with a "units" list of {"index", "name", "median_ms", ...}. collabdnn.profiler will
-# provide the real one; simple_profile below is the stand-in.
+# A profiler takes the model, sample images and settings, and returns a JSON-ready
+# profile dict. The server plugs in collabdnn.profile_service.service_profiler("cloud")
+# (the real collabdnn.profiler); simple_profile below is a light stand-in for tests.
 Profiler = Callable[[SplitModel, list[bytes], ProfileSettings], dict[str, Any]]
 
 
@@ -177,26 +167,11 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         with self.admission.admit(context, "Profile"), self.in_flight:
             try:
                 self._check_caller(model, request.model, request.weights_hash)
-                if not request.images:
-                    raise ImageError("Profile needs at least one sample image")
-                settings = ProfileSettings(
-                    repeats=request.repeats or ProfileSettings.repeats,
-                    warmup=request.warmup or ProfileSettings.warmup,
-                )
-                runs = (settings.repeats + settings.warmup) * len(request.images)
-                if settings.repeats < 0 or settings.warmup < 0 or runs > MAX_PROFILE_RUNS:
-                    raise UnitRangeError(
-                        f"Profile asks for {runs} runs; repeats and warmup must be >= 0 and "
-                        f"(repeats + warmup) x images at most {MAX_PROFILE_RUNS}"
-                    )
+                settings = settings_from_request(request)
                 profile = self.profiler(model, [bytes(b) for b in request.images], settings)
             except CollabError as exc:
                 abort_for(context, exc, "Profile")
-        return cloud_pb2.ProfileReply(
-            units=[cloud_pb2.UnitLatency(index=u["index"], name=u["name"],
-                                         median_ms=u["median_ms"]) for u in profile["units"]],
-            profile_json=json.dumps(profile),
-        )
+        return profile_reply(profile)
 
     def Info(self, request: common_pb2.InfoRequest,
              context: grpc.ServicerContext) -> common_pb2.ServiceInfo:

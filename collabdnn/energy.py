@@ -20,7 +20,13 @@ generic phone, not the user's.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collabdnn.link import Link
+    from collabdnn.results import Transfer, UnitTiming
 
 __all__ = [
     "DEFAULT_BUSY_MW",
@@ -30,6 +36,7 @@ __all__ = [
     "RadioModel",
     "battery_fraction",
     "power_model",
+    "result_energy_mj",
 ]
 
 # Default power of a phone SoC while it runs a CNN layer on its CPU cores, in mW.
@@ -165,3 +172,58 @@ def battery_fraction(configured: float | None = None) -> float:
     if battery is not None and battery.percent is not None:
         return min(1.0, max(0.0, float(battery.percent) / 100.0))
     return 1.0 if configured is None else float(configured)
+
+
+def result_energy_mj(
+    units: Sequence[UnitTiming],
+    transfers: Sequence[Transfer],
+    power: PowerModel,
+    link: Link,
+) -> float:
+    """Modelled mobile energy (mJ) of one classification as it actually ran.
+
+    Why modelled: a phone's battery drain cannot be measured from inside a process, but
+    the times can; this prices the *measured* times with the same power model the
+    planner uses, so predicted and "measured" energy are comparable:
+
+    * units on the phone: ``compute_ms * P_busy``; units in the cloud:
+      ``compute_ms * P_wait`` (the phone waits);
+    * each crossing: the phone's own encode (up) / decode (down) at ``P_busy``, the
+      cloud's decode (up) / encode (down) at ``P_wait``;
+    * each cloud call's network time (``transfer_ms``, carried by its upload) is split
+      into airtime, ``8 * bytes / B`` at the link's rates, charged at the radio powers
+      ``P_up = alpha_up * B_up + beta`` and ``P_down = alpha_down * B_down + beta``,
+      and the rest (propagation, queueing) at ``P_wait``.  When the airtime computed from
+      ``link`` exceeds the measured network time (the link is faster than estimated),
+      the airtime is scaled down to fit it, so no time is charged twice.
+
+    ``link`` is the agent's current estimate of the link (its prior until measured).
+    """
+    busy_ms = wait_ms = radio_mj = 0.0
+    for unit in units:
+        if unit.platform == "mobile":
+            busy_ms += unit.compute_ms
+        else:
+            wait_ms += unit.compute_ms
+    ups = [t for t in transfers if t.upload]
+    downs = [t for t in transfers if not t.upload]
+    for t in ups:
+        busy_ms += t.encode_ms
+        wait_ms += t.decode_ms
+    for t in downs:
+        wait_ms += t.encode_ms
+        busy_ms += t.decode_ms
+    # The agent records each cloud call as an upload followed by its download.
+    for up, down in zip(ups, downs, strict=False):
+        air_up = 8.0 * up.bytes / (link.up_mbps * 1e3)
+        air_down = 8.0 * down.bytes / (link.down_mbps * 1e3)
+        network_ms = up.transfer_ms + down.transfer_ms
+        air = air_up + air_down
+        scale = 1.0 if air <= network_ms or air == 0 else network_ms / air
+        air_up, air_down = air_up * scale, air_down * scale
+        radio_mj += (
+            power.radio.upload_mw(link.up_mbps) * air_up
+            + power.radio.download_mw(link.down_mbps) * air_down
+        ) / 1000.0
+        wait_ms += max(network_ms - air_up - air_down, 0.0)
+    return (power.busy_mw * busy_ms + power.wait_mw * wait_ms) / 1000.0 + radio_mj

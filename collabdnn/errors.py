@@ -33,3 +33,11 @@ class UnitRangeError(CollabError):
 
 class TensorMismatchError(CollabError):
     """An activation has the wrong shape or dtype for the unit that should consume it."""
+
+
+class PlanRequestError(CollabError):
+    """A request to the scheduler is invalid (unknown objective, missing deadline, bad link)."""
+
+
+class NotReadyError(CollabError):
+    """The service cannot answer yet (the scheduler has no profiles or plan yet)."""

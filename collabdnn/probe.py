@@ -127,11 +127,22 @@ class ProbeClient:
     def __init__(self, target: str, timeout_s: float = 60.0, ready_timeout_s: float = 15.0):
         self.target = target
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(target, options=_OPTIONS)
+        self._channel: grpc.Channel | None = grpc.insecure_channel(target, options=_OPTIONS)
         grpc.channel_ready_future(self._channel).result(timeout=ready_timeout_s)
         self._echo = self._channel.unary_unary(
             METHOD, request_serializer=_identity, response_deserializer=_identity
         )
+
+    @classmethod
+    def over(cls, channel: grpc.Channel, timeout_s: float = 60.0) -> ProbeClient:
+        """A client on an existing channel (the agent's: TLS, token, same connection as
+        its Execute calls); closing the client leaves the channel open."""
+        client = cls.__new__(cls)
+        client.target, client.timeout_s, client._channel = "", timeout_s, None
+        client._echo = channel.unary_unary(
+            METHOD, request_serializer=_identity, response_deserializer=_identity
+        )
+        return client
 
     def probe(self, bytes_up: int, bytes_down: int) -> ProbeResult:
         """Upload ``bytes_up`` bytes, get ``bytes_down`` back, and time it."""
@@ -145,7 +156,8 @@ class ProbeClient:
         return ProbeResult(len(payload), len(reply), wall_ms, server_ms)
 
     def close(self) -> None:
-        self._channel.close()
+        if self._channel is not None:
+            self._channel.close()
 
     def __enter__(self) -> ProbeClient:
         return self

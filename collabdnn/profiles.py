@@ -26,6 +26,7 @@ units (boundary ``i`` is the data present once units ``[0, i)`` are done).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ __all__ = [
     "load_profile",
     "plan_input_from_profiles",
     "save_profile",
+    "slower_profile",
 ]
 
 SCHEMA = "collabdnn.profile/1"
@@ -276,6 +278,34 @@ def _validate_profile(profile: Profile) -> None:
     names = profile.unit_names
     if len(set(names)) != len(names):
         raise ProfileError(f"unit names must be unique, got {list(names)}")
+
+
+def slower_profile(profile: Profile, factor: float) -> Profile:
+    """``profile`` as if measured on a device ``factor`` times slower (latencies and
+    codec times scaled; sizes kept).
+
+    Why: on one machine both sides run on the same CPU, so nothing is ever worth
+    offloading; a phone is typically several times slower than a server, and scaling
+    the measured mobile profile says so without pretending to have measured it (the
+    profile's ``host`` records the factor).
+    """
+
+    def scale(stats: LatencyStats) -> LatencyStats:
+        return LatencyStats(
+            stats.median * factor, stats.p10 * factor, stats.p90 * factor, stats.repeats
+        )
+
+    units = tuple(
+        dataclasses.replace(
+            u,
+            latency_ms=scale(u.latency_ms),
+            encode_ms=u.encode_ms * factor,
+            decode_ms=u.decode_ms * factor,
+        )
+        for u in profile.units
+    )
+    host = {**profile.host, "slowed_by": factor}
+    return dataclasses.replace(profile, units=units, host=host)
 
 
 # ----------------------------------------------------------------------- planner input

@@ -59,6 +59,7 @@ class ClassifyResult:
     units: list[UnitTiming] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
     logits_frame: bytes = b""  # codec frame of the logits, when asked for
+    emulated_link: bool = False  # the link was the agent's in-process emulated shaper
 
     def to_json(self) -> dict[str, Any]:
         """The design.md keys, plus per-unit timings and transfers."""
@@ -72,6 +73,7 @@ class ClassifyResult:
             "bytes_down": self.bytes_down,
             "mobile_energy_mj": self.mobile_energy_mj,
             "fallback": self.fallback,
+            "emulated_link": self.emulated_link,
             "units": [asdict(u) for u in self.units],
             "transfers": [asdict(t) for t in self.transfers],
         }

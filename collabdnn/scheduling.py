@@ -149,9 +149,29 @@ class PlanKeeper:
                 return None
             return self.replan(f"cloud load {old:.2f} -> {load:.2f}")
 
-    def update_objective(self, objective: str, deadline_ms: float | None = None) -> PlanSwitch:
+    def update_objective(self, objective: str, deadline_ms: float | None = None,
+                         weight: float | None = None) -> PlanSwitch:
+        """A new objective (and deadline or weight); re-plans at once.
+
+        Validated first (:class:`~collabdnn.planner.Constraints` and the planner raise
+        ``ValueError``), so a bad request leaves the current objective and plan alone.
+        """
         with self._lock:
-            self.objective = objective
+            constraints = self.constraints
             if deadline_ms is not None:
-                self.constraints = replace(self.constraints, deadline_ms=deadline_ms)
-            return self.replan(f"objective {objective}")
+                constraints = replace(constraints, deadline_ms=deadline_ms)
+            if weight is not None:
+                constraints = replace(constraints, weight=weight)
+            saved = (self.objective, self.constraints)
+            self.objective, self.constraints = objective, constraints
+            try:
+                return self.replan(f"objective {objective}")
+            except ValueError:
+                self.objective, self.constraints = saved
+                raise
+
+    def update_inputs(self, inputs: PlanInput, reason: str) -> PlanSwitch:
+        """New profiles (re-profiled sides); re-plans at once."""
+        with self._lock:
+            self.inputs = inputs
+            return self.replan(reason)

@@ -144,6 +144,7 @@ def result_to_proto(result: ClassifyResult) -> mobile_pb2.ClassifyResult:
         bytes_up=result.bytes_up,
         bytes_down=result.bytes_down,
         fallback=result.fallback,
+        emulated_link=result.emulated_link,
         units=[
             mobile_pb2.UnitTiming(
                 index=u.index, name=u.name, platform=_TO_PLATFORM[_WORD_SIDES[u.platform]],
@@ -190,4 +191,5 @@ def result_from_proto(message: mobile_pb2.ClassifyResult) -> ClassifyResult:
             for t in message.transfers
         ],
         logits_frame=bytes(message.logits.frame),
+        emulated_link=message.emulated_link,
     )

@@ -3,7 +3,9 @@
 A request that is wrong in itself (bad model name, range, tensor, frame, image,
 placement) is INVALID_ARGUMENT: retrying it cannot help. A weights mismatch is
 FAILED_PRECONDITION: the request is fine but the two sides hold different parameters,
-so the system is not in a state to run it. Anything else is a bug: INTERNAL.
+so the system is not in a state to run it. A service that is still starting (the
+scheduler before its first plan) is UNAVAILABLE: retry shortly. Anything else is a bug:
+INTERNAL.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import grpc
 from collabdnn.errors import (
     CodecError,
     ImageError,
+    NotReadyError,
+    PlanRequestError,
     TensorMismatchError,
     UnitRangeError,
     UnknownModelError,
@@ -33,6 +37,8 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (UnknownModelError, grpc.StatusCode.INVALID_ARGUMENT),
     (PlacementError, grpc.StatusCode.INVALID_ARGUMENT),
     (WeightsError, grpc.StatusCode.FAILED_PRECONDITION),
+    (PlanRequestError, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotReadyError, grpc.StatusCode.UNAVAILABLE),
 )
 
 

@@ -34,6 +34,7 @@ from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
 from collabdnn.rpc import ChannelPool
 from collabdnn.split_model import SplitModel, imagenet_labels
 from mobile_agent.cloud_client import CloudClient
+from mobile_agent.link_monitor import LinkMonitor
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,13 @@ class MobileAgent:
     """Holds the whole model and the current plan; thread-safe."""
 
     def __init__(self, model: SplitModel, plan: Plan, pool: ChannelPool,
-                 settings: AgentSettings) -> None:
+                 settings: AgentSettings, link: LinkMonitor | None = None) -> None:
         plan.placement.resolve(model.num_units)  # PlacementError if the plan does not fit
         self.model = model
         self.settings = settings
         self._plan = plan
         self._pool = pool
+        self.link = link or LinkMonitor()  # link estimate, emulation, energy pricing
         self._lock = threading.Lock()
         self._check_lock = threading.Lock()  # one identity check at a time
         self.cloud_state = UNCHECKED
@@ -187,6 +189,7 @@ class MobileAgent:
                  return_logits: bool = False) -> ClassifyResult:
         """Classify one image under ``placement`` (the current plan when ``None``)."""
         begin = time.perf_counter()
+        # The plan is read once: a plan pushed meanwhile applies to the next request.
         sides = list((placement or self.plan.placement).resolve(self.model.num_units))
         fallback = False
         if CLOUD in sides and not self.cloud_usable():
@@ -219,8 +222,9 @@ class MobileAgent:
             latency_ms=(time.perf_counter() - begin) * 1e3,
             bytes_up=sum(t.bytes for t in transfers if t.upload),
             bytes_down=sum(t.bytes for t in transfers if not t.upload),
-            mobile_energy_mj=None,
+            mobile_energy_mj=self.link.energy_mj(units, transfers),
             fallback=fallback,
+            emulated_link=self.link.emulated and bool(transfers),
             units=units,
             transfers=transfers,
             logits_frame=encode(x, CodecConfig(level=0)) if return_logits else b"",
@@ -241,8 +245,9 @@ class MobileAgent:
         the call fails for any reason, so that the caller finishes locally.
         """
         try:
-            call = self.cloud().execute(self.model.name, self.model.weights_hash, start, end,
-                                        x, self.settings.codec, request_id)
+            with self.link.busy():  # no link probes while a real call is on the link
+                call = self.cloud().execute(self.model.name, self.model.weights_hash, start,
+                                            end, x, self.settings.codec, request_id)
         except grpc.RpcError as exc:
             self._cloud_failed(exc.code(), exc.details(), start, end, request_id)  # type: ignore[attr-defined]
             raise _CloudFailed from exc
@@ -250,6 +255,7 @@ class MobileAgent:
             self._cloud_failed(grpc.StatusCode.DATA_LOSS, str(exc), start, end, request_id)
             raise _CloudFailed from exc
         self.breaker.record_success()
+        call = self.link.after_call(call)  # emulated airtime, then a link observation
         for timing in call.reply.units:
             units[timing.index].compute_ms = timing.compute_ms
         up = Transfer(start - 1, True, call.bytes_up, call.encode_ms, call.network_ms,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -20,6 +20,7 @@ from collabdnn.proto import mobile_pb2, mobile_pb2_grpc
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB, ChannelPool
 from collabdnn.security import PLAINTEXT, SecurityConfig
 from collabdnn.service import Health, bind, load_in_background, new_server, run_until_stopped
+from mobile_agent.link_monitor import LinkMonitor, LinkSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class MobileConfig:
     workers: int = 8
     grace_s: float = 5.0
     security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
+    # Link estimation, emulation, energy and scheduler reports (mobile_agent.link_monitor).
+    link: LinkSettings = field(default_factory=LinkSettings)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class MobileServer:
     health: Health
     failed: threading.Event
     pool: ChannelPool
+    monitor: LinkMonitor
 
 
 def _build(config: MobileConfig) -> MobileServer:
@@ -81,6 +85,7 @@ def _build(config: MobileConfig) -> MobileServer:
     # check the cloud, its certificate as the client certificate (mutual TLS), its token.
     pool = ChannelPool(max_message_mb=config.max_message_mb, idempotent=CLOUD_IDEMPOTENT,
                        security_config=config.security, options=CLOUD_CHANNEL_OPTIONS)
+    monitor = LinkMonitor(config.link, channel_for=pool.get, cloud=config.cloud)
 
     def load() -> None:
         import torch
@@ -102,7 +107,7 @@ def _build(config: MobileConfig) -> MobileServer:
             codec=CodecConfig(level=config.zstd_level, shuffle=config.shuffle),
             max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
         )
-        agent = MobileAgent(model, plan, pool, settings)
+        agent = MobileAgent(model, plan, pool, settings, monitor)
         servicer.agent = agent
         health.set(True)
         log.info("serving %s (weights %s, hash %s) on %s:%d with %d threads, plan %s",
@@ -112,9 +117,11 @@ def _build(config: MobileConfig) -> MobileServer:
             agent.cloud_usable()  # checks once, unless a request got there first
         else:
             log.info("no cloud configured: every unit runs locally")
+        n = model.num_units
+        monitor.start(uses_cloud=lambda: "C" in agent.plan.placement.resolve(n))
 
     load_in_background("mobile", load, failed)
-    return MobileServer(server, port, health, failed, pool)
+    return MobileServer(server, port, health, failed, pool, monitor)
 
 
 def create_server(config: MobileConfig) -> tuple[grpc.Server, int]:
@@ -134,4 +141,5 @@ def serve(config: MobileConfig, on_bound: Callable[[str, int], None] | None = No
     try:
         return run_until_stopped(built.server, built.health, built.failed, config.grace_s)
     finally:
+        built.monitor.stop()
         built.pool.close()

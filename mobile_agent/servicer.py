@@ -10,7 +10,8 @@ from collabdnn import serde
 from collabdnn.admission import Admission
 from collabdnn.errors import CollabError, ImageError
 from collabdnn.placement import PlacementError
-from collabdnn.proto import common_pb2, mobile_pb2, mobile_pb2_grpc
+from collabdnn.profile_service import handle_profile
+from collabdnn.proto import cloud_pb2, common_pb2, mobile_pb2, mobile_pb2_grpc
 from collabdnn.service import InFlight
 from collabdnn.status import abort_for
 from mobile_agent.agent import MobileAgent
@@ -80,5 +81,16 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
             "mobile", agent.model, common_pb2.Load(in_flight=self.in_flight.count))
         return mobile_pb2.MobileInfo(
             info=info, cloud_address=agent.settings.cloud, cloud_state=agent.cloud_state,
-            plan=serde.plan_to_proto(agent.plan),
+            plan=serde.plan_to_proto(agent.plan), link=agent.link.to_proto(),
+            scheduler_address=agent.link.settings.scheduler,
         )
+
+    def Profile(self, request: cloud_pb2.ProfileRequest,
+                context: grpc.ServicerContext) -> cloud_pb2.ProfileReply:
+        """This side's profile (the scheduler asks before planning)."""
+        agent = self._require_agent(context)
+        with self.in_flight, agent.link.busy():  # no link probes during the timings
+            try:
+                return handle_profile(agent.model, "mobile", request)
+            except CollabError as exc:
+                abort_for(context, exc, "Profile")

@@ -69,7 +69,7 @@ def test_classify_json_has_the_design_keys(agent: Service) -> None:
         assert result.keys() >= DESIGN_KEYS
         assert len(result["top5"]) == 5 and {"label", "probability"} <= result["top5"][0].keys()
         assert result["placement"] == ["mobile"] * 3 + ["cloud"] * 6 + ["mobile"] * 3
-        assert result["mobile_energy_mj"] is None and result["fallback"] is False
+        assert result["mobile_energy_mj"] > 0 and result["fallback"] is False
         assert result["bytes_up"] > 0 and result["bytes_down"] > 0
         assert [u["name"] for u in result["units"]][:2] == ["preprocess", "conv1"]
         assert {"compute_ms", "encode_ms", "transfer_ms", "decode_ms"} <= result["units"][0].keys()

@@ -178,7 +178,9 @@ def test_profile_measures_every_unit(stub: cloud_pb2_grpc.CloudServerStub,
     assert [u.name for u in reply.units] == [u.name for u in info.units]
     assert all(u.median_ms > 0 for u in reply.units)
     profile = json.loads(reply.profile_json)
-    assert profile["weights_hash"] == info.weights_hash and profile["repeats"] == 2
+    assert profile["weights_hash"] == info.weights_hash
+    assert profile["schema"] == "collabdnn.profile/1" and profile["side"] == "cloud"
+    assert all(u["latency_ms"]["repeats"] == 2 for u in profile["units"])
 
 
 def test_profile_refuses_without_images_or_with_wrong_weights(

@@ -65,3 +65,31 @@ def test_battery_sensor_failure_falls_back(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(psutil, "sensors_battery", broken)
     assert battery_fraction(0.5) == 0.5
+
+
+def test_result_energy_prices_measured_times_like_the_planner() -> None:
+    from collabdnn.energy import result_energy_mj
+    from collabdnn.link import Link
+    from collabdnn.results import Transfer, UnitTiming
+
+    power = power_model("wifi")
+    link = Link(8.0, 16.0, 10.0, "wifi")
+    units = [UnitTiming(0, "a", "mobile", compute_ms=10.0),
+             UnitTiming(1, "b", "cloud", compute_ms=4.0)]
+    # 10 kB up (10 ms airtime at 8 Mbit/s), 2 kB down (1 ms at 16), 20 ms network time.
+    transfers = [Transfer(0, True, 10_000, encode_ms=1.0, transfer_ms=20.0, decode_ms=0.5),
+                 Transfer(1, False, 2_000, encode_ms=0.25, transfer_ms=0.0, decode_ms=0.75)]
+    busy = 10.0 + 1.0 + 0.75
+    wait = 4.0 + 0.5 + 0.25 + (20.0 - 10.0 - 1.0)
+    radio = power.radio.upload_mw(8.0) * 10.0 + power.radio.download_mw(16.0) * 1.0
+    expected = (power.busy_mw * busy + power.wait_mw * wait + radio) / 1000.0
+    assert result_energy_mj(units, transfers, power, link) == pytest.approx(expected)
+    # A link estimate slower than what happened: airtime is capped at the network time.
+    slow = Link(0.1, 0.1, 10.0, "wifi")
+    capped = result_energy_mj(units, transfers, power, slow)
+    radio_mw = max(power.radio.upload_mw(0.1), power.radio.download_mw(0.1))
+    bound = (power.busy_mw * busy + power.wait_mw * 4.75 + radio_mw * 20.0) / 1000.0
+    assert 0 < capped <= bound + 1e-9
+    # Everything on the phone: busy power only.
+    local = [UnitTiming(0, "a", "mobile", compute_ms=10.0)]
+    assert result_energy_mj(local, [], power, link) == pytest.approx(power.busy_mw * 10 / 1000)

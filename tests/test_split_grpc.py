@@ -102,7 +102,8 @@ def test_result_reports_top5_and_timings(agent: Service, local: SplitModel,
     top = probs.topk(5)
     assert [p.class_index for p in result.top] == top.indices.tolist()
     assert [p.probability for p in result.top] == pytest.approx(top.values.tolist())
-    assert result.mobile_energy_mj is None
+    assert result.mobile_energy_mj is not None and result.mobile_energy_mj > 0  # modelled
+    assert result.emulated_link is False
     assert result.latency_ms > sum(u.compute_ms for u in result.units if u.platform == "mobile")
     ups = [t for t in result.transfers if t.upload]
     downs = [t for t in result.transfers if not t.upload]

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("collabdnn.cli.profile", "measure or predict one side's per-unit profile"),
     "cloud": ("collabdnn.cli.cloud", "start the cloud server"),
     "mobile": ("collabdnn.cli.mobile", "start the mobile agent"),
+    "scheduler": ("collabdnn.cli.scheduler", "start the scheduler (profiles, plans, pushes)"),
     "classify": ("collabdnn.cli.classify", "classify images through a mobile agent"),
     "health": ("collabdnn.cli.health", "check a service's gRPC health (exit 0 when SERVING)"),
     "link": ("collabdnn.cli.link", "shape the link with tc (set, clear, show); needs root"),

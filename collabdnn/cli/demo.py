@@ -1,9 +1,17 @@
 """``collabdnn demo``: the whole system on the sample photos, end to end.
 
-Starts a cloud server and a mobile agent as subprocesses on free ports, waits until
-both are healthy, classifies the photos under several placements (mobile only, cloud
-only, mobile->cloud->mobile, cloud->mobile->cloud->mobile), prints what happened, and
-stops both services, also on Ctrl-C or SIGTERM.
+Starts a cloud server, a mobile agent and the scheduler as subprocesses on free ports,
+waits until the scheduler has profiled both sides and pushed its plan to the agent,
+shows the plan (per-unit placement, baselines, predicted latency and energy), then
+classifies the photos under the scheduler's plan, its baselines and several fixed
+placements (mobile only, cloud only, mobile->cloud->mobile, cloud->mobile->cloud->
+mobile), prints predicted against measured latency, and stops every service, also on
+Ctrl-C or SIGTERM.
+
+``--link 3g|4g|wifi`` runs on a shaped link: as root with network namespaces, the whole
+demo re-runs inside a private namespace whose loopback tc shapes to the preset (nothing
+outside is touched); elsewhere the agent's in-process emulated shaper
+(``--emulate-link``) delays its cloud calls instead, and results say "emulated".
 """
 
 from __future__ import annotations
@@ -62,6 +70,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="extra placement to run (repeatable)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per service")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--link", choices=("3g", "4g", "wifi"),
+                        help="shape the link to this preset (tc in a private namespace as "
+                             "root, else the agent's emulated shaper); one photo by default")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="classifications per photo and placement for the measured "
+                             "latency (default: 2)")
+    parser.add_argument("--inside-netns", action="store_true", help=argparse.SUPPRESS)
 
 
 def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -69,7 +84,17 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.link and not args.inside_netns:
+        from collabdnn.netns import netns_available
+
+        available, reason = netns_available()
+        if available:
+            return _rerun_in_namespace(args)
+        log.warning("--link %s: cannot shape a real link (%s); using the agent's EMULATED "
+                    "link shaper instead", args.link, reason)
     images = args.images or default_images()
+    if args.link and not args.images:  # a slow link: one photo, the smallest, stays quick
+        images = sorted(images, key=lambda p: p.stat().st_size)[:1]
     if not images:
         print("demo: no images: pass --images or run from a checkout with samples/",
               file=sys.stderr)
@@ -89,43 +114,178 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+CLOUD_PORT_IN_NETNS = 50051
+
+
+def _rerun_in_namespace(args: argparse.Namespace) -> int:
+    """Shape a private namespace's loopback to the preset and run this demo inside."""
+    import os
+
+    from collabdnn import shaping
+    from collabdnn.link import LINK_PRESETS
+    from collabdnn.netns import NetNamespace
+
+    argv = [sys.executable, "-m", "collabdnn", *sys.argv[1:]] if sys.argv[1:] else []
+    if "demo" not in argv:
+        argv = [sys.executable, "-m", "collabdnn", "demo", "--link", args.link]
+    argv.append("--inside-netns")
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    with NetNamespace(prefix="collabdnn-demo") as ns:
+        result = shaping.apply(LINK_PRESETS[args.link], cloud_port=CLOUD_PORT_IN_NETNS,
+                               netns=ns.name)
+        log.info("demo inside namespace %s, loopback shaped to %s%s", ns.name,
+                 LINK_PRESETS[args.link], "" if result.delay_shaped else " (RTT NOT shaped: "
+                 "no netem in this kernel)")
+        done = ns.run(argv, timeout=900, env=env, capture_output=False)
+    return done.returncode
+
+
+def _stack_args(args: argparse.Namespace, images: list[Path]) -> dict:
+    """Per-service arguments: the link (real or emulated) and the profiling photos."""
+    network = args.link or "wifi"
+    agent = ["--network", network]
+    scheduler = ["--network", network, "--images", *map(str, images),
+                 "--profile-repeats", "3"]
+    cloud_port = None
+    if args.link and args.inside_netns:
+        cloud_port = CLOUD_PORT_IN_NETNS  # tc tells up from down by this port
+    elif args.link:
+        agent += ["--emulate-link", args.link]
+    return {"agent_args": agent, "scheduler_args": scheduler, "cloud_port": cloud_port}
+
+
+def _link_note(args: argparse.Namespace) -> str:
+    if not args.link:
+        return "link: loopback, not shaped"
+    if args.inside_netns:
+        return f"link: {args.link} preset, shaped with tc in a private network namespace"
+    return f"link: {args.link} preset, EMULATED in the agent (no root/tc here)"
+
+
 def _run(args: argparse.Namespace, images: list[Path], weights: str, meaningful: bool) -> int:
-    from collabdnn.cli.classify import classify, format_result, result_json
+    from collabdnn.cli.classify import classify
     from collabdnn.placement import Placement
-    from collabdnn.procs import Service
+    from collabdnn.stack import Stack
 
     common = ["--model", args.model, "--weights", weights, "--threads", str(args.threads)]
     data = [p.read_bytes() for p in images]
-    cloud = Service("cloud", common)
-    mobile: Service | None = None
-    try:
-        cloud.start().wait_healthy()
-        mobile = Service("mobile", [*common, "--cloud", cloud.address])
-        mobile.start().wait_healthy()
-        num_units = _num_units(mobile.address)
+    stack = Stack(common, **_stack_args(args, images))
+    with stack:
+        assert stack.agent is not None
+        stack.wait_agent_plan(lambda spec, plan: plan.source == "scheduler", timeout=60)
+        plan = _plan_for_measured_link(stack)
+        num_units = len(plan["units"])
+        compared = {"scheduler plan": plan["placement_spec"]}
+        compared.update({"baseline " + name.replace("_", " "): base["placement_spec"]
+                         for name, base in plan["baselines"].items()})
         placements = demo_placements(num_units)
         placements.update({spec: spec for spec in args.placement})
         runs = []
-        for title, spec in placements.items():
-            results = classify(mobile.address, data, Placement.parse(spec))
+        for title, spec in {**compared, **placements}.items():
+            classify(stack.agent.address, data[:1], Placement.parse(spec))  # warm-up
+            results = []
+            for _ in range(max(1, args.rounds)):
+                results += classify(stack.agent.address, data, Placement.parse(spec))
             runs.append((title, spec, results))
-    finally:
-        for service in (mobile, cloud):
-            if service is not None:
-                service.stop()
+    return _report(args, images, weights, meaningful, plan, compared, runs)
+
+
+def _plan_for_measured_link(stack, wait_s: float = 10.0) -> dict:  # stack: Stack
+    """The scheduler's plan once the agent has reported its measured link.
+
+    The scheduler starts from the preset link; the agent probes the real one at once and
+    reports it. A report that moves the link less than the re-plan threshold changes no
+    plan, so the demo asks for one re-plan after the report, to show predictions for
+    the link as measured.
+    """
+    import time
+
+    from collabdnn.proto import common_pb2, mobile_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+    from collabdnn.rpc import open_channel
+
+    deadline = time.monotonic() + wait_s
+    with open_channel(stack.agent.address) as channel:
+        agent = mobile_pb2_grpc.MobileAgentStub(channel)
+        while time.monotonic() < deadline:
+            link = agent.Info(common_pb2.InfoRequest(), timeout=5).link
+            if link.observations:
+                break
+            time.sleep(0.2)
+    time.sleep(min(2.5, max(0.0, deadline - time.monotonic())))  # its report period
+    with open_channel(stack.scheduler_address) as channel:
+        reply = scheduler_pb2_grpc.SchedulerStub(channel).Replan(
+            scheduler_pb2.ReplanRequest(reason="demo: the link as the agent measured it"),
+            timeout=30)
+    stack.wait_agent_plan(lambda spec, plan: plan.plan_id == reply.plan_id, timeout=30)
+    return json.loads(reply.plan_json)
+
+
+def _predicted(plan: dict, spec: str) -> dict:
+    if plan["placement_spec"] == spec:
+        return plan["predicted"]
+    for base in plan["baselines"].values():
+        if base["placement_spec"] == spec:
+            return base["predicted"]
+    return {}
+
+
+def _comparison(plan: dict, compared: dict[str, str], runs: list) -> list[dict]:
+    import statistics
+
+    rows = []
+    for title, spec, results in runs:
+        if title not in compared:
+            continue
+        predicted = _predicted(plan, spec)
+        rows.append({
+            "name": title, "spec": spec,
+            "predicted_ms": predicted.get("latency_ms"),
+            "measured_ms": statistics.median(r.latency_ms for r in results),
+            "predicted_mj": predicted.get("mobile_energy_mj"),
+            "modelled_mj": statistics.median(r.mobile_energy_mj or 0.0 for r in results),
+            "emulated_link": any(r.emulated_link for r in results),
+        })
+    return rows
+
+
+def _report(args: argparse.Namespace, images: list[Path], weights: str, meaningful: bool,
+            plan: dict, compared: dict[str, str], runs: list) -> int:
+    from collabdnn.cli.classify import format_result, result_json
+    from collabdnn.cli.plan import render_table
+
     names = [p.name for p in images]
+    rows = _comparison(plan, compared, runs)
+    fixed = [(t, s, rs) for t, s, rs in runs if t not in compared]
     if args.json:
         print(json.dumps({
             "model": args.model, "weights": weights, "labels_meaningful": meaningful,
+            "link": _link_note(args), "scheduler_plan": plan, "comparison": rows,
             "runs": [{"name": title, "spec": spec,
-                      "results": [result_json(n, r) for n, r in zip(names, rs, strict=True)]}
-                     for title, spec, rs in runs],
+                      "results": [result_json(n, r)
+                                  for n, r in zip(names * args.rounds, rs, strict=False)]}
+                     for title, spec, rs in fixed],
         }, indent=2))
         return 0
-    print(f"model {args.model}, weights {weights}, {num_units} units (unit 0 = preprocessing)")
-    for title, spec, results in runs:
+    print(f"model {args.model}, weights {weights}, {len(plan['units'])} units "
+          f"(unit 0 = preprocessing); {_link_note(args)}")
+    print(f"\n=== the scheduler's plan {plan['plan_id']} ===")
+    print(render_table(plan))
+    print("\n=== predicted vs measured end-to-end latency (median over "
+          f"{len(images)} photo(s) x {args.rounds}) ===")
+    print(f"  {'plan':<26} {'placement':<14} {'predicted ms':>12} {'measured ms':>12} "
+          f"{'error':>7} {'pred. mJ':>9} {'modelled mJ':>11}")
+    for row in rows:
+        pred, meas = row["predicted_ms"], row["measured_ms"]
+        err = f"{100 * (meas - pred) / pred:+.0f}%" if pred else "-"
+        print(f"  {row['name']:<26} {row['spec']:<14} {pred or 0:>12.1f} {meas:>12.1f} "
+              f"{err:>7} {row['predicted_mj'] or 0:>9.1f} {row['modelled_mj']:>11.1f}"
+              + ("  (emulated link)" if row["emulated_link"] else ""))
+    print("  (energy is modelled from measured times with the power model; see "
+          "collabdnn.energy)")
+    for title, spec, results in fixed:
         print(f"\n=== {title} ({spec}) ===")
-        print(_summary(names, results))
+        print(_summary(names, results[:len(names)]))
         print(f"\nper-unit timings, {names[0]}:")
         print(format_result(names[0], results[0], per_unit=True))
     return 0
@@ -142,9 +302,11 @@ def _num_units(agent: str) -> int:
 
 def _summary(names: list[str], results: list) -> str:
     rows = [f"  {'image':<16} {'top-1':<28} {'prob':>7} {'latency ms':>10} "
-            f"{'up B':>10} {'down B':>10}"]
+            f"{'up B':>10} {'down B':>10} {'energy mJ':>10}"]
     for name, r in zip(names, results, strict=True):
         top = r.top[0]
         rows.append(f"  {name:<16} {top.label[:28]:<28} {top.probability:7.2%} "
-                    f"{r.latency_ms:10.1f} {r.bytes_up:>10,} {r.bytes_down:>10,}")
+                    f"{r.latency_ms:10.1f} {r.bytes_up:>10,} {r.bytes_down:>10,} "
+                    f"{r.mobile_energy_mj or 0:>10.1f}"
+                    + ("  emulated link" if r.emulated_link else ""))
     return "\n".join(rows)

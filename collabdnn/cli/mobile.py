@@ -50,6 +50,64 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="Classify requests handled at once; more are refused "
                              "RESOURCE_EXHAUSTED at once, not queued (default: 16)")
     add_image_limit_args(parser)
+    sched = parser.add_argument_group("scheduler and link estimation")
+    sched.add_argument("--scheduler", default="", metavar="HOST:PORT",
+                       help="report link estimates and battery to this scheduler (it pushes "
+                            "plans back); the agent keeps its last plan while it is away")
+    sched.add_argument("--network", choices=("3g", "4g", "wifi"), default="wifi",
+                       help="the radio: power model and the link assumed before measuring")
+    sched.add_argument("--battery", type=float, metavar="F",
+                       help="battery fraction to report when this machine has no battery")
+    sched.add_argument("--report-s", type=float, default=2.0,
+                       help="seconds between reports (a changed estimate goes at once)")
+    sched.add_argument("--probe-idle-s", type=float, default=1.0,
+                       help="probe the link after this long without cloud traffic while the "
+                            "plan uses the cloud (default: 1)")
+    sched.add_argument("--probe-mobile-s", type=float, default=10.0,
+                       help="... and this often while it does not (default: 10)")
+    sched.add_argument("--report-change", type=float, default=0.1,
+                       help="report at once when the estimate moved by this fraction "
+                            "(default: 0.1)")
+    sched.add_argument("--no-probe", action="store_true", help="never send probe calls")
+    sched.add_argument("--link-window", type=int, default=8,
+                       help="cloud calls fitted by the link estimator (default: 8)")
+    sched.add_argument("--link-alpha", type=float, default=0.5,
+                       help="EWMA weight of each new link fit (default: 0.5)")
+    power = parser.add_argument_group("mobile power, for each result's modelled energy")
+    power.add_argument("--busy-mw", type=float, help="power while computing, mW")
+    power.add_argument("--wait-mw", type=float, help="power while waiting for the cloud, mW")
+    power.add_argument("--alpha-up-mw", type=float, help="radio upload slope, mW per Mbit/s")
+    power.add_argument("--alpha-down-mw", type=float,
+                       help="radio download slope, mW per Mbit/s")
+    power.add_argument("--beta-mw", type=float, help="radio base power, mW")
+    emu = parser.add_argument_group(
+        "emulated link (no root/tc): delay cloud sends in-process; results say emulated")
+    emu.add_argument("--emulate-link", choices=("3g", "4g", "wifi"),
+                     help="emulate this preset's link (figures below override it)")
+    emu.add_argument("--emulate-up-mbps", type=float, help="emulated uplink, Mbit/s")
+    emu.add_argument("--emulate-down-mbps", type=float, help="emulated downlink, Mbit/s")
+    emu.add_argument("--emulate-rtt-ms", type=float, help="emulated round-trip time, ms")
+
+
+def link_settings(args: argparse.Namespace):  # -> LinkSettings (imported lazily)
+    """The agent's link settings from the command line."""
+    from collabdnn.energy import power_model
+    from collabdnn.link import link_from_args
+    from mobile_agent.link_monitor import LinkSettings
+
+    figures = (args.emulate_up_mbps, args.emulate_down_mbps, args.emulate_rtt_ms)
+    emulate = None
+    if args.emulate_link or any(f is not None for f in figures):
+        emulate = link_from_args(args.emulate_link or args.network, *figures)
+    power = power_model(args.network, args.busy_mw, args.wait_mw, args.alpha_up_mw,
+                        args.alpha_down_mw, args.beta_mw)
+    return LinkSettings(
+        network=args.network, power=power, emulate=emulate, scheduler=args.scheduler,
+        report_s=args.report_s, report_change=args.report_change, probe=not args.no_probe,
+        probe_idle_s=args.probe_idle_s,
+        probe_mobile_s=args.probe_mobile_s, window=args.link_window, alpha=args.link_alpha,
+        battery=args.battery,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,5 +123,6 @@ def run(args: argparse.Namespace) -> int:
         breaker_reset_s=args.breaker_reset_s, breaker_failures=args.breaker_failures,
         max_concurrent=args.max_concurrent, max_image_mb=args.max_image_mb,
         max_pixels=args.max_pixels,
+        link=link_settings(args),
     )
     return serve(config, on_bound=announce)

@@ -12,16 +12,25 @@ import json
 import sys
 from typing import Any
 
+from collabdnn.security import add_security_arguments
+
 HELP = "plan where each unit runs, from saved profiles and a link"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True,
-                        help="model name; must match the profiles' model")
-    parser.add_argument("--mobile-profile", required=True, metavar="FILE",
+    parser.add_argument("--model",
+                        help="model name; must match the profiles' model (required without "
+                             "--scheduler)")
+    parser.add_argument("--mobile-profile", metavar="FILE",
                         help="profile JSON measured on the mobile side")
-    parser.add_argument("--cloud-profile", required=True, metavar="FILE",
+    parser.add_argument("--cloud-profile", metavar="FILE",
                         help="profile JSON measured on the cloud side")
+    parser.add_argument("--scheduler", metavar="HOST:PORT",
+                        help="print the live plan of a running scheduler instead (the other "
+                             "options are then ignored)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="deadline of the scheduler call in seconds (default: 10)")
+    add_security_arguments(parser)
     link = parser.add_argument_group("link (a --network preset, each figure overridable)")
     link.add_argument("--network", choices=("3g", "4g", "wifi"), default="wifi",
                       help="link preset and radio power model (default: wifi)")
@@ -54,6 +63,45 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scheduler:
+        return _run_live(args)
+    missing = [flag for flag, value in (("--model", args.model),
+                                        ("--mobile-profile", args.mobile_profile),
+                                        ("--cloud-profile", args.cloud_profile)) if not value]
+    if missing:
+        print(f"collabdnn plan: error: {', '.join(missing)} required (or --scheduler)",
+              file=sys.stderr)
+        return 2
+    return _run_offline(args)
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    """Ask a scheduler for its current plan (the same JSON, plus plan_id and pushed)."""
+    import grpc
+
+    from collabdnn.proto import scheduler_pb2, scheduler_pb2_grpc
+    from collabdnn.rpc import open_channel
+    from collabdnn.security import config_from_args
+
+    try:
+        with open_channel(args.scheduler, security_config=config_from_args(args)) as channel:
+            reply = scheduler_pb2_grpc.SchedulerStub(channel).GetPlan(
+                scheduler_pb2.GetSchedulerPlanRequest(), timeout=args.timeout)
+    except grpc.RpcError as exc:
+        print(f"collabdnn plan: scheduler {args.scheduler}: {exc.code().name}: "  # type: ignore[attr-defined]
+              f"{exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        return 1
+    out = json.loads(reply.plan_json)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(render_table(out))
+        print(f"\nplan {out['plan_id']} from the scheduler at {args.scheduler}; "
+              f"{'pushed to' if out['pushed'] else 'NOT yet taken by'} the agent")
+    return 0
+
+
+def _run_offline(args: argparse.Namespace) -> int:
     from collabdnn.energy import battery_fraction, power_model
     from collabdnn.link import link_from_args
     from collabdnn.planner import Constraints, plan

@@ -5,10 +5,9 @@ Where the profile comes from is decided in one place, :func:`obtain_profile`:
 * measured in this process (the default) on the given photos or the sample photos;
 * predicted from measured profile files (``--predict-from``), printing the predictor's
   held-out error so the user can judge the prediction;
-* (seam) asked from a running service through its gRPC Profile call, which will run
-  :func:`collabdnn.profiler.profile_model` there with the same :class:`ProfileRequest`
-  fields. ``--cloud ADDR`` / ``--agent ADDR`` belong in :func:`configure` and a branch
-  in :func:`obtain_profile` that sends :func:`profile_request` to the service.
+* asked from a running service (``--cloud ADDR`` / ``--agent ADDR``) through its gRPC
+  Profile call, which runs :func:`collabdnn.profiler.profile_model` there, on that
+  side's hardware, with the photos and settings sent from here.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from collabdnn.cli.output import format_table, print_json
+from collabdnn.security import add_security_arguments
 
 if TYPE_CHECKING:
     from collabdnn.predictor import HoldoutPrediction
@@ -46,7 +46,16 @@ class ProfileRequest:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side", choices=("mobile", "cloud"), help="which side this profiles")
-    parser.add_argument("--model", required=True, help="model name (see 'collabdnn models')")
+    parser.add_argument("--model", help="model name (see 'collabdnn models'); with --cloud or "
+                        "--agent, the service's model (checked when given)")
+    remote = parser.add_mutually_exclusive_group()
+    remote.add_argument("--cloud", metavar="HOST:PORT",
+                        help="ask this running cloud server to profile itself")
+    remote.add_argument("--agent", metavar="HOST:PORT",
+                        help="ask this running mobile agent to profile itself")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="deadline of the remote Profile call in seconds (default: 600)")
+    add_security_arguments(parser)
     parser.add_argument(
         "--weights", default="seed:0", help="seed:N, imagenet, or a state-dict path"
     )
@@ -94,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def obtain_profile(args: argparse.Namespace) -> Profile:
-    """The profile the arguments ask for: predicted, or measured here."""
+    """The profile the arguments ask for: predicted, measured by a service, or here."""
+    if args.cloud or args.agent:
+        return _remote_profile(args)
+    if not args.model:
+        raise ValueError("--model is required (unless --cloud or --agent is given)")
     if args.predict_from:
         return _predicted_profile(args)
     if args.side is None:
@@ -102,6 +115,34 @@ def obtain_profile(args: argparse.Namespace) -> Profile:
     return measure_locally(
         profile_request(args), threads=args.threads, progress=not args.no_progress
     )
+
+
+def _remote_profile(args: argparse.Namespace) -> Profile:
+    """Send a Profile call to the service named by --cloud / --agent."""
+    import grpc
+
+    from collabdnn.profile_service import ProfileSettings, fetch_profile
+    from collabdnn.rpc import open_channel
+    from collabdnn.samples import read_images, sample_images
+    from collabdnn.security import config_from_args
+
+    role, address = ("cloud", args.cloud) if args.cloud else ("mobile", args.agent)
+    if args.side and args.side != role:
+        raise ValueError(f"--side {args.side} contradicts {'--cloud' if args.cloud else '--agent'}")
+    settings = ProfileSettings(repeats=args.repeats, warmup=args.warmup,
+                               batch_size=args.batch_size, codec_level=args.codec_level,
+                               shuffle=args.shuffle)
+    images = read_images(args.images or sample_images())
+    try:
+        with open_channel(address, security_config=config_from_args(args)) as channel:
+            profile = fetch_profile(channel, role, images, settings, args.timeout)
+    except grpc.RpcError as exc:
+        code, details = exc.code().name, exc.details()  # type: ignore[attr-defined]
+        raise ValueError(f"the {role} at {address}: {code}: {details}") from exc
+    if args.model and args.model != profile.model:
+        raise ValueError(f"--model {args.model} but the {role} at {address} serves "
+                         f"{profile.model}")
+    return profile
 
 
 def profile_request(args: argparse.Namespace) -> ProfileRequest:

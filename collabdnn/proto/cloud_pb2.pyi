@@ -53,18 +53,22 @@ class ExecuteReply(_message.Message):
     def __init__(self, output: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., units: _Optional[_Iterable[_Union[UnitTime, _Mapping]]] = ..., decode_ms: _Optional[float] = ..., encode_ms: _Optional[float] = ..., server_ms: _Optional[float] = ..., load: _Optional[_Union[_common_pb2.Load, _Mapping]] = ...) -> None: ...
 
 class ProfileRequest(_message.Message):
-    __slots__ = ("model", "weights_hash", "images", "repeats", "warmup")
+    __slots__ = ("model", "weights_hash", "images", "repeats", "warmup", "batch_size", "codec")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     REPEATS_FIELD_NUMBER: _ClassVar[int]
     WARMUP_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CODEC_FIELD_NUMBER: _ClassVar[int]
     model: str
     weights_hash: str
     images: _containers.RepeatedScalarFieldContainer[bytes]
     repeats: int
     warmup: int
-    def __init__(self, model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., images: _Optional[_Iterable[bytes]] = ..., repeats: _Optional[int] = ..., warmup: _Optional[int] = ...) -> None: ...
+    batch_size: int
+    codec: _tensor_pb2.CodecOptions
+    def __init__(self, model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., images: _Optional[_Iterable[bytes]] = ..., repeats: _Optional[int] = ..., warmup: _Optional[int] = ..., batch_size: _Optional[int] = ..., codec: _Optional[_Union[_tensor_pb2.CodecOptions, _Mapping]] = ...) -> None: ...
 
 class UnitLatency(_message.Message):
     __slots__ = ("index", "name", "median_ms")

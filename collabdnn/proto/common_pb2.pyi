@@ -85,3 +85,19 @@ class ServiceInfo(_message.Message):
 class InfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class LinkEstimate(_message.Message):
+    __slots__ = ("up_mbps", "down_mbps", "rtt_ms", "network", "observations", "emulated")
+    UP_MBPS_FIELD_NUMBER: _ClassVar[int]
+    DOWN_MBPS_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    EMULATED_FIELD_NUMBER: _ClassVar[int]
+    up_mbps: float
+    down_mbps: float
+    rtt_ms: float
+    network: str
+    observations: int
+    emulated: bool
+    def __init__(self, up_mbps: _Optional[float] = ..., down_mbps: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., network: _Optional[str] = ..., observations: _Optional[int] = ..., emulated: _Optional[bool] = ...) -> None: ...

@@ -1,3 +1,4 @@
+from collabdnn.proto import cloud_pb2 as _cloud_pb2
 from collabdnn.proto import common_pb2 as _common_pb2
 from collabdnn.proto import tensor_pb2 as _tensor_pb2
 from google.protobuf.internal import containers as _containers
@@ -67,7 +68,7 @@ class Transfer(_message.Message):
     def __init__(self, after_unit: _Optional[int] = ..., upload: _Optional[bool] = ..., bytes: _Optional[int] = ..., encode_ms: _Optional[float] = ..., transfer_ms: _Optional[float] = ..., decode_ms: _Optional[float] = ...) -> None: ...
 
 class ClassifyResult(_message.Message):
-    __slots__ = ("top", "placement", "latency_ms", "bytes_up", "bytes_down", "mobile_energy_mj", "fallback", "units", "transfers", "logits")
+    __slots__ = ("top", "placement", "latency_ms", "bytes_up", "bytes_down", "mobile_energy_mj", "fallback", "units", "transfers", "logits", "emulated_link")
     TOP_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +79,7 @@ class ClassifyResult(_message.Message):
     UNITS_FIELD_NUMBER: _ClassVar[int]
     TRANSFERS_FIELD_NUMBER: _ClassVar[int]
     LOGITS_FIELD_NUMBER: _ClassVar[int]
+    EMULATED_LINK_FIELD_NUMBER: _ClassVar[int]
     top: _containers.RepeatedCompositeFieldContainer[Prediction]
     placement: _common_pb2.Placement
     latency_ms: float
@@ -88,7 +90,8 @@ class ClassifyResult(_message.Message):
     units: _containers.RepeatedCompositeFieldContainer[UnitTiming]
     transfers: _containers.RepeatedCompositeFieldContainer[Transfer]
     logits: _tensor_pb2.Tensor
-    def __init__(self, top: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., placement: _Optional[_Union[_common_pb2.Placement, _Mapping]] = ..., latency_ms: _Optional[float] = ..., bytes_up: _Optional[int] = ..., bytes_down: _Optional[int] = ..., mobile_energy_mj: _Optional[float] = ..., fallback: _Optional[bool] = ..., units: _Optional[_Iterable[_Union[UnitTiming, _Mapping]]] = ..., transfers: _Optional[_Iterable[_Union[Transfer, _Mapping]]] = ..., logits: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    emulated_link: bool
+    def __init__(self, top: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., placement: _Optional[_Union[_common_pb2.Placement, _Mapping]] = ..., latency_ms: _Optional[float] = ..., bytes_up: _Optional[int] = ..., bytes_down: _Optional[int] = ..., mobile_energy_mj: _Optional[float] = ..., fallback: _Optional[bool] = ..., units: _Optional[_Iterable[_Union[UnitTiming, _Mapping]]] = ..., transfers: _Optional[_Iterable[_Union[Transfer, _Mapping]]] = ..., logits: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., emulated_link: _Optional[bool] = ...) -> None: ...
 
 class ClassifyReply(_message.Message):
     __slots__ = ("results",)
@@ -111,13 +114,17 @@ class GetPlanRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class MobileInfo(_message.Message):
-    __slots__ = ("info", "cloud_address", "cloud_state", "plan")
+    __slots__ = ("info", "cloud_address", "cloud_state", "plan", "link", "scheduler_address")
     INFO_FIELD_NUMBER: _ClassVar[int]
     CLOUD_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CLOUD_STATE_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     info: _common_pb2.ServiceInfo
     cloud_address: str
     cloud_state: str
     plan: Plan
-    def __init__(self, info: _Optional[_Union[_common_pb2.ServiceInfo, _Mapping]] = ..., cloud_address: _Optional[str] = ..., cloud_state: _Optional[str] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ...) -> None: ...
+    link: _common_pb2.LinkEstimate
+    scheduler_address: str
+    def __init__(self, info: _Optional[_Union[_common_pb2.ServiceInfo, _Mapping]] = ..., cloud_address: _Optional[str] = ..., cloud_state: _Optional[str] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., link: _Optional[_Union[_common_pb2.LinkEstimate, _Mapping]] = ..., scheduler_address: _Optional[str] = ...) -> None: ...

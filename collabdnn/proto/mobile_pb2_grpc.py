@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from collabdnn.proto import cloud_pb2 as collabdnn_dot_proto_dot_cloud__pb2
 from collabdnn.proto import common_pb2 as collabdnn_dot_proto_dot_common__pb2
 from collabdnn.proto import mobile_pb2 as collabdnn_dot_proto_dot_mobile__pb2
 
@@ -55,6 +56,11 @@ class MobileAgentStub:
                 request_serializer=collabdnn_dot_proto_dot_common__pb2.InfoRequest.SerializeToString,
                 response_deserializer=collabdnn_dot_proto_dot_mobile__pb2.MobileInfo.FromString,
                 _registered_method=True)
+        self.Profile = channel.unary_unary(
+                '/collabdnn.proto.MobileAgent/Profile',
+                request_serializer=collabdnn_dot_proto_dot_cloud__pb2.ProfileRequest.SerializeToString,
+                response_deserializer=collabdnn_dot_proto_dot_cloud__pb2.ProfileReply.FromString,
+                _registered_method=True)
 
 
 class MobileAgentServicer:
@@ -86,6 +92,14 @@ class MobileAgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Profile(self, request, context):
+        """Per-unit profile of this side (collabdnn.profiler.profile_model), same messages as
+        the cloud's Profile; the scheduler calls it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MobileAgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +122,11 @@ def add_MobileAgentServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=collabdnn_dot_proto_dot_common__pb2.InfoRequest.FromString,
                     response_serializer=collabdnn_dot_proto_dot_mobile__pb2.MobileInfo.SerializeToString,
+            ),
+            'Profile': grpc.unary_unary_rpc_method_handler(
+                    servicer.Profile,
+                    request_deserializer=collabdnn_dot_proto_dot_cloud__pb2.ProfileRequest.FromString,
+                    response_serializer=collabdnn_dot_proto_dot_cloud__pb2.ProfileReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,6 +237,33 @@ class MobileAgent:
             '/collabdnn.proto.MobileAgent/Info',
             collabdnn_dot_proto_dot_common__pb2.InfoRequest.SerializeToString,
             collabdnn_dot_proto_dot_mobile__pb2.MobileInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Profile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/collabdnn.proto.MobileAgent/Profile',
+            collabdnn_dot_proto_dot_cloud__pb2.ProfileRequest.SerializeToString,
+            collabdnn_dot_proto_dot_cloud__pb2.ProfileReply.FromString,
             options,
             channel_credentials,
             insecure,

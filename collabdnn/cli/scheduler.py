@@ -1,0 +1,173 @@
+"""``collabdnn scheduler``: profile both sides, plan, push the plan, re-plan on reports."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from collabdnn.cli._service_args import announce
+from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
+from collabdnn.security import add_security_arguments
+
+LOG_LEVEL = logging.INFO  # a service says what it does
+HELP = "start the scheduler (profiles both sides, plans, pushes plans to the agent)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cloud",
+        default="",
+        metavar="HOST:PORT",
+        help="the cloud server (profiled through its Profile call, and its load read from Info)",
+    )
+    parser.add_argument(
+        "--mobile",
+        default="",
+        metavar="HOST:PORT",
+        help="the mobile agent (profiled, and sent every new plan)",
+    )
+    parser.add_argument(
+        "--mobile-profile",
+        type=Path,
+        metavar="FILE",
+        help="use this saved mobile profile instead of asking the agent",
+    )
+    parser.add_argument(
+        "--cloud-profile",
+        type=Path,
+        metavar="FILE",
+        help="use this saved cloud profile instead of asking the cloud",
+    )
+    obj = parser.add_argument_group("objective")
+    obj.add_argument(
+        "--objective",
+        choices=("latency", "energy", "weighted", "deadline"),
+        default="latency",
+        help="what to minimise (default: latency)",
+    )
+    obj.add_argument("--deadline-ms", type=float, help="latency bound (deadline objective)")
+    obj.add_argument(
+        "--weight",
+        type=float,
+        default=0.5,
+        help="weighted objective: weight of latency in [0, 1] (default 0.5)",
+    )
+    obj.add_argument(
+        "--battery-threshold",
+        type=float,
+        default=0.2,
+        help="below this reported battery fraction, plan for energy (default 0.2)",
+    )
+    link = parser.add_argument_group("link assumed until the agent reports its estimate")
+    link.add_argument(
+        "--network",
+        choices=("3g", "4g", "wifi"),
+        default="wifi",
+        help="link preset and radio power model (default: wifi)",
+    )
+    link.add_argument("--up-mbps", type=float, help="uplink throughput, Mbit/s")
+    link.add_argument("--down-mbps", type=float, help="downlink throughput, Mbit/s")
+    link.add_argument("--rtt-ms", type=float, help="round-trip time, ms")
+    link.add_argument(
+        "--replan-threshold",
+        type=float,
+        default=0.2,
+        help="re-plan when a reported figure moved by this fraction (default 0.2)",
+    )
+    power = parser.add_argument_group("mobile power (defaults: see collabdnn.energy)")
+    power.add_argument("--busy-mw", type=float, help="power while computing, mW")
+    power.add_argument("--wait-mw", type=float, help="power while waiting for the cloud, mW")
+    power.add_argument("--alpha-up-mw", type=float, help="radio upload slope, mW per Mbit/s")
+    power.add_argument("--alpha-down-mw", type=float, help="radio download slope, mW per Mbit/s")
+    power.add_argument("--beta-mw", type=float, help="radio base power, mW")
+    prof = parser.add_argument_group("remote profiling")
+    prof.add_argument(
+        "--images",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="photos the sides profile on (default: samples/)",
+    )
+    prof.add_argument("--profile-repeats", type=int, default=5, help="timed runs per photo")
+    prof.add_argument("--profile-warmup", type=int, default=1, help="untimed runs per photo")
+    prof.add_argument(
+        "--mobile-slowdown",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="plan for a phone F times slower than the mobile profile measured "
+        "(default 1; on one machine both sides share the CPU)",
+    )
+    parser.add_argument(
+        "--load-poll-s",
+        type=float,
+        default=5.0,
+        help="read the cloud's load this often (0 = never; default 5)",
+    )
+    parser.add_argument(
+        "--push-check-s",
+        type=float,
+        default=5.0,
+        help="check the agent holds the current plan this often (default 5)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
+    parser.add_argument(
+        "--port", type=int, default=50052, help="port (default: 50052; 0 = any free port, printed)"
+    )
+    parser.add_argument(
+        "--max-message-mb", type=float, default=DEFAULT_MAX_MESSAGE_MB, help="largest gRPC message"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="gRPC handler threads")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds in-flight requests get on SIGTERM (default: 5)",
+    )
+    add_security_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from collabdnn.link import link_from_args
+    from collabdnn.profile_service import ProfileSettings
+    from collabdnn.scheduling import PowerSettings
+    from collabdnn.security import config_from_args
+    from scheduler.core import SchedulerSettings
+    from scheduler.server import SchedulerConfig, serve
+
+    if not (args.cloud or args.cloud_profile) or not (args.mobile or args.mobile_profile):
+        raise SystemExit(
+            "collabdnn scheduler: give --cloud or --cloud-profile, and --mobile or --mobile-profile"
+        )
+    if args.objective == "deadline" and args.deadline_ms is None:
+        raise SystemExit("collabdnn scheduler: --objective deadline needs --deadline-ms")
+    try:
+        link = link_from_args(args.network, args.up_mbps, args.down_mbps, args.rtt_ms)
+    except ValueError as exc:
+        raise SystemExit(f"collabdnn scheduler: {exc}") from exc
+    security = config_from_args(args)
+    settings = SchedulerSettings(
+        cloud=args.cloud, mobile=args.mobile, objective=args.objective,
+        deadline_ms=args.deadline_ms, weight=args.weight,
+        battery_threshold=args.battery_threshold, link=link,
+        power=PowerSettings(args.busy_mw, args.wait_mw, args.alpha_up_mw, args.alpha_down_mw,
+                            args.beta_mw),
+        mobile_profile=str(args.mobile_profile) if args.mobile_profile else None,
+        cloud_profile=str(args.cloud_profile) if args.cloud_profile else None,
+        images=tuple(str(p) for p in args.images or ()),
+        profile=ProfileSettings(repeats=args.profile_repeats, warmup=args.profile_warmup),
+        replan_threshold=args.replan_threshold, mobile_slowdown=args.mobile_slowdown,
+        load_poll_s=args.load_poll_s,
+        push_check_s=args.push_check_s, security=security,
+    )  # fmt: skip
+    config = SchedulerConfig(
+        settings=settings,
+        host=args.host,
+        port=args.port,
+        max_message_mb=args.max_message_mb,
+        workers=args.workers,
+        grace_s=args.grace,
+        security=security,
+    )
+    return serve(config, on_bound=announce)

@@ -1,0 +1,322 @@
+"""The agent's view of its link: estimate it, emulate it if asked, price energy, report it.
+
+Why here and not in the scheduler: only the phone sees the link. Every cloud Execute
+call is an observation for free (bytes each way, wall time, the server's own time from
+the reply): :meth:`LinkMonitor.after_call` feeds it to a
+:class:`~collabdnn.linkest.LinkEstimator`. When no traffic has flowed for a while the
+monitor's thread sends the estimator's probe calls to the cloud's probe service: every
+``probe_idle_s`` while the plan uses the cloud (so a request finds the right plan
+waiting), every ``probe_mobile_s`` while it does not (so a link that recovers is
+noticed although nothing is offloaded). The estimate (and the battery) is reported to
+the scheduler every ``report_s`` seconds, and at once when it moved by
+``report_change``; a scheduler that is away costs a debug line and a growing back-off,
+never a failed request.
+
+With ``emulate`` set, every cloud call and probe is delayed by a
+:class:`~collabdnn.emulated.TokenBucketShaper` (the link's airtime plus RTT), for runs
+that cannot shape a real link with tc; results then say ``emulated_link``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import grpc
+
+from collabdnn.emulated import TokenBucketShaper
+from collabdnn.energy import PowerModel, battery_fraction, power_model, result_energy_mj
+from collabdnn.link import LINK_PRESETS, Link
+from collabdnn.linkest import LinkEstimator
+from collabdnn.proto import common_pb2, scheduler_pb2, scheduler_pb2_grpc
+from collabdnn.scheduling import relative_change
+
+if TYPE_CHECKING:
+    from collabdnn.results import Transfer, UnitTiming
+    from mobile_agent.cloud_client import CloudCall
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LinkMonitor", "LinkSettings", "link_to_proto"]
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How the agent estimates, emulates and reports its link (see the module doc)."""
+
+    network: str = "wifi"  # radio power model, and the prior's preset
+    prior: Link | None = None  # assumed before measuring; default: the network's preset
+    power: PowerModel | None = None  # default: power_model(network)
+    emulate: Link | None = None  # in-process shaper on cloud sends; None = real link
+    scheduler: str = ""  # HOST:PORT; "" = no reports
+    report_s: float = 2.0
+    report_change: float = 0.1  # relative change that is reported at once
+    report_timeout_s: float = 2.0
+    probe: bool = True
+    probe_idle_s: float = 1.0
+    probe_mobile_s: float = 10.0
+    probe_target_s: float = 0.1  # airtime per probe at the current estimate
+    probe_timeout_s: float = 10.0
+    window: int = 8  # observations fitted: small, so that a new link shows within calls
+    alpha: float = 0.5  # EWMA weight of each new fit
+    max_age_s: float = 30.0
+    battery: float | None = None  # configured battery fraction (a real battery wins)
+    tick_s: float = 0.1
+    max_backoff_s: float = 30.0
+
+    def prior_link(self) -> Link:
+        return self.prior or replace(LINK_PRESETS[self.network], network=self.network)
+
+
+def link_to_proto(
+    link: Link, observations: int = 0, emulated: bool = False
+) -> common_pb2.LinkEstimate:
+    return common_pb2.LinkEstimate(
+        up_mbps=link.up_mbps, down_mbps=link.down_mbps, rtt_ms=link.rtt_ms,
+        network=link.network, observations=observations, emulated=emulated,
+    )  # fmt: skip
+
+
+@dataclass
+class _Backoff:
+    """Exponential back-off after failures: 0.5 s, 1 s, 2 s, ... up to ``cap``."""
+
+    cap: float
+    failures: int = 0
+    until: float = 0.0
+
+    def ready(self, now: float) -> bool:
+        return now >= self.until
+
+    def failed(self, now: float) -> float:
+        self.failures += 1
+        delay = min(self.cap, 0.5 * 2 ** (self.failures - 1))
+        self.until = now + delay
+        return delay
+
+    def ok(self) -> None:
+        self.failures, self.until = 0, 0.0
+
+
+@dataclass
+class LinkMonitor:
+    """Estimator, optional emulated shaper, energy pricing and the reporting thread."""
+
+    settings: LinkSettings = field(default_factory=LinkSettings)
+    # channel_for(address) -> a channel (the agent's pool: TLS, token, limits)
+    channel_for: Callable[[str], grpc.Channel] | None = None
+    cloud: str = ""
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.prior = s.prior_link()
+        self.power = s.power or power_model(s.network)
+        self.shaper = TokenBucketShaper(s.emulate) if s.emulate else None
+        self.estimator = LinkEstimator(
+            self.prior, window=s.window, alpha=s.alpha, idle_s=s.probe_idle_s,
+            max_age_s=s.max_age_s, probe_target_s=s.probe_target_s,
+        )  # fmt: skip
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._uses_cloud: Callable[[], bool] = lambda: True
+        self._last_probe = -float("inf")
+        self._probed_once = False
+        self._probe_backoff = _Backoff(s.max_backoff_s)
+        self._report_backoff = _Backoff(s.max_backoff_s)
+        self._reported: Link | None = None
+        self._next_report = 0.0
+        self._logged: Link | None = None
+        self.reports = 0  # successful link reports (tests, Info)
+        self._calls = 0  # cloud calls in flight: no probing meanwhile
+        self._calls_lock = threading.Lock()
+
+    # -- what the agent asks ----------------------------------------------------------
+
+    @property
+    def emulated(self) -> bool:
+        return self.shaper is not None
+
+    def current(self) -> Link:
+        """The estimate, or the prior until something was measured."""
+        return self.estimator.estimate() or self.prior
+
+    def to_proto(self) -> common_pb2.LinkEstimate:
+        return link_to_proto(self.current(), self.estimator.observations, self.emulated)
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """No probes meanwhile: a cloud call is on the link (probes would compete with it
+        and, sized for the old link, take seconds on a link that just got slow), or the
+        agent is profiling itself (probes would disturb the timings)."""
+        with self._calls_lock:
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._calls_lock:
+                self._calls -= 1
+
+    def after_call(self, call: CloudCall) -> CloudCall:
+        """Account for one Execute call: emulated airtime first, then an observation.
+
+        With the emulated shaper the call is delayed here by the link's airtime and RTT
+        (after the real call: the agent waits for the reply either way, so the
+        end-to-end time is the same), and that delay counts as network time.
+        """
+        delay_ms = self._emulate(call.bytes_up, call.bytes_down)
+        wall_ms = call.rpc_ms + delay_ms
+        self.estimator.observe(call.bytes_up, call.bytes_down, wall_ms, call.reply.server_ms)
+        return replace(call, rpc_ms=wall_ms) if delay_ms else call
+
+    def energy_mj(self, units: Sequence[UnitTiming], transfers: Sequence[Transfer]) -> float:
+        """Modelled mobile energy of a classification (see energy.result_energy_mj)."""
+        return result_energy_mj(units, transfers, self.power, self.current())
+
+    def _emulate(self, bytes_up: int, bytes_down: int) -> float:
+        if self.shaper is None:
+            return 0.0
+        return (self.shaper.wait(bytes_up, "up") + self.shaper.wait(bytes_down, "down")) * 1e3
+
+    # -- the thread -------------------------------------------------------------------
+
+    def start(self, uses_cloud: Callable[[], bool]) -> None:
+        """Start probing and reporting; ``uses_cloud()`` says whether the plan offloads."""
+        self._uses_cloud = uses_cloud
+        if self._thread is not None:
+            return
+        if not (self.settings.scheduler or (self.cloud and self.settings.probe)):
+            return
+        self._thread = threading.Thread(target=self._loop, name="link-monitor", daemon=True)
+        self._thread.start()
+        log.info(
+            "link monitor: prior %s%s; %s; %s", _fmt(self.prior),
+            f", EMULATED link {_fmt(self.settings.emulate)}" if self.settings.emulate else "",
+            f"probing {self.cloud} when idle" if self.cloud and self.settings.probe
+            else "no probing",
+            f"reporting to scheduler {self.settings.scheduler} every "
+            f"{self.settings.report_s:g} s" if self.settings.scheduler else "no scheduler",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.tick_s):
+            try:
+                self.probe_if_idle()
+                self.report_if_due()
+                self._log_if_changed()
+            except Exception:  # never let the monitor die: requests do not depend on it
+                log.exception("link monitor step failed")
+
+    def probe_if_idle(self, now: float | None = None) -> int:
+        """Send one round of probes when the link has been idle long enough; returns
+        how many were sent (0: not due, traffic flowing, or the cloud is away)."""
+        s = self.settings
+        if not (self.cloud and s.probe and self.channel_for):
+            return 0
+        now = time.monotonic() if now is None else now
+        interval = s.probe_idle_s if self._uses_cloud() else s.probe_mobile_s
+        if now - self._last_probe < interval or not self._probe_backoff.ready(now):
+            return 0
+        if self._calls:  # traffic is flowing: the calls themselves are observations
+            return 0
+        probes = self.estimator.probe_plan(now)
+        if not probes:
+            return 0
+        self._last_probe = now
+        from collabdnn.probe import ProbeClient
+
+        client = ProbeClient.over(self.channel_for(self.cloud), timeout_s=s.probe_timeout_s)
+        try:
+            if not self._probed_once:  # warm the connection; not fed to the estimator
+                client.probe(probes[0].bytes_up, probes[0].bytes_down)
+                self._probed_once = True
+            for probe in probes:
+                result = client.probe(probe.bytes_up, probe.bytes_down)
+                delay_ms = self._emulate(result.bytes_up, result.bytes_down)
+                self.estimator.observe(
+                    result.bytes_up, result.bytes_down, result.wall_ms + delay_ms, result.server_ms
+                )
+        except grpc.RpcError as exc:
+            delay = self._probe_backoff.failed(time.monotonic())
+            log.debug(
+                "link probe to %s failed (%s); next try in %.1f s",
+                self.cloud,
+                exc.code().name,
+                delay,
+            )  # type: ignore[attr-defined]
+            return 0
+        self._probe_backoff.ok()
+        log.debug("probed %s: %s", self.cloud, _fmt(self.current()))
+        return len(probes)
+
+    def report_if_due(self, now: float | None = None) -> bool:
+        """Report the estimate and battery to the scheduler when due; True when sent."""
+        s = self.settings
+        if not (s.scheduler and self.channel_for):
+            return False
+        now = time.monotonic() if now is None else now
+        estimate = self.estimator.estimate()
+        if estimate is None or not self._report_backoff.ready(now):
+            return False
+        moved = self._reported is None or relative_change(self._reported, estimate) >= (
+            s.report_change
+        )
+        if now < self._next_report and not moved:
+            return False
+        stub = scheduler_pb2_grpc.SchedulerStub(self.channel_for(s.scheduler))
+        try:
+            stub.ReportLink(
+                scheduler_pb2.LinkReport(
+                    link=link_to_proto(estimate, self.estimator.observations, self.emulated),
+                    source="mobile agent" + (" (emulated link)" if self.emulated else ""),
+                ),
+                timeout=s.report_timeout_s,
+            )
+            stub.ReportBattery(
+                scheduler_pb2.BatteryReport(fraction=battery_fraction(s.battery)),
+                timeout=s.report_timeout_s,
+            )
+        except grpc.RpcError as exc:
+            delay = self._report_backoff.failed(time.monotonic())
+            log.debug(
+                "report to scheduler %s failed (%s); next try in %.1f s; keeping the current plan",
+                s.scheduler,
+                exc.code().name,
+                delay,
+            )  # type: ignore[attr-defined]
+            return False
+        self._report_backoff.ok()
+        self._reported, self._next_report = estimate, now + s.report_s
+        self.reports += 1
+        return True
+
+    def _log_if_changed(self) -> None:
+        estimate = self.estimator.estimate()
+        if estimate is None:
+            return
+        if self._logged is None or relative_change(self._logged, estimate) >= 0.2:
+            log.info(
+                "link estimate: %s (%d observations%s)",
+                _fmt(estimate),
+                self.estimator.observations,
+                ", emulated link" if self.emulated else "",
+            )
+            self._logged = estimate
+
+
+def _fmt(link: Link | None) -> str:
+    if link is None:
+        return "-"
+    return (
+        f"up {link.up_mbps:.2f} down {link.down_mbps:.2f} Mbit/s, rtt {link.rtt_ms:.1f} ms "
+        f"({link.network})"
+    )

@@ -1,0 +1,1 @@
+"""The scheduler service: profiles both sides, plans, re-plans on reports, pushes plans."""

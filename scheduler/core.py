@@ -1,0 +1,406 @@
+"""The scheduler's work, free of the servicer: profile, plan, re-plan, push.
+
+:class:`Scheduler` wraps a :class:`~collabdnn.scheduling.PlanKeeper` (which decides when
+a report is worth a re-plan and logs each switch) with what needs the network:
+
+* **profiles**: loaded from files, or measured by each side through its Profile call
+  (after waiting for the side to be SERVING), on start and on ``Replan(reprofile)``;
+* **push**: whenever the placement changes, a pusher thread sends the plan to the
+  agent's SetPlan (deadline, back-off on failure). Every ``push_check_s`` it also reads
+  the agent's GetPlan and pushes again when the agent holds another plan (it restarted,
+  or someone set one by hand), so the agent converges on the scheduler's plan;
+* **cloud load**: every ``load_poll_s`` it reads the cloud's Info. K = max(1,
+  in_flight): cloud units are CPU-bound, so n requests in flight share the cores and
+  each takes about n times as long. Crude, but monotone and honest about what is known;
+  ``ReportLoad`` can give K directly.
+
+Plan ids count placement changes (``"3-MMMCCCCCCCCM"``): a re-plan that keeps the
+placement keeps the id and pushes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from collabdnn.errors import NotReadyError, PlanRequestError
+from collabdnn.link import LINK_PRESETS, Link
+from collabdnn.planner import OBJECTIVES, Constraints, Plan
+from collabdnn.profile_service import ProfileSettings, fetch_profile
+from collabdnn.profiles import (
+    PlanInput,
+    Profile,
+    load_profile,
+    plan_input_from_profiles,
+    slower_profile,
+)
+from collabdnn.rpc import ChannelPool, check_health
+from collabdnn.scheduling import PlanKeeper, PlanSwitch, PowerSettings
+from collabdnn.security import PLAINTEXT, SecurityConfig
+
+log = logging.getLogger(__name__)
+
+SOURCE = "scheduler"
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """What the scheduler plans for and whom it talks to (see ``collabdnn scheduler``)."""
+
+    cloud: str = ""  # HOST:PORT; needed unless cloud_profile is given
+    mobile: str = ""  # HOST:PORT of the agent; "" = plan only, push nothing
+    objective: str = "latency"
+    deadline_ms: float | None = None
+    weight: float = 0.5
+    battery_threshold: float = 0.2
+    link: Link = LINK_PRESETS["wifi"]  # until the agent reports estimates
+    power: PowerSettings = field(default_factory=PowerSettings)
+    mobile_profile: str | None = None  # file; None = ask the agent
+    cloud_profile: str | None = None  # file; None = ask the cloud
+    images: tuple[str, ...] = ()  # photos for remote profiling; () = samples/
+    profile: ProfileSettings = field(default_factory=ProfileSettings)
+    replan_threshold: float = 0.2
+    # Plan for a phone this many times slower than the agent measured (1 = as measured):
+    # on one machine both sides share a CPU and nothing is worth offloading otherwise.
+    mobile_slowdown: float = 1.0
+    load_poll_s: float = 5.0  # 0 = never poll the cloud's load
+    push_check_s: float = 5.0
+    rpc_timeout_s: float = 10.0
+    profile_timeout_s: float = 600.0
+    wait_services_s: float = 300.0
+    security: SecurityConfig = PLAINTEXT
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The current plan as the servicer returns it."""
+
+    plan: Plan
+    plan_id: str
+    pushed: bool
+    reason: str
+    model: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``collabdnn plan --json``'s object plus the scheduler's fields."""
+        return {
+            **self.plan.to_dict(),
+            "model": self.model,
+            "plan_id": self.plan_id,
+            "source": SOURCE,
+            "pushed": self.pushed,
+            "replan_reason": self.reason,
+        }
+
+
+class Scheduler:
+    """Profiles, the plan keeper, the pusher and the load poller (thread-safe)."""
+
+    def __init__(self, settings: SchedulerSettings, pool: ChannelPool | None = None) -> None:
+        self.settings = settings
+        self.pool = pool or ChannelPool(security_config=settings.security)
+        self.keeper: PlanKeeper | None = None
+        self.model = ""
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._generation = 0
+        self._plan_id = ""
+        self._reason = ""
+        self._pushed_id = ""
+        self._threads: list[threading.Thread] = []
+        self.pushes = 0  # successful pushes (tests, logs)
+
+    # -- start and stop ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Obtain both profiles, make the first plan, start pushing (blocking: run it
+        in the service's loader thread)."""
+        inputs = self._load_inputs()
+        s = self.settings
+        constraints = Constraints(
+            deadline_ms=s.deadline_ms, weight=s.weight, battery_threshold=s.battery_threshold
+        )
+        try:
+            keeper = PlanKeeper(
+                inputs, s.link, s.objective, constraints, s.power, s.replan_threshold
+            )
+        except ValueError as exc:
+            raise PlanRequestError(f"cannot plan: {exc}") from exc
+        with self._lock:
+            self.keeper = keeper
+            self._new_plan_locked(keeper.history[-1])
+        for name, target in (("pusher", self._push_loop), ("load", self._load_loop)):
+            thread = threading.Thread(target=target, name=f"scheduler-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        self.pool.close()
+
+    # -- profiles ---------------------------------------------------------------------
+
+    def _load_inputs(self) -> PlanInput:
+        mobile = self._profile("mobile", self.settings.mobile_profile, self.settings.mobile)
+        cloud = self._profile("cloud", self.settings.cloud_profile, self.settings.cloud)
+        if mobile.weights_hash and cloud.weights_hash and mobile.weights_hash != cloud.weights_hash:
+            log.warning(
+                "the profiles come from different weights (mobile %s, cloud %s): the "
+                "agent will refuse to offload across them",
+                mobile.weights_hash[:12],
+                cloud.weights_hash[:12],
+            )
+        self.model = mobile.model
+        return plan_input_from_profiles(mobile, cloud)
+
+    def _profile(
+        self, side: str, path: str | None, address: str, force_remote: bool = False
+    ) -> Profile:
+        profile = self._measured_profile(side, path, address, force_remote)
+        factor = self.settings.mobile_slowdown
+        if side == "mobile" and factor != 1.0:
+            log.warning(
+                "planning for a phone %.3g times slower than the mobile profile says "
+                "(--mobile-slowdown)", factor,
+            )  # fmt: skip
+            profile = slower_profile(profile, factor)
+        return profile
+
+    def _measured_profile(
+        self, side: str, path: str | None, address: str, force_remote: bool
+    ) -> Profile:
+        if path and not force_remote:
+            profile = load_profile(path)
+            log.info(
+                "%s profile from %s (%s, %d units)", side, path, profile.model, len(profile.units)
+            )
+            return profile
+        if not address:
+            raise PlanRequestError(
+                f"no {side} profile: give a {side} profile file or the {side} service's address"
+            )
+        self._wait_serving(side, address)
+        begin = time.perf_counter()
+        profile = fetch_profile(
+            self.pool.get(address),
+            side,
+            self._images(),
+            self.settings.profile,
+            self.settings.profile_timeout_s,
+        )
+        log.info(
+            "%s profile from %s in %.1f s: %s, total %.1f ms per image",
+            side,
+            address,
+            time.perf_counter() - begin,
+            profile.model,
+            sum(u.latency_ms.median for u in profile.units),
+        )
+        return profile
+
+    def _images(self) -> list[bytes]:
+        from collabdnn.samples import read_images, sample_images
+
+        return read_images(self.settings.images or sample_images())
+
+    def _wait_serving(self, side: str, address: str) -> None:
+        deadline = time.monotonic() + self.settings.wait_services_s
+        status = "UNKNOWN"
+        while not self._stop.is_set():
+            status = check_health(address, "", 2.0, self.settings.security)
+            if status == "SERVING":
+                return
+            if time.monotonic() > deadline:
+                break
+            log.info("waiting for the %s at %s (%s)", side, address, status)
+            self._stop.wait(1.0)
+        raise NotReadyError(f"the {side} at {address} is not serving ({status})")
+
+    # -- the plan ---------------------------------------------------------------------
+
+    def _keeper(self) -> PlanKeeper:
+        keeper = self.keeper
+        if keeper is None:
+            raise NotReadyError("the scheduler is still profiling; no plan yet")
+        return keeper
+
+    def snapshot(self) -> Snapshot:
+        keeper = self._keeper()
+        with self._lock:
+            return Snapshot(
+                keeper.current,
+                self._plan_id,
+                self._pushed_id == self._plan_id,
+                self._reason,
+                self.model,
+            )
+
+    def _new_plan_locked(self, switch: PlanSwitch) -> None:
+        """Record a switch; a changed placement gets a new id and wakes the pusher."""
+        self._reason = switch.reason
+        if switch.changed or not self._plan_id:
+            self._generation += 1
+            self._plan_id = f"{self._generation}-{switch.new_spec}"
+            self._wake.notify_all()
+
+    def _after(self, switch: PlanSwitch | None) -> PlanSwitch | None:
+        if switch is not None:
+            with self._lock:
+                self._new_plan_locked(switch)
+        return switch
+
+    def replan(self, reason: str = "asked", reprofile: bool = False) -> PlanSwitch:
+        keeper = self._keeper()
+        if reprofile:
+            s = self.settings  # a service's own measurement wins over a file, when known
+            mobile = self._profile("mobile", s.mobile_profile, s.mobile, bool(s.mobile))
+            cloud = self._profile("cloud", s.cloud_profile, s.cloud, bool(s.cloud))
+            switch = keeper.update_inputs(
+                plan_input_from_profiles(mobile, cloud), f"re-profiled ({reason})"
+            )
+        else:
+            switch = keeper.replan(reason)
+        return self._after(switch)  # type: ignore[return-value]
+
+    def report_link(self, link: Link) -> PlanSwitch | None:
+        return self._after(self._keeper().update_link(link))
+
+    def report_battery(self, fraction: float) -> PlanSwitch | None:
+        if not 0.0 <= fraction <= 1.0:
+            raise PlanRequestError(f"battery fraction must be in [0, 1], got {fraction}")
+        return self._after(self._keeper().update_battery(fraction))
+
+    def report_load(self, cloud_load: float) -> PlanSwitch | None:
+        if not cloud_load > 0 or cloud_load != cloud_load:
+            raise PlanRequestError(f"cloud load must be > 0, got {cloud_load}")
+        return self._after(self._keeper().update_cloud_load(cloud_load))
+
+    def set_objective(
+        self, objective: str, deadline_ms: float | None, weight: float | None
+    ) -> PlanSwitch:
+        if objective not in OBJECTIVES:
+            raise PlanRequestError(
+                f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}"
+            )
+        try:
+            switch = self._keeper().update_objective(objective, deadline_ms, weight)
+        except ValueError as exc:
+            raise PlanRequestError(str(exc)) from exc
+        return self._after(switch)  # type: ignore[return-value]
+
+    # -- pushing ----------------------------------------------------------------------
+
+    def _push_loop(self) -> None:
+        """Push each new plan to the agent; re-push when the agent holds another one."""
+        if not self.settings.mobile:
+            log.info("no agent address: plans are served, not pushed")
+            return
+        failures = 0
+        next_check = 0.0
+        while not self._stop.is_set():
+            with self._lock:
+                due = self._pushed_id != self._plan_id
+                if not due and time.monotonic() < next_check:
+                    self._wake.wait(timeout=min(1.0, next_check - time.monotonic()))
+                    continue
+            try:
+                if due:
+                    self._push()
+                else:
+                    self._check_agent()
+                    next_check = time.monotonic() + self.settings.push_check_s
+                failures = 0
+            except grpc.RpcError as exc:
+                failures += 1
+                delay = min(10.0, 0.25 * 2 ** (failures - 1))
+                log.log(
+                    logging.WARNING if failures in (1, 10) else logging.DEBUG,
+                    "agent %s unreachable (%s): retrying the push in %.1f s",
+                    self.settings.mobile,
+                    exc.code().name,
+                    delay,
+                )  # type: ignore[attr-defined]
+                self._stop.wait(delay)
+
+    def _stub(self) -> Any:
+        from collabdnn.proto import mobile_pb2_grpc
+
+        return mobile_pb2_grpc.MobileAgentStub(self.pool.get(self.settings.mobile))
+
+    def _push(self) -> None:
+        from collabdnn import serde
+        from collabdnn.proto import mobile_pb2
+
+        snap = self.snapshot()
+        message = mobile_pb2.Plan(
+            placement=serde.sides_to_proto(_letters(snap.plan.placement)),
+            plan_id=snap.plan_id,
+            source=SOURCE,
+        )
+        begin = time.perf_counter()
+        self._stub().SetPlan(message, timeout=self.settings.rpc_timeout_s)
+        with self._lock:
+            self._pushed_id = snap.plan_id
+        self.pushes += 1
+        log.info(
+            "pushed plan %s to agent %s in %.1f ms (%s)",
+            snap.plan_id,
+            self.settings.mobile,
+            (time.perf_counter() - begin) * 1e3,
+            snap.reason,
+        )
+
+    def _check_agent(self) -> None:
+        from collabdnn.proto import mobile_pb2
+
+        held = self._stub().GetPlan(
+            mobile_pb2.GetPlanRequest(), timeout=self.settings.rpc_timeout_s
+        )
+        with self._lock:
+            if held.plan_id != self._plan_id:
+                log.info(
+                    "agent holds plan %r (from %s), not %s: pushing again",
+                    held.plan_id,
+                    held.source or "-",
+                    self._plan_id,
+                )
+                self._pushed_id = ""
+
+    # -- cloud load -------------------------------------------------------------------
+
+    def _load_loop(self) -> None:
+        s = self.settings
+        if not s.cloud or s.load_poll_s <= 0:
+            return
+        from collabdnn.proto import cloud_pb2_grpc, common_pb2
+
+        while not self._stop.wait(s.load_poll_s):
+            try:
+                info = cloud_pb2_grpc.CloudServerStub(self.pool.get(s.cloud)).Info(
+                    common_pb2.InfoRequest(), timeout=s.rpc_timeout_s
+                )
+            except grpc.RpcError as exc:
+                log.debug("cloud %s Info failed (%s)", s.cloud, exc.code().name)  # type: ignore[attr-defined]
+                continue
+            self._after(self._keeper().update_cloud_load(cloud_load_factor(info.load)))
+
+
+def cloud_load_factor(load: Any) -> float:
+    """K from the cloud's reported load: max(1, requests in flight) (see module doc)."""
+    return float(max(1, load.in_flight))
+
+
+def _letters(placement: Sequence[str]) -> list[str]:
+    """Planner words ("mobile"/"cloud") -> the agent's letters (M/C)."""
+    return ["M" if side == "mobile" else "C" for side in placement]

@@ -1,0 +1,35 @@
+"""A real link that drops under load re-plans the agent in seconds (root only).
+
+Inside a private namespace with tc: at 50 Mbit/s the scheduler's plan uses the cloud;
+after ``collabdnn link set --up-mbps 1 --down-mbps 1 --rtt-ms 0`` the agent must hold a
+more mobile-heavy plan within 5 s (the target is 2 s), and every classification issued
+meanwhile must succeed. See :mod:`collabdnn.linkswitch`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from collabdnn.netns import netns_available
+
+AVAILABLE, REASON = netns_available()
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.slow,
+    pytest.mark.skipif(not AVAILABLE, reason=f"real link shaping unavailable: {REASON}"),
+]
+
+
+def test_link_drop_moves_the_agent_to_a_more_mobile_plan() -> None:
+    from collabdnn.linkswitch import measure_in_namespace
+
+    result = measure_in_namespace()
+    before, after = result["plan_before"], result["plan_after"]
+    assert "C" in before, result["scheduler_log"]
+    assert after.count("M") > before.count("M")
+    print(f"plan {before} -> {after} in {result['switch_s']:.2f} s after the link change")
+    assert result["switch_s"] <= 5.0, (result["switch_s"], result["agent_log"])
+    assert not result["failures"], result["failures"]
+    assert result["requests_around_change"] >= 3
+    records = [r for r in result["records"] if r["ok"]]
+    assert all(not r["fallback"] for r in records)
