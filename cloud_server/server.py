@@ -18,7 +18,7 @@ from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from collabdnn.proto import cloud_pb2, cloud_pb2_grpc
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.security import PLAINTEXT, SecurityConfig
-from collabdnn.service import Health, bind, load_in_background, new_server, run_until_stopped
+from collabdnn.service import Health, bind, load_in_background, new_server, start_and_run
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +103,8 @@ def create_server(config: CloudConfig) -> tuple[grpc.Server, int]:
 def serve(config: CloudConfig, on_bound: Callable[[str, int], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
     built = _build(config)
-    built.server.start()
-    log.info("listening on %s:%d, %s (loading %s)", config.host, built.port,
-             config.security.describe(), config.model)
-    if on_bound:
-        on_bound(config.host, built.port)
-    return run_until_stopped(built.server, built.health, built.failed, config.grace_s)
+    return start_and_run(
+        built.server, built.port, built.health, built.failed, host=config.host,
+        grace_s=config.grace_s, on_bound=on_bound,
+        describe=f"{config.security.describe()} (loading {config.model})",
+    )

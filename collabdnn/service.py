@@ -125,6 +125,34 @@ def run_until_stopped(
     return 1 if failed.is_set() else 0
 
 
+def start_and_run(
+    server: grpc.Server,
+    port: int,
+    health_: Health,
+    failed: threading.Event,
+    *,
+    host: str,
+    grace_s: float,
+    describe: str,
+    on_bound: Callable[[str, int], None] | None = None,
+    cleanup: Iterable[Callable[[], None]] = (),
+) -> int:
+    """Start a built server, announce it, serve until SIGTERM/SIGINT, then clean up.
+
+    ``on_bound(host, port)`` is called once the port is bound (the CLI prints the
+    machine-readable ``listening on`` line); ``cleanup`` runs after the server stopped.
+    """
+    server.start()
+    log.info("listening on %s:%d, %s", host, port, describe)
+    if on_bound:
+        on_bound(host, port)
+    try:
+        return run_until_stopped(server, health_, failed, grace_s)
+    finally:
+        for step in cleanup:
+            step()
+
+
 class InFlight:
     """Counts requests being handled (the load a service reports) and those finished."""
 

@@ -19,7 +19,7 @@ from collabdnn.placement import Placement, Plan
 from collabdnn.proto import mobile_pb2, mobile_pb2_grpc
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB, ChannelPool
 from collabdnn.security import PLAINTEXT, SecurityConfig
-from collabdnn.service import Health, bind, load_in_background, new_server, run_until_stopped
+from collabdnn.service import Health, bind, load_in_background, new_server, start_and_run
 from mobile_agent.link_monitor import LinkMonitor, LinkSettings
 
 log = logging.getLogger(__name__)
@@ -133,13 +133,9 @@ def create_server(config: MobileConfig) -> tuple[grpc.Server, int]:
 def serve(config: MobileConfig, on_bound: Callable[[str, int], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
     built = _build(config)
-    built.server.start()
-    log.info("listening on %s:%d, %s (loading %s)", config.host, built.port,
-             config.security.describe(), config.model)
-    if on_bound:
-        on_bound(config.host, built.port)
-    try:
-        return run_until_stopped(built.server, built.health, built.failed, config.grace_s)
-    finally:
-        built.monitor.stop()
-        built.pool.close()
+    return start_and_run(
+        built.server, built.port, built.health, built.failed, host=config.host,
+        grace_s=config.grace_s, on_bound=on_bound,
+        describe=f"{config.security.describe()} (loading {config.model})",
+        cleanup=(built.monitor.stop, built.pool.close),
+    )

@@ -20,7 +20,7 @@ import grpc
 from collabdnn.proto import scheduler_pb2, scheduler_pb2_grpc
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.security import PLAINTEXT, SecurityConfig
-from collabdnn.service import Health, bind, load_in_background, new_server, run_until_stopped
+from collabdnn.service import Health, bind, load_in_background, new_server, start_and_run
 from scheduler.core import Scheduler, SchedulerSettings
 
 log = logging.getLogger(__name__)
@@ -85,11 +85,8 @@ def create_server(config: SchedulerConfig) -> tuple[grpc.Server, int]:
 def serve(config: SchedulerConfig, on_bound: Callable[[str, int], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
     built = _build(config)
-    built.server.start()
-    log.info("listening on %s:%d, %s", config.host, built.port, config.security.describe())
-    if on_bound:
-        on_bound(config.host, built.port)
-    try:
-        return run_until_stopped(built.server, built.health, built.failed, config.grace_s)
-    finally:
-        built.core.stop()
+    return start_and_run(
+        built.server, built.port, built.health, built.failed, host=config.host,
+        grace_s=config.grace_s, on_bound=on_bound, describe=config.security.describe(),
+        cleanup=(built.core.stop,),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from collabdnn.cli._power_args import add_power_arguments, power_overrides
 from collabdnn.cli._service_args import (
     add_image_limit_args,
     add_service_args,
@@ -73,13 +74,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="cloud calls fitted by the link estimator (default: 8)")
     sched.add_argument("--link-alpha", type=float, default=0.5,
                        help="EWMA weight of each new link fit (default: 0.5)")
-    power = parser.add_argument_group("mobile power, for each result's modelled energy")
-    power.add_argument("--busy-mw", type=float, help="power while computing, mW")
-    power.add_argument("--wait-mw", type=float, help="power while waiting for the cloud, mW")
-    power.add_argument("--alpha-up-mw", type=float, help="radio upload slope, mW per Mbit/s")
-    power.add_argument("--alpha-down-mw", type=float,
-                       help="radio download slope, mW per Mbit/s")
-    power.add_argument("--beta-mw", type=float, help="radio base power, mW")
+    add_power_arguments(parser, "mobile power, for each result's modelled energy")
     emu = parser.add_argument_group(
         "emulated link (no root/tc): delay cloud sends in-process; results say emulated")
     emu.add_argument("--emulate-link", choices=("3g", "4g", "wifi"),
@@ -99,8 +94,7 @@ def link_settings(args: argparse.Namespace):  # -> LinkSettings (imported lazily
     emulate = None
     if args.emulate_link or any(f is not None for f in figures):
         emulate = link_from_args(args.emulate_link or args.network, *figures)
-    power = power_model(args.network, args.busy_mw, args.wait_mw, args.alpha_up_mw,
-                        args.alpha_down_mw, args.beta_mw)
+    power = power_model(args.network, *power_overrides(args))
     return LinkSettings(
         network=args.network, power=power, emulate=emulate, scheduler=args.scheduler,
         report_s=args.report_s, report_change=args.report_change, probe=not args.no_probe,

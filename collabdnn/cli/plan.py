@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from collabdnn.cli._power_args import add_power_arguments, power_overrides
 from collabdnn.security import add_security_arguments
 
 HELP = "plan where each unit runs, from saved profiles and a link"
@@ -52,13 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      help="below this battery fraction, plan for energy (default 0.2)")
     obj.add_argument("--cloud-load", type=float, default=1.0, metavar="K",
                      help="cloud slowdown factor applied to cloud compute times (default 1)")
-    power = parser.add_argument_group("mobile power (defaults: see collabdnn.energy)")
-    power.add_argument("--busy-mw", type=float, help="power while computing, mW")
-    power.add_argument("--wait-mw", type=float, help="power while waiting for the cloud, mW")
-    power.add_argument("--alpha-up-mw", type=float, help="radio upload slope, mW per Mbit/s")
-    power.add_argument("--alpha-down-mw", type=float,
-                       help="radio download slope, mW per Mbit/s")
-    power.add_argument("--beta-mw", type=float, help="radio base power, mW")
+    add_power_arguments(parser, "mobile power (defaults: see collabdnn.energy)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -118,8 +113,7 @@ def _run_offline(args: argparse.Namespace) -> int:
                 )
         inp = plan_input_from_profiles(mobile, cloud)
         link = link_from_args(args.network, args.up_mbps, args.down_mbps, args.rtt_ms)
-        power = power_model(args.network, args.busy_mw, args.wait_mw, args.alpha_up_mw,
-                            args.alpha_down_mw, args.beta_mw)
+        power = power_model(args.network, *power_overrides(args))
         # An explicit --battery wins (experiments); otherwise the machine's battery.
         battery = args.battery if args.battery is not None else battery_fraction(None)
         constraints = Constraints(

@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from collabdnn.cli._power_args import add_power_arguments, power_overrides
 from collabdnn.cli._service_args import announce
 from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.security import add_security_arguments
@@ -75,12 +76,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0.2,
         help="re-plan when a reported figure moved by this fraction (default 0.2)",
     )
-    power = parser.add_argument_group("mobile power (defaults: see collabdnn.energy)")
-    power.add_argument("--busy-mw", type=float, help="power while computing, mW")
-    power.add_argument("--wait-mw", type=float, help="power while waiting for the cloud, mW")
-    power.add_argument("--alpha-up-mw", type=float, help="radio upload slope, mW per Mbit/s")
-    power.add_argument("--alpha-down-mw", type=float, help="radio download slope, mW per Mbit/s")
-    power.add_argument("--beta-mw", type=float, help="radio base power, mW")
+    add_power_arguments(parser, "mobile power (defaults: see collabdnn.energy)")
     prof = parser.add_argument_group("remote profiling")
     prof.add_argument(
         "--images",
@@ -151,8 +147,7 @@ def run(args: argparse.Namespace) -> int:
         cloud=args.cloud, mobile=args.mobile, objective=args.objective,
         deadline_ms=args.deadline_ms, weight=args.weight,
         battery_threshold=args.battery_threshold, link=link,
-        power=PowerSettings(args.busy_mw, args.wait_mw, args.alpha_up_mw, args.alpha_down_mw,
-                            args.beta_mw),
+        power=PowerSettings(*power_overrides(args)),
         mobile_profile=str(args.mobile_profile) if args.mobile_profile else None,
         cloud_profile=str(args.cloud_profile) if args.cloud_profile else None,
         images=tuple(str(p) for p in args.images or ()),
