@@ -12,14 +12,13 @@ Run: ``python benchmarks/bench_planner.py [--repeats R]``.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import random
 import statistics
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import write_results
 from collabdnn.energy import power_model
 from collabdnn.link import LINK_PRESETS
 from collabdnn.planner import OBJECTIVES, Constraints, plan
@@ -110,23 +109,16 @@ def main(argv: list[str] | None = None) -> int:
             row.update(instance=name, units=len(inp.units), target_ms=target,
                        deadline_ms=deadline if objective == "deadline" else None)
             rows.append(row)
-    out = {
-        "benchmark": "planner",
-        "python": sys.version.split()[0],
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.platform(),
-        "link": link.to_dict(),
-        "results": rows,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print("| instance | units | objective | median ms | min ms | target ms | placement |")
-    print("|---|---:|---|---:|---:|---:|---|")
+    lines = ["| instance | units | objective | median ms | min ms | target ms | placement |",
+             "|---|---:|---|---:|---:|---:|---|"]
     for r in rows:
         where = r["placement_spec"] or (f"{r['mobile_units']} on mobile, "
                                         f"{r['link_crossings']} link crossings")
-        print(f"| {r['instance']} | {r['units']} | {r['objective']} | {r['median_ms']:.3f} "
-              f"| {r['min_ms']:.3f} | {r['target_ms']:g} | {where} |")
+        lines.append(f"| {r['instance']} | {r['units']} | {r['objective']} | "
+                     f"{r['median_ms']:.3f} | {r['min_ms']:.3f} | {r['target_ms']:g} | {where} |")
+    table = "\n".join(lines)
+    write_results("planner", {"link": link.to_dict(), "results": rows}, table)
+    print(table)
     print(f"\nwrote {RESULTS}")
     return 0
 
