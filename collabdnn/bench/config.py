@@ -37,14 +37,14 @@ class BenchConfig:
     networks: tuple[str, ...] = ("3g", "4g", "wifi")
     weights: str = "seed:0"
     requests: int = 20
-    cut_budget_s: float = 4.0
+    cut_budget_s: float = 5.0
     min_cut_requests: int = 5
     warmup: int = 1
     mobile_cpus: float = 0.25
     mobile_period_us: int = 10_000  # short CFS period: every unit slowed, no bursts
     mobile_threads: int = 1
     cloud_threads: int = 1
-    profile_repeats: int = 15
+    profile_repeats: int = 20
     profile_warmup: int = 2
     concurrency: tuple[int, ...] = (1, 2, 4)
     throughput_images: int = 12  # per client and concurrency level

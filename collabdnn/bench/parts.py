@@ -200,7 +200,15 @@ def cuts_entry(run: ModelRun, network: str, meas: Measurements) -> dict[str, Any
     picked = next(r for r in rows if r["is_plan"])
     gap = picked["measured"]["median_ms"] / best["measured"]["median_ms"] - 1.0
     errors = [abs(r["error_pct"]) for r in rows]
+    # The shaper's effective uplink, from the big uploads (network time also holds the
+    # small logits' trip down and one RTT): evidence that the link was what we assume.
+    goodput = [
+        8.0 * r["measured"]["bytes_up"] / (r["measured"]["network_ms"] * 1e3)
+        for r in rows
+        if r["measured"]["bytes_up"] >= 50_000 and r["measured"]["network_ms"] > 0
+    ]
     return {
+        "measured_uplink_mbps": float(statistics.median(goodput)) if goodput else None,
         "link": link.to_dict(),
         "plan": chosen.spec,
         "plan_measured_ms": picked["measured"]["median_ms"],

@@ -72,6 +72,9 @@ def _net(network: str) -> str:
 # ------------------------------------------------------------------------------ writing
 
 
+RENDERERS_ORDER = ("paper", "cuts", "overhead", "throughput", "gpu")
+
+
 def write_all(
     results: dict[str, dict[str, Any]], output: Path, total_s: float | None = None
 ) -> list[Path]:
@@ -79,6 +82,18 @@ def write_all(
     output.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     stamp = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
+    for name, data in results.items():
+        full = {"benchmark": f"bench_{name}", **stamp, **data}
+        if total_s is not None:
+            full["bench_total_s"] = total_s
+        path = output / f"bench_{name}.json"
+        path.write_text(json.dumps(full, indent=2) + "\n")
+        written += [path, *render(name, data, output)]
+    return written
+
+
+def render(name: str, data: dict[str, Any], output: Path) -> list[Path]:
+    """Write part ``name``'s markdown table and plots from its results dict."""
     renderers = {
         "paper": render_paper,
         "cuts": render_cuts,
@@ -86,18 +101,23 @@ def write_all(
         "throughput": render_throughput,
         "gpu": render_gpu,
     }
-    for name, data in results.items():
-        full = {"benchmark": f"bench_{name}", **stamp, **data}
-        if total_s is not None:
-            full["bench_total_s"] = total_s
+    table, plots = renderers[name](data, output)
+    md = output / f"bench_{name}.md"
+    md.write_text(table.rstrip() + "\n")
+    return [md, *plots]
+
+
+def render_existing(output: Path) -> dict[str, list[Path]]:
+    """Re-render the tables and plots of every ``bench_*.json`` in ``output`` (no measuring).
+
+    For changing how results are shown without spending 15 minutes re-measuring them.
+    """
+    done = {}
+    for name in RENDERERS_ORDER:
         path = output / f"bench_{name}.json"
-        path.write_text(json.dumps(full, indent=2) + "\n")
-        written.append(path)
-        table, plots = renderers[name](data, output)
-        md = output / f"bench_{name}.md"
-        md.write_text(table.rstrip() + "\n")
-        written += [md, *plots]
-    return written
+        if path.is_file():
+            done[name] = render(name, json.loads(path.read_text()), output)
+    return done
 
 
 def _plt() -> Any:
@@ -304,8 +324,7 @@ def _plot_paper_latency(models: dict[str, Any], output: Path) -> Path:
                 comm[k].append(min(m["median_ms"], m["network_ms"] + m["codec_ms"]))
                 err[k].append(m["p95_ms"] - m["median_ms"])
         _grouped(ax, networks, med, comm, err)
-        ax.set_yscale("log")
-        ax.set_ylabel("latency, ms (median; whisker: p95; log scale)")
+        ax.set_ylabel("latency, ms (median; whisker: p95)")
         ax.set_title(f"{model}: optimised for latency")
     axes[0][0].legend(
         fontsize=8, loc="upper right", title="hatched: communication", title_fontsize=7
@@ -330,8 +349,7 @@ def _plot_paper_energy(models: dict[str, Any], output: Path) -> Path:
                 total[k].append(s[k]["predicted"]["mobile_energy_mj"])
                 radio[k].append(s[k]["predicted_transfer_mj"])
         _grouped(ax, networks, total, radio)
-        ax.set_yscale("log")
-        ax.set_ylabel("mobile energy, mJ (modelled; log scale)")
+        ax.set_ylabel("mobile energy, mJ (modelled)")
         ax.set_title(f"{model}: optimised for energy")
     axes[0][0].legend(
         fontsize=8, loc="upper right", title="hatched: communication", title_fontsize=7
@@ -372,6 +390,7 @@ def render_cuts(data: dict[str, Any], output: Path) -> tuple[str, list[Path]]:
                     _ms(e["best_measured_ms"]),
                     f"{e['pick_gap_pct']:+.1f}%",
                     "yes" if e["pick_ok"] else "**no**",
+                    _mbps(e.get("measured_uplink_mbps"), e["link"]["up_mbps"]),
                     f"{e['median_abs_error_pct']:.0f}%",
                     f"{e['max_abs_error_pct']:.0f}%",
                 ]
@@ -387,6 +406,7 @@ def render_cuts(data: dict[str, Any], output: Path) -> tuple[str, list[Path]]:
                 "best ms",
                 "gap",
                 "within 5%",
+                "uplink Mbit/s measured (shaped)",
                 "median abs. error",
                 "max abs. error",
             ],
@@ -436,6 +456,10 @@ def render_cuts(data: dict[str, Any], output: Path) -> tuple[str, list[Path]]:
     return "\n".join(lines), [_plot_cuts(models, output), _plot_pred_vs_meas(models, output)]
 
 
+def _mbps(measured: float | None, shaped: float) -> str:
+    return f"{measured:.2f} ({shaped:g})" if measured else f"- ({shaped:g})"
+
+
 def _cut_name(row: dict[str, Any]) -> str:
     if row["cut"] is None:
         return "not a single cut"
@@ -478,9 +502,7 @@ def _plot_cuts(models: dict[str, Any], output: Path) -> Path:
             if j == 0:
                 ax.set_ylabel("latency, ms (log)")
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(
-        "Every single cut (units before the cut on the phone): measured vs predicted", fontsize=10
-    )
+    fig.suptitle("Single cuts: measured vs predicted", fontsize=10)
     fig.tight_layout()
     path = output / "bench_cuts_latency.png"
     fig.savefig(path, dpi=110)

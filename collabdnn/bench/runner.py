@@ -53,6 +53,13 @@ class _Shaper:
     def __init__(self) -> None:
         self.delay_works: bool | None = None
 
+    @staticmethod
+    def status() -> dict[str, Any]:
+        """The shaping read back from the kernel, recorded next to the measurements."""
+        from collabdnn import shaping
+
+        return shaping.status().to_dict()
+
     def apply(self, network: str, cloud_port: int) -> bool:
         from collabdnn import shaping
 
@@ -148,16 +155,18 @@ def run(
                             meas = Measurements(
                                 bed.agent, image, config.warmup, progress=_bar(f"{model} {network}")
                             )
+                            tc_status = shaper.status()
                             if 1 in parts:
                                 say(f"{model} on {network}: part 1 (paper strategies)")
-                                paper.setdefault(model, {})[network] = paper_entry(
-                                    mrun, network, meas
-                                )
+                                entry = paper_entry(mrun, network, meas)
+                                paper.setdefault(model, {})[network] = entry
+                                entry["tc_status"] = tc_status
                             if 2 in parts:
                                 say(f"{model} on {network}: part 2 (every single cut)")
-                                cuts.setdefault(model, {})[network] = cuts_entry(
-                                    mrun, network, meas
-                                )
+                                entry = cuts_entry(mrun, network, meas)
+                                cuts.setdefault(model, {})[network] = entry
+                                entry["tc_status"] = tc_status
+                                entry["tc_status_after"] = shaper.status()
                             if (
                                 4 in parts
                                 and throughput is None

@@ -114,14 +114,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--doc",
         type=Path,
-        default=Path("docs/bench.md"),
-        help="page whose generated block gets the new tables (default: "
-        "%(default)s; not touched by --quick)",
+        help="page whose generated block gets the new tables (default: docs/bench.md when "
+        "writing to the default results folder, none otherwise; never with --quick)",
     )
     parser.add_argument(
         "--no-shape", action="store_true", help="do not shape links (the shaped parts are skipped)"
     )
     parser.add_argument("--json", action="store_true", help="print every result as JSON")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="measure nothing: redraw the tables and plots of the JSON files in --output",
+    )
     parser.add_argument("--in-netns", default="", help=argparse.SUPPRESS)
 
 
@@ -178,16 +182,28 @@ def _forward(args: argparse.Namespace, config: BenchConfig, netns: str) -> list[
         str(config.image),
         "--output",
         str(config.output),
-        "--doc",
-        str(args.doc.resolve()),
         "--in-netns",
         netns,
     ]
+    doc = _doc(args, config)
+    if doc is not None:
+        argv += ["--doc", str(doc.resolve())]
     if args.quick:
         argv.append("--quick")
     if args.json:
         argv.append("--json")
     return argv
+
+
+def _doc(args: argparse.Namespace, config: BenchConfig) -> Path | None:
+    """The docs page to refresh: the one given, else docs/bench.md for default results."""
+    if config.quick:
+        return None
+    if args.doc is not None:
+        return args.doc
+    if config.output == BenchConfig().output.resolve():
+        return Path("docs/bench.md")
+    return None
 
 
 def _say(message: str) -> None:
@@ -198,6 +214,8 @@ def _say(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = build_config(args)
+    if args.render_only:
+        return _render_only(args, config)
     problem = _check(config)
     if problem:
         print(f"collabdnn bench: {problem}", file=sys.stderr)
@@ -237,8 +255,9 @@ def _run_here(args: argparse.Namespace, config: BenchConfig, shaping_problem: st
     results = runner.run(config, shaping_problem, say=_say)
     total = time.perf_counter() - begin
     written = report.write_all(results, config.output, total)
-    if not config.quick and report.update_doc(args.doc, config.output, list(results)):
-        written.append(args.doc)
+    doc = _doc(args, config)
+    if doc is not None and report.update_doc(doc, config.output, list(results)):
+        written.append(doc)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -248,4 +267,20 @@ def _run_here(args: argparse.Namespace, config: BenchConfig, shaping_problem: st
         print(f"total {total / 60:.1f} min; wrote:")
         for path in written:
             print(f"  {path}")
+    return 0
+
+
+def _render_only(args: argparse.Namespace, config: BenchConfig) -> int:
+    from collabdnn.bench import report
+
+    done = report.render_existing(config.output)
+    if not done:
+        print(f"collabdnn bench: no bench_*.json in {config.output}", file=sys.stderr)
+        return 1
+    doc = _doc(args, config)
+    if doc is not None and report.update_doc(doc, config.output, list(done)):
+        print(f"updated {doc}")
+    for paths in done.values():
+        for path in paths:
+            print(f"wrote {path}")
     return 0
