@@ -46,6 +46,7 @@ class BenchConfig:
     cloud_threads: int = 1
     profile_repeats: int = 20
     profile_warmup: int = 2
+    served_requests: int = 15  # per side, to time each unit in the serving processes
     concurrency: tuple[int, ...] = (1, 2, 4)
     throughput_images: int = 12  # per client and concurrency level
     throughput_network: str = "wifi"
@@ -67,6 +68,7 @@ class BenchConfig:
             "min_cut_requests": 1,
             "profile_repeats": 2,
             "profile_warmup": 1,
+            "served_requests": 2,
             "concurrency": (1, 2),
             "throughput_images": 2,
             "hop_requests": 3,

@@ -140,9 +140,14 @@ def run(
                         mob, clo = bed.profile(
                             config.image, config.profile_repeats, config.profile_warmup
                         )
+                        raw = plan_input_from_profiles(mob, clo)
+                        if shaped and networks:  # time the units on the fastest link
+                            fastest = max(networks, key=lambda n: LINK_PRESETS[n].up_mbps)
+                            shaper.apply(fastest, bed.cloud_port)
+                        mob, clo = bed.served_profiles(mob, clo, image, config.served_requests)
                         inp = plan_input_from_profiles(mob, clo)
                         unit_names[model] = inp.names
-                        profiles[model] = profile_summary(mob, clo, inp)
+                        profiles[model] = profile_summary(mob, clo, inp, raw)
                         say(
                             f"{model}: mobile/cloud time ratio "
                             f"{profiles[model]['ratio_total']:.2f} (whole model)"
@@ -325,8 +330,10 @@ def _gpu_result(
     try:
         with Testbed(model, mobile, cloud, weights=config.weights, fixed_ports=True) as bed:
             mob, clo = bed.profile(config.image, config.profile_repeats, config.profile_warmup)
+            raw = plan_input_from_profiles(mob, clo)
+            mob, clo = bed.served_profiles(mob, clo, image, config.served_requests)
             inp = plan_input_from_profiles(mob, clo)
-            out["profiles"] = {model: profile_summary(mob, clo, inp)}
+            out["profiles"] = {model: profile_summary(mob, clo, inp, raw)}
             mrun = ModelRun(model, inp, bed, config, image, rtt_ms)
             for network in networks:
                 say(f"{model} on {network}: part 5 (cloud on CUDA)")
