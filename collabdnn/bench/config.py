@@ -24,7 +24,7 @@ def _default_image() -> Path:
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """Every knob of a run; the defaults are the full ``make bench`` (about 15 minutes).
+    """Every knob of a run; the defaults are the full ``make bench`` (about 8 minutes here).
 
     ``requests`` is the number of timed requests per plan that part 1 reports (at least
     20 in the full run); part 2 measures the other single cuts with as many requests as

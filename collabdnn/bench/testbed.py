@@ -185,7 +185,7 @@ class Testbed:
 
         Why: under a 0.25-CPU quota the agent's own gRPC threads and Python share the
         budget with its torch work, so a unit runs slower in the agent than in a lean
-        profiling process (about 20-30 % here).  Mobile-only and cloud-only requests
+        profiling process (about 25-35 % here).  Mobile-only and cloud-only requests
         time every unit in the real serving processes (the agent's and the server's
         per-unit timings); sizes and codec times stay the profiler's.
         """
