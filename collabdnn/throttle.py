@@ -45,21 +45,29 @@ def _create() -> tuple[Path, str]:
 
 
 @contextlib.contextmanager
-def cpu_quota(cpus: float) -> Iterator[Path]:
-    """A cgroup limited to ``cpus`` cores; add processes with :func:`add_process`."""
+def cpu_quota(cpus: float, period_us: int = PERIOD_US) -> Iterator[Path]:
+    """A cgroup limited to ``cpus`` cores; add processes with :func:`add_process`.
+
+    ``period_us`` is the CFS bandwidth period. Docker's 100 ms lets a process burst at
+    full speed until the period's budget is spent, so a 20 ms task that starts rested
+    is not slowed at all; a short period (e.g. 10 ms) slows every task evenly, which is
+    what a genuinely weaker CPU looks like to a benchmark.
+    """
     if cpus <= 0:
         raise ValueError("cpus must be > 0")
+    if not 1_000 <= period_us <= 1_000_000:
+        raise ValueError("period_us must be in 1000..1000000 (the kernel's limits)")
     if os.geteuid() != 0:
         raise ThrottleError("a CPU quota needs root (cgroups)")
     try:
         folder, version = _create()
     except OSError as exc:
         raise ThrottleError(f"cannot create a cgroup: {exc.strerror}") from exc
-    quota = int(cpus * PERIOD_US)
+    quota = int(cpus * period_us)
     if version == "v2":
-        (folder / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+        (folder / "cpu.max").write_text(f"{quota} {period_us}")
     else:
-        (folder / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+        (folder / "cpu.cfs_period_us").write_text(str(period_us))
         (folder / "cpu.cfs_quota_us").write_text(str(quota))
     log.info("cgroup %s: %.2f CPUs (%s)", folder, cpus, version)
     try:

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("collabdnn.cli.classify", "classify images through a mobile agent"),
     "health": ("collabdnn.cli.health", "check a service's gRPC health (exit 0 when SERVING)"),
     "link": ("collabdnn.cli.link", "shape the link with tc (set, clear, show); needs root"),
+    "bench": ("collabdnn.cli.bench", "benchmark: the paper's experiment on shaped links"),
 }
 
 
