@@ -25,8 +25,17 @@ lint: $(STAMP)
 protos: $(STAMP)
 	$(PY) -m collabdnn.proto_gen
 
+# Every benchmark (about 15 minutes on 2 cores; the shaped-link parts need root), then
+# the README's tables from benchmarks/results/*.md.
 bench: $(STAMP)
 	$(VENV)/bin/collabdnn bench
+	$(PY) -m benchmarks.bench_codec
+	$(PY) -m benchmarks.bench_planner
+	$(PY) -m benchmarks.bench_predictor
+	$(PY) -m benchmarks.bench_prediction
+	$(PY) -m benchmarks.bench_load
+	-$(PY) -m benchmarks.bench_link
+	$(PY) -m benchmarks.readme_tables
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from benchmarks.common import median, time_ms, write_results
+from benchmarks.common import markdown_table, median, time_ms, write_results
 from collabdnn.cli.output import format_table
 from collabdnn.codec import CodecConfig, decode, encode
 from collabdnn.split_model import load_model
@@ -74,18 +74,12 @@ def main() -> None:
     table = (
         f"Each cell: compression ratio / encode MB/s / decode MB/s ({args.model}, "
         f"weights {args.weights}, one thread, median of {args.repeats}).\n\n"
-        + _markdown(headers, rows)
+        + markdown_table(headers, rows)
     )
     write_results(
         "codec", {"model": args.model, "weights": args.weights, "records": records}, table
     )
     print(format_table(headers, rows))
-
-
-def _markdown(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

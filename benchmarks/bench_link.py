@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 
-from benchmarks.common import write_results
+from benchmarks.common import markdown_table, write_results
 from collabdnn.cli.output import format_table
 from collabdnn.link import Link
 from collabdnn.netns import netns_available
@@ -75,21 +75,10 @@ def main() -> int:
                 f"{med('seconds'):.1f}",
             ]
         )
-    table = format_table(
-        [
-            "shaped up/down Mbit/s",
-            "est. up",
-            "err",
-            "est. down",
-            "err",
-            "RTT ms",
-            "est. RTT",
-            "time s",
-        ],
-        rows,
-        right=(1, 2, 3, 4, 6, 7),
-    )
-    print(table)
+    headers = ["shaped up/down Mbit/s", "est. up", "err", "est. down", "err", "RTT ms",
+               "est. RTT", "time s"]
+    table = markdown_table(headers, rows)
+    print(format_table(headers, rows, right=(1, 2, 3, 4, 6, 7)))
     path = write_results(
         "link_estimation",
         {

@@ -44,6 +44,13 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured markdown table, for results/*.md and so the README."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def write_results(name: str, data: dict[str, Any], table: str) -> Path:
     """Write ``results/NAME.json`` and ``results/NAME.md`` (the table the README shows)."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ it (``nsenter --net``, which keeps the cgroup filesystem visible for the mobile'
 quota), shapes that namespace's loopback with tc, and deletes it at the end.  Elsewhere
 the shaped parts are recorded as skipped, with the reason.  Writes
 ``benchmarks/results/bench_*.{json,md,png}`` and refreshes the generated block of
-``docs/bench.md``.
+the README's Benchmarks section.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--doc",
         type=Path,
-        help="page whose generated block gets the new tables (default: docs/bench.md when "
+        help="page whose generated block gets the new tables (default: README.md when "
         "writing to the default results folder, none otherwise; never with --quick)",
     )
     parser.add_argument(
@@ -196,13 +196,13 @@ def _forward(args: argparse.Namespace, config: BenchConfig, netns: str) -> list[
 
 
 def _doc(args: argparse.Namespace, config: BenchConfig) -> Path | None:
-    """The docs page to refresh: the one given, else docs/bench.md for default results."""
+    """The page to refresh: the one given, else the README for default results."""
     if config.quick:
         return None
     if args.doc is not None:
         return args.doc
     if config.output == BenchConfig().output.resolve():
-        return Path("docs/bench.md")
+        return Path(__file__).resolve().parents[2] / "README.md"
     return None
 
 

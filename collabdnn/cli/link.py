@@ -1,7 +1,7 @@
 """``collabdnn link set|clear|show``: shape the link between mobile and cloud with tc.
 
 Meant to run as root inside a private network namespace (``ip netns exec NAME
-collabdnn link set ...``) or in a container with NET_ADMIN; see docs/link.md.
+collabdnn link set ...``) or in a container with NET_ADMIN; see the README, "Shaping a link".
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--network",
         choices=["3g", "4g", "wifi"],
         default=None,
-        help="preset (see docs/link.md for sources); figures given below override it",
+        help="preset (see the README, "Shaping a link".for sources); figures given below override it",
     )
     p_set.add_argument("--up-mbps", type=float, default=None, help="uplink, Mbit/s")
     p_set.add_argument("--down-mbps", type=float, default=None, help="downlink, Mbit/s")
