@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--network",
         choices=["3g", "4g", "wifi"],
         default=None,
-        help="preset (see the README, "Shaping a link".for sources); figures given below override it",
+        help="preset (sources in collabdnn/link.py); figures given below override it",
     )
     p_set.add_argument("--up-mbps", type=float, default=None, help="uplink, Mbit/s")
     p_set.add_argument("--down-mbps", type=float, default=None, help="downlink, Mbit/s")
