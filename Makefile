@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_prediction
 	$(PY) -m benchmarks.bench_load
 	-$(PY) -m benchmarks.bench_link
+	-$(PY) -m benchmarks.bench_linkswitch
 	$(PY) -m benchmarks.readme_tables
 
 clean:

@@ -127,4 +127,8 @@ class Stack:
             if accept(spec, plan):
                 return spec, time.monotonic() - begin
             time.sleep(poll_s)
-        raise TimeoutError(f"the agent's plan is still {spec!r} after {timeout:.0f} s")
+        logs = "\n".join(
+            f"--- {service.name} ---\n{service.log_tail(20)}"
+            for service in (self.scheduler, self.agent) if service is not None
+        )
+        raise TimeoutError(f"the agent's plan is still {spec!r} after {timeout:.0f} s\n{logs}")
