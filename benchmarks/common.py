@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -12,21 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collabdnn.bench.report import machine
+from collabdnn.bench.report import md_table as markdown_table
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
-
-def machine() -> dict[str, Any]:
-    import psutil
-    import torch
-
-    return {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
+__all__ = ["RESULTS", "machine", "markdown_table", "median", "time_ms", "write_results"]
 
 
 def time_ms(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
@@ -42,13 +31,6 @@ def time_ms(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured markdown table, for results/*.md and so the README."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def write_results(name: str, data: dict[str, Any], table: str) -> Path:
