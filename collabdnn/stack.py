@@ -8,6 +8,7 @@ report, the scheduler where to push), so it is picked free here unless given.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -46,6 +47,7 @@ class Stack:
         log_dir: Path | None = None,
         security_config: SecurityConfig = PLAINTEXT,
         with_scheduler: bool = True,
+        mobile_cpus: float | None = None,
     ) -> None:
         self.common = list(common)
         self.cloud_args, self.agent_args = list(cloud_args), list(agent_args)
@@ -55,6 +57,9 @@ class Stack:
         self.log_dir = log_dir
         self.security = security_config
         self.with_scheduler = with_scheduler
+        self.mobile_cpus = mobile_cpus
+        self.mobile_throttle = "not throttled"  # what was done to make the agent weaker
+        self._cgroups = contextlib.ExitStack()
         self.cloud: Service | None = None
         self.agent: Service | None = None
         self.scheduler: Service | None = None
@@ -74,6 +79,8 @@ class Stack:
                 "mobile", [*self.common, "--cloud", self.cloud.address, *report,
                            *self.agent_args], **kw)  # fmt: skip
             self.agent.start(timeout).wait_healthy(timeout)
+            if self.mobile_cpus:
+                self._throttle_agent(self.mobile_cpus)
             if self.with_scheduler:
                 self.scheduler = Service(
                     "scheduler", ["--cloud", self.cloud.address, "--mobile", self.agent.address,
@@ -85,11 +92,31 @@ class Stack:
             raise
         return self
 
+    def _throttle_agent(self, cpus: float) -> None:
+        """Put the loaded agent under a cgroup CPU quota: a genuinely weaker device.
+
+        A 10 ms CFS period, not Docker's 100 ms: with 100 ms a request that starts after
+        an idle spell runs at full speed for its first 100 ms, and the phone is not slower.
+        """
+        from collabdnn.throttle import ThrottleError, add_process, cpu_quota
+
+        assert self.agent is not None and self.agent.pid is not None
+        try:
+            folder = self._cgroups.enter_context(cpu_quota(cpus, period_us=10_000))
+            add_process(folder, self.agent.pid)
+        except (ThrottleError, OSError) as exc:
+            self.mobile_throttle = f"not throttled ({exc})"
+            log.warning("mobile agent not throttled to %.2f CPU: %s", cpus, exc)
+            return
+        self.mobile_throttle = f"{cpus:g} CPU (cgroup quota)"
+        log.info("mobile agent limited to %.2f CPU", cpus)
+
     def stop(self) -> dict[str, int | None]:
         codes = {}
         for service in (self.scheduler, self.agent, self.cloud):
             if service is not None:
                 codes[service.name] = service.stop()
+        self._cgroups.close()
         return codes
 
     def __enter__(self) -> Stack:

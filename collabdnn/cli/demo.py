@@ -76,6 +76,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=2,
                         help="classifications per photo and placement for the measured "
                              "latency (default: 2)")
+    parser.add_argument("--mobile-cpus", type=float, default=0.0, metavar="F",
+                        help="make the agent a weaker device: a cgroup CPU quota of F cores "
+                             "(root; default 0 = off). On a throttled agent the link "
+                             "estimate also absorbs the agent's own slow sending")
     parser.add_argument("--inside-netns", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -152,7 +156,8 @@ def _stack_args(args: argparse.Namespace, images: list[Path]) -> dict:
         cloud_port = CLOUD_PORT_IN_NETNS  # tc tells up from down by this port
     elif args.link:
         agent += ["--emulate-link", args.link]
-    return {"agent_args": agent, "scheduler_args": scheduler, "cloud_port": cloud_port}
+    return {"agent_args": agent, "scheduler_args": scheduler, "cloud_port": cloud_port,
+            "mobile_cpus": args.mobile_cpus or None}
 
 
 def _link_note(args: argparse.Namespace) -> str:
@@ -188,7 +193,8 @@ def _run(args: argparse.Namespace, images: list[Path], weights: str, meaningful:
             for _ in range(max(1, args.rounds)):
                 results += classify(stack.agent.address, data, Placement.parse(spec))
             runs.append((title, spec, results))
-    return _report(args, images, weights, meaningful, plan, compared, runs)
+        mobile = f"mobile agent: {args.threads} thread(s), {stack.mobile_throttle}"
+    return _report(args, images, weights, meaningful, plan, compared, runs, mobile)
 
 
 def _plan_for_measured_link(stack, wait_s: float = 10.0) -> dict:  # stack: Stack
@@ -250,7 +256,7 @@ def _comparison(plan: dict, compared: dict[str, str], runs: list) -> list[dict]:
 
 
 def _report(args: argparse.Namespace, images: list[Path], weights: str, meaningful: bool,
-            plan: dict, compared: dict[str, str], runs: list) -> int:
+            plan: dict, compared: dict[str, str], runs: list, mobile: str) -> int:
     from collabdnn.cli.classify import format_result, result_json
     from collabdnn.cli.plan import render_table
 
@@ -260,7 +266,8 @@ def _report(args: argparse.Namespace, images: list[Path], weights: str, meaningf
     if args.json:
         print(json.dumps({
             "model": args.model, "weights": weights, "labels_meaningful": meaningful,
-            "link": _link_note(args), "scheduler_plan": plan, "comparison": rows,
+            "link": _link_note(args), "mobile": mobile, "scheduler_plan": plan,
+            "comparison": rows,
             "runs": [{"name": title, "spec": spec,
                       "results": [result_json(n, r)
                                   for n, r in zip(names * args.rounds, rs, strict=False)]}
@@ -268,7 +275,7 @@ def _report(args: argparse.Namespace, images: list[Path], weights: str, meaningf
         }, indent=2))
         return 0
     print(f"model {args.model}, weights {weights}, {len(plan['units'])} units "
-          f"(unit 0 = preprocessing); {_link_note(args)}")
+          f"(unit 0 = preprocessing); {_link_note(args)}; {mobile}")
     print(f"\n=== the scheduler's plan {plan['plan_id']} ===")
     print(render_table(plan))
     print("\n=== predicted vs measured end-to-end latency (median over "
