@@ -7,12 +7,20 @@ costs seconds on a small machine, so it starts once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from collabdnn.procs import Service, start_healthy
+
+# CI replays the same examples every run (a red CI must be reproducible); locally
+# hypothesis explores new ones each time.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
