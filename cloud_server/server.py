@@ -57,7 +57,6 @@ class CloudServer:
 def _build(config: CloudConfig) -> CloudServer:
     from cloud_server.servicer import CloudServicer
     from collabdnn.probe import add_probe_service
-    from collabdnn.profile_service import service_profiler
 
     # A bounded queue: at most max_queue Execute/Profile calls admitted, of which
     # `workers` compute at once; one more is refused RESOURCE_EXHAUSTED at once, and the
@@ -66,7 +65,7 @@ def _build(config: CloudConfig) -> CloudServer:
     server = new_server(config.max_message_mb, pool_threads(config.max_queue, config.workers),
                         config.security, max_concurrent_rpcs(config.max_queue, config.workers))
     servicer = CloudServicer(max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
-                             admission=admission, profiler=service_profiler("cloud"))
+                             admission=admission)
     add_probe_service(server)  # the agent measures the link with it when traffic is idle
     cloud_pb2_grpc.add_CloudServerServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])

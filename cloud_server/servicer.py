@@ -8,14 +8,11 @@ precise message and the server keeps serving.
 from __future__ import annotations
 
 import logging
-import statistics
 import time
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 import psutil
-import torch
 
 from collabdnn import serde
 from collabdnn.admission import Admission
@@ -29,7 +26,7 @@ from collabdnn.errors import (
     WeightsError,
 )
 from collabdnn.models.registry import get_spec
-from collabdnn.profile_service import ProfileSettings, profile_reply, settings_from_request
+from collabdnn.profile_service import handle_profile
 from collabdnn.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
 from collabdnn.service import InFlight
 from collabdnn.split_model import SplitModel
@@ -37,48 +34,13 @@ from collabdnn.status import abort_for
 
 log = logging.getLogger(__name__)
 
-# A profiler takes the model, sample images and settings, and returns a JSON-ready
-# profile dict. The server plugs in collabdnn.profile_service.service_profiler("cloud")
-# (the real collabdnn.profiler); simple_profile below is a light stand-in for tests.
-Profiler = Callable[[SplitModel, list[bytes], ProfileSettings], dict[str, Any]]
-
-
-def simple_profile(model: SplitModel, images: list[bytes], settings: ProfileSettings) -> dict:
-    """Median per-unit latency of whole runs over ``images`` (each a batch of one)."""
-    samples: list[list[float]] = [[] for _ in model.units]
-    for image in images:
-        for _ in range(settings.warmup):
-            model.run(0, model.num_units, image)
-        for _ in range(settings.repeats):
-            _, times = model.run_timed(0, model.num_units, image)
-            for index, ms in enumerate(times):
-                samples[index].append(ms)
-    return {
-        "schema": "collabdnn.simple_profile/1",
-        "model": model.name,
-        "weights_hash": model.weights_hash,
-        "device": str(model.device),
-        "threads": torch.get_num_threads(),
-        "repeats": settings.repeats,
-        "warmup": settings.warmup,
-        "images": len(images),
-        "units": [
-            {"index": u.index, "name": u.name, "median_ms": statistics.median(samples[u.index]),
-             "samples": len(samples[u.index])}
-            for u in model.units
-        ],
-    }
-
-
 class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
     """Serves one model; ``model`` is ``None`` until the loader has finished."""
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_BYTES,
-                 profiler: Profiler = simple_profile,
                  admission: Admission | None = None) -> None:
         self.model: SplitModel | None = None
         self.max_frame_bytes = max_frame_bytes
-        self.profiler = profiler
         # Execute and Profile are admitted through one bounded queue (--max-queue).
         self.admission = admission or Admission(64, 8, name="Execute/Profile calls")
         self.in_flight = InFlight()
@@ -166,12 +128,9 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         model = self._require_model(context)
         with self.admission.admit(context, "Profile"), self.in_flight:
             try:
-                self._check_caller(model, request.model, request.weights_hash)
-                settings = settings_from_request(request)
-                profile = self.profiler(model, [bytes(b) for b in request.images], settings)
+                return handle_profile(model, "cloud", request)
             except CollabError as exc:
                 abort_for(context, exc, "Profile")
-        return profile_reply(profile)
 
     def Info(self, request: common_pb2.InfoRequest,
              context: grpc.ServicerContext) -> common_pb2.ServiceInfo:

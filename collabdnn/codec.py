@@ -69,14 +69,6 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def dtype_from_name(name: str) -> torch.dtype:
-    """Inverse of :func:`dtype_name`, for the dtypes the codec supports."""
-    for dtype in _DTYPE_CODES:
-        if dtype_name(dtype) == name:
-            return dtype
-    raise CodecError(f"unsupported dtype {name!r}")
-
-
 @dataclass(frozen=True)
 class CodecConfig:
     """How to encode: zstd ``level`` (0 = store raw), ``shuffle`` for float data."""
@@ -239,7 +231,3 @@ def _decompress(payload: memoryview, raw_len: int) -> bytes:
     if len(raw) != raw_len:
         raise CodecError(f"zstd payload gave {len(raw)} bytes, header claims {raw_len}")
     return raw
-
-
-def codec_name(codec: int) -> str:
-    return _CODEC_NAMES[codec]

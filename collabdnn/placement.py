@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collabdnn.errors import CollabError
+
 MOBILE = "M"
 CLOUD = "C"
 _WORDS = {"mobile": MOBILE, "cloud": CLOUD}
 
 
-class PlacementError(ValueError):
+class PlacementError(CollabError, ValueError):
     """A placement spec that cannot be read, or does not fit the model."""
 
 

@@ -55,22 +55,19 @@ Profiler = Callable[["SplitModel", list[bytes], Any], dict[str, Any]]
 
 
 def service_profiler(side: str) -> Profiler:
-    """The real profiler (:func:`collabdnn.profiler.profile_model`) for one side.
+    """The real profiler (:func:`collabdnn.profiler.profile_model`) for one side."""
 
-    Settings objects without batch or codec fields (the cloud servicer's older
-    ``ProfileSettings``) get batch 1 and the default codec.
-    """
-
-    def profile(model: SplitModel, images: list[bytes], settings: Any) -> dict[str, Any]:
+    def profile(
+        model: SplitModel, images: list[bytes], settings: ProfileSettings
+    ) -> dict[str, Any]:
         from collabdnn.codec import CodecConfig
         from collabdnn.profiler import profile_model
 
-        level, shuffle = getattr(settings, "codec_level", 1), getattr(settings, "shuffle", False)
-        codec = CodecConfig(level, shuffle)
         return profile_model(
             model, side, images, repeats=settings.repeats, warmup=settings.warmup,
-            batch_size=getattr(settings, "batch_size", 1), codec=codec,
-        ).to_dict()  # fmt: skip
+            batch_size=settings.batch_size,
+            codec=CodecConfig(settings.codec_level, settings.shuffle),
+        ).to_dict()
 
     return profile
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collabdnn.errors import CollabError
+
 __all__ = [
     "SCHEMA",
     "Boundary",
@@ -54,7 +56,7 @@ SCHEMA = "collabdnn.profile/1"
 SIDES = ("mobile", "cloud")
 
 
-class ProfileError(ValueError):
+class ProfileError(CollabError, ValueError):
     """A profile file is missing, malformed, or does not fit its partner profile."""
 
 

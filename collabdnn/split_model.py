@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from collabdnn.codec import dtype_name
 from collabdnn.errors import TensorMismatchError, UnitRangeError
 from collabdnn.models.registry import ModelSpec, get_spec
 from collabdnn.preprocess import ImageLimits, Preprocess
@@ -96,11 +97,9 @@ class SplitModel:
         producer = self.units[start - 1]
         expected, dtype = producer.output_shape, producer.dtype
         consumer = self.units[start].name if start < self.num_units else "the result"
-
-        if str(x.dtype).removeprefix("torch.") != dtype:
+        if dtype_name(x.dtype) != dtype:
             raise TensorMismatchError(
-                f"unit {start} ({consumer}) takes {dtype}, got "
-                f"{str(x.dtype).removeprefix('torch.')}"
+                f"unit {start} ({consumer}) takes {dtype}, got {dtype_name(x.dtype)}"
             )
         if x.dim() != len(expected) or tuple(x.shape[1:]) != expected[1:] or x.shape[0] < 1:
             want = ["B", *expected[1:]]

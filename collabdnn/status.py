@@ -10,13 +10,16 @@ INTERNAL.
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
 from collabdnn.errors import (
     CodecError,
+    CollabError,
     ImageError,
     NotReadyError,
     PlanRequestError,
@@ -26,8 +29,11 @@ from collabdnn.errors import (
     WeightsError,
 )
 from collabdnn.placement import PlacementError
+from collabdnn.profiles import ProfileError
 
 log = logging.getLogger(__name__)
+
+_Reply = TypeVar("_Reply")
 
 _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (CodecError, grpc.StatusCode.INVALID_ARGUMENT),
@@ -39,6 +45,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (WeightsError, grpc.StatusCode.FAILED_PRECONDITION),
     (PlanRequestError, grpc.StatusCode.INVALID_ARGUMENT),
     (NotReadyError, grpc.StatusCode.UNAVAILABLE),
+    (ProfileError, grpc.StatusCode.INVALID_ARGUMENT),
 )
 
 
@@ -48,6 +55,28 @@ def code_for(exc: BaseException) -> grpc.StatusCode:
         if isinstance(exc, kind):
             return code
     return grpc.StatusCode.INTERNAL
+
+
+def domain_errors(
+    what: str,
+) -> Callable[[Callable[..., _Reply]], Callable[..., _Reply]]:
+    """Decorate a servicer method: a domain error ends the RPC with its status code.
+
+    The servicers stay thin: the method converts, calls the library and returns; the
+    mapping of :class:`~collabdnn.errors.CollabError` to a code lives here, once.
+    """
+
+    def wrap(method: Callable[..., _Reply]) -> Callable[..., _Reply]:
+        @functools.wraps(method)
+        def handler(self: Any, request: Any, context: grpc.ServicerContext) -> _Reply:
+            try:
+                return method(self, request, context)
+            except CollabError as exc:
+                abort_for(context, exc, what)
+
+        return handler
+
+    return wrap
 
 
 def abort_for(context: grpc.ServicerContext, exc: BaseException, what: str = "") -> NoReturn:

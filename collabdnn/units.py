@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-UNIT_KINDS = ("preprocess", "conv", "pool", "fc", "block", "norm", "other")
+from collabdnn.codec import dtype_name
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def describe_units(units: list[UnitModule], input_shape: tuple[int, ...]) -> lis
                     name=unit.name,
                     kind=unit.kind or infer_kind(unit.module),
                     output_shape=tuple(x.shape),
-                    dtype=str(x.dtype).removeprefix("torch."),
+                    dtype=dtype_name(x.dtype),
                     output_bytes=x.numel() * x.element_size(),
                     params=params,
                     flops=counter.flops,

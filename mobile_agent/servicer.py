@@ -13,7 +13,7 @@ from collabdnn.placement import PlacementError
 from collabdnn.profile_service import handle_profile
 from collabdnn.proto import cloud_pb2, common_pb2, mobile_pb2, mobile_pb2_grpc
 from collabdnn.service import InFlight
-from collabdnn.status import abort_for
+from collabdnn.status import abort_for, domain_errors
 from mobile_agent.agent import MobileAgent
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
                                    request.return_logits)
                     for image in request.images
                 ]
-            except (CollabError, PlacementError) as exc:
+            except CollabError as exc:
                 abort_for(context, exc, "Classify")
             except grpc.RpcError as exc:
                 code = exc.code()  # type: ignore[attr-defined]
@@ -62,13 +62,10 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
                 context.abort(code, f"cloud {agent.settings.cloud}: {details}")
         return mobile_pb2.ClassifyReply(results=[serde.result_to_proto(r) for r in results])
 
+    @domain_errors("SetPlan")
     def SetPlan(self, request: mobile_pb2.Plan, context: grpc.ServicerContext) -> mobile_pb2.Plan:
         agent = self._require_agent(context)
-        try:
-            plan = agent.set_plan(serde.plan_from_proto(request))
-        except PlacementError as exc:
-            abort_for(context, exc, "SetPlan")
-        return serde.plan_to_proto(plan)
+        return serde.plan_to_proto(agent.set_plan(serde.plan_from_proto(request)))
 
     def GetPlan(self, request: mobile_pb2.GetPlanRequest,
                 context: grpc.ServicerContext) -> mobile_pb2.Plan:

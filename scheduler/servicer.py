@@ -14,13 +14,12 @@ import logging
 import grpc
 
 from collabdnn import serde
-from collabdnn.errors import CollabError, PlanRequestError
+from collabdnn.errors import PlanRequestError
 from collabdnn.link import Link
-from collabdnn.profiles import ProfileError
 from collabdnn.proto import scheduler_pb2, scheduler_pb2_grpc
 from collabdnn.scheduling import PlanSwitch
-from collabdnn.status import abort_for
-from scheduler.core import Scheduler, _letters
+from collabdnn.status import domain_errors
+from scheduler.core import Scheduler, _letters, cloud_load_factor
 
 log = logging.getLogger(__name__)
 
@@ -44,73 +43,56 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             plan_id=snap.plan_id, placement=serde.sides_to_proto(_letters(snap.plan.placement)),
         )  # fmt: skip
 
+    @domain_errors("GetPlan")
     def GetPlan(
         self, request: scheduler_pb2.GetSchedulerPlanRequest, context: grpc.ServicerContext
     ) -> scheduler_pb2.PlanReply:
-        try:
-            return self._plan_reply()
-        except CollabError as exc:
-            abort_for(context, exc, "GetPlan")
+        return self._plan_reply()
 
+    @domain_errors("Replan")
     def Replan(
         self, request: scheduler_pb2.ReplanRequest, context: grpc.ServicerContext
     ) -> scheduler_pb2.PlanReply:
         try:
             self.core.replan(request.reason or "asked", request.reprofile)
-            return self._plan_reply()
-        except ProfileError as exc:
-            abort_for(context, PlanRequestError(str(exc)), "Replan")
-        except CollabError as exc:
-            abort_for(context, exc, "Replan")
-        except grpc.RpcError as exc:
+        except grpc.RpcError as exc:  # a side's Profile call failed while re-profiling
             code = exc.code()  # type: ignore[attr-defined]
             context.abort(code, f"re-profiling failed: {exc.details()}")  # type: ignore[attr-defined]
+        return self._plan_reply()
 
+    @domain_errors("ReportLink")
     def ReportLink(
         self, request: scheduler_pb2.LinkReport, context: grpc.ServicerContext
     ) -> scheduler_pb2.ReportReply:
+        est = request.link
         try:
-            keeper_link = self.core._keeper().link
-            est = request.link
-            try:
-                link = Link(
-                    est.up_mbps, est.down_mbps, est.rtt_ms, est.network or keeper_link.network
-                )
-            except ValueError as exc:
-                raise PlanRequestError(f"bad link report: {exc}") from exc
-            log.debug("link report from %s: %s", request.source or "-", link)
-            return self._report_reply(self.core.report_link(link))
-        except CollabError as exc:
-            abort_for(context, exc, "ReportLink")
+            link = Link(est.up_mbps, est.down_mbps, est.rtt_ms,
+                        est.network or self.core.snapshot().plan.link.network)
+        except ValueError as exc:
+            raise PlanRequestError(f"bad link report: {exc}") from exc
+        log.debug("link report from %s: %s", request.source or "-", link)
+        return self._report_reply(self.core.report_link(link))
 
+    @domain_errors("ReportBattery")
     def ReportBattery(
         self, request: scheduler_pb2.BatteryReport, context: grpc.ServicerContext
     ) -> scheduler_pb2.ReportReply:
-        try:
-            return self._report_reply(self.core.report_battery(request.fraction))
-        except CollabError as exc:
-            abort_for(context, exc, "ReportBattery")
+        return self._report_reply(self.core.report_battery(request.fraction))
 
+    @domain_errors("ReportLoad")
     def ReportLoad(
         self, request: scheduler_pb2.LoadReport, context: grpc.ServicerContext
     ) -> scheduler_pb2.ReportReply:
-        from scheduler.core import cloud_load_factor
+        k = request.cloud_load or cloud_load_factor(request.load)
+        return self._report_reply(self.core.report_load(k))
 
-        try:
-            k = request.cloud_load or cloud_load_factor(request.load)
-            return self._report_reply(self.core.report_load(k))
-        except CollabError as exc:
-            abort_for(context, exc, "ReportLoad")
-
+    @domain_errors("SetObjective")
     def SetObjective(
         self, request: scheduler_pb2.ObjectiveRequest, context: grpc.ServicerContext
     ) -> scheduler_pb2.PlanReply:
-        try:
-            self.core.set_objective(
-                request.objective,
-                request.deadline_ms if request.HasField("deadline_ms") else None,
-                request.weight if request.HasField("weight") else None,
-            )
-            return self._plan_reply()
-        except CollabError as exc:
-            abort_for(context, exc, "SetObjective")
+        self.core.set_objective(
+            request.objective,
+            request.deadline_ms if request.HasField("deadline_ms") else None,
+            request.weight if request.HasField("weight") else None,
+        )
+        return self._plan_reply()

@@ -48,6 +48,16 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _save(fig: Any, path: Path) -> Path:
+    """Lay out, write and close a figure (every plot here is a 110-dpi PNG)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -338,11 +348,7 @@ def _plot_paper_latency(models: dict[str, Any], output: Path) -> Path:
     axes[0][0].legend(
         fontsize=8, loc="upper right", title="hatched: communication", title_fontsize=7
     )
-    fig.tight_layout()
-    path = output / "bench_paper_latency.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, output / "bench_paper_latency.png")
 
 
 def _plot_paper_energy(models: dict[str, Any], output: Path) -> Path:
@@ -363,11 +369,7 @@ def _plot_paper_energy(models: dict[str, Any], output: Path) -> Path:
     axes[0][0].legend(
         fontsize=8, loc="upper right", title="hatched: communication", title_fontsize=7
     )
-    fig.tight_layout()
-    path = output / "bench_paper_energy.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, output / "bench_paper_energy.png")
 
 
 # ------------------------------------------------------------------------- part 2: cuts
@@ -512,11 +514,7 @@ def _plot_cuts(models: dict[str, Any], output: Path) -> Path:
                 ax.set_ylabel("latency, ms (log)")
     axes[0][0].legend(fontsize=7)
     fig.suptitle("Single cuts: measured vs predicted", fontsize=10)
-    fig.tight_layout()
-    path = output / "bench_cuts_latency.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, output / "bench_cuts_latency.png")
 
 
 def _short(row: dict[str, Any]) -> str:
@@ -556,11 +554,7 @@ def _plot_pred_vs_meas(models: dict[str, Any], output: Path) -> Path:
     ax.set_title("Planner's prediction vs measurement, every plan", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = output / "bench_cuts_predicted_vs_measured.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, output / "bench_cuts_predicted_vs_measured.png")
 
 
 # --------------------------------------------------------------------- part 3: overhead
@@ -679,11 +673,7 @@ def _plot_hop(hop: dict[str, Any], output: Path) -> Path:
     ax.set_title("Cost of one cloud hop on the loopback", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = output / "bench_overhead_hop.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, output / "bench_overhead_hop.png")
 
 
 # ------------------------------------------------------------------- part 4: throughput
@@ -743,11 +733,7 @@ def _plot_throughput(data: dict[str, Any], output: Path) -> Path:
     ax.set_title(f"Throughput, split {data['spec']} on {_net(data['network'])}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = output / "bench_throughput.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, output / "bench_throughput.png")
 
 
 # -------------------------------------------------------------------------- part 5: gpu

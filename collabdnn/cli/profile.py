@@ -85,13 +85,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from collabdnn.errors import CollabError
-    from collabdnn.profiles import ProfileError, save_profile
+    from collabdnn.profiles import save_profile
 
     try:
         profile = obtain_profile(args)
         if args.output:
             save_profile(profile, args.output)
-    except (CollabError, ProfileError, OSError, ValueError) as exc:
+    except (CollabError, OSError, ValueError) as exc:
         raise SystemExit(f"collabdnn profile: {exc}") from exc
     if args.json:
         print_json(profile.to_dict())
