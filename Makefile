@@ -5,8 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINK ?=
+# pytest exits 5 when it collected no tests: that is not a failure of the suite.
+PYTEST = $(PY) -m pytest $(1); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
-.PHONY: demo test lint protos bench clean
+.PHONY: demo test test-fast lint format protos bench compose-test clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -16,17 +18,28 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/collabdnn demo $(if $(LINK),--link $(LINK),)
 
-test: $(STAMP)
-	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+# Everything CI runs: lint (format, ruff, mypy), then every test (slow and root ones too).
+test: lint
+	$(call PYTEST,)
+
+# Unit tests only: no processes, no sockets beyond in-process servers; under a minute.
+test-fast: $(STAMP)
+	$(call PYTEST,-m unit -q)
 
 lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 protos: $(STAMP)
-	$(PY) -m collabdnn.proto_gen
+	$(PY) -m collabdnn.wire.proto_gen
 
 # Every benchmark (about 15 minutes on 2 cores; the shaped-link parts need root), then
-# the README's tables from benchmarks/results/*.md.
+# the tables in docs/ from benchmarks/results/*.md.
 bench: $(STAMP)
 	$(VENV)/bin/collabdnn bench
 	$(PY) -m benchmarks.bench_codec
@@ -39,4 +52,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.readme_tables
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache

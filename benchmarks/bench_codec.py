@@ -18,7 +18,7 @@ from tqdm import tqdm
 from benchmarks.common import markdown_table, median, time_ms, write_results
 from collabdnn.cli.output import format_table
 from collabdnn.codec import CodecConfig, decode, encode
-from collabdnn.split_model import load_model
+from collabdnn.model.split_model import load_model
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "chelsea.png"
 CONFIGS = [

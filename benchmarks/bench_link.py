@@ -19,9 +19,9 @@ import time
 
 from benchmarks.common import markdown_table, write_results
 from collabdnn.cli.output import format_table
-from collabdnn.link import Link
-from collabdnn.netns import netns_available
-from collabdnn.probe import measure_shaped
+from collabdnn.netem.netns import netns_available
+from collabdnn.planning.link import Link
+from collabdnn.testbed.probe_run import measure_shaped
 
 LINKS = [
     Link(2.0, 2.0, 20.0),
@@ -75,8 +75,16 @@ def main() -> int:
                 f"{med('seconds'):.1f}",
             ]
         )
-    headers = ["shaped up/down Mbit/s", "est. up", "err", "est. down", "err", "RTT ms",
-               "est. RTT", "time s"]
+    headers = [
+        "shaped up/down Mbit/s",
+        "est. up",
+        "err",
+        "est. down",
+        "err",
+        "RTT ms",
+        "est. RTT",
+        "time s",
+    ]
     table = markdown_table(headers, rows)
     print(format_table(headers, rows, right=(1, 2, 3, 4, 6, 7)))
     path = write_results(

@@ -1,6 +1,6 @@
 """How soon is the agent re-planned when the real link drops under load? (root only)
 
-Runs :mod:`collabdnn.linkswitch` a few times, each in its own private namespace: tc
+Runs :mod:`collabdnn.testbed.linkswitch` a few times, each in its own private namespace: tc
 shapes the loopback to 50 Mbit/s, a client classifies in a loop, then the link drops to
 1 Mbit/s; the time until the agent holds a more mobile-heavy plan is measured, and every
 classification issued meanwhile must succeed. Writes results/linkswitch.{json,md}.
@@ -16,7 +16,7 @@ import statistics
 from tqdm import tqdm
 
 from benchmarks.common import markdown_table, write_results
-from collabdnn.linkswitch import measure_in_namespace
+from collabdnn.testbed.linkswitch import measure_in_namespace
 
 
 def main() -> int:

@@ -47,15 +47,16 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, round(q) - 1))]
 
 
-def client(address: str, image: bytes, placement: str, stop_at: float, timeout_s: float,
-           stats: ClientStats) -> None:
+def client(
+    address: str, image: bytes, placement: str, stop_at: float, timeout_s: float, stats: ClientStats
+) -> None:
     """Classify ``image`` back to back until ``stop_at`` (a monotonic time)."""
     import grpc
 
-    from collabdnn import serde
     from collabdnn.placement import Placement
-    from collabdnn.proto import mobile_pb2, mobile_pb2_grpc
-    from collabdnn.rpc import open_channel
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.wire import serde
+    from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
 
     request = mobile_pb2.ClassifyRequest(images=[image], top_k=5)
     request.placement.CopyFrom(serde.placement_to_proto(Placement.parse(placement)))
@@ -73,14 +74,17 @@ def client(address: str, image: bytes, placement: str, stop_at: float, timeout_s
 
 
 def run(args: argparse.Namespace) -> dict:
-    from collabdnn.procs import start_healthy
+    from collabdnn.testbed.procs import start_healthy
 
     common = ["--model", args.model, "--weights", args.weights, "--threads", str(args.threads)]
     logs = Path(tempfile.mkdtemp(prefix="collabdnn-load-"))
     cloud = start_healthy("cloud", common, log_dir=logs)
     try:
-        agent = start_healthy("mobile", [*common, "--cloud", cloud.address, "--placement",
-                                         args.placement], log_dir=logs)
+        agent = start_healthy(
+            "mobile",
+            [*common, "--cloud", cloud.address, "--placement", args.placement],
+            log_dir=logs,
+        )
         try:
             image = args.image.read_bytes()
             warm = time.monotonic() + 2.0  # warm-up: not measured
@@ -88,10 +92,13 @@ def run(args: argparse.Namespace) -> dict:
             stats = [ClientStats() for _ in range(args.clients)]
             stop_at = time.monotonic() + args.duration
             begin = time.perf_counter()
-            threads = [threading.Thread(target=client, args=(agent.address, image,
-                                                              args.placement, stop_at,
-                                                              args.timeout, s))
-                       for s in stats]
+            threads = [
+                threading.Thread(
+                    target=client,
+                    args=(agent.address, image, args.placement, stop_at, args.timeout, s),
+                )
+                for s in stats
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -132,27 +139,32 @@ def run(args: argparse.Namespace) -> dict:
 
 def table(data: dict) -> str:
     lat = data["latency_ms"]
-    return "\n".join([
-        f"{data['clients']} concurrent clients for {data['duration_s']} s against the mobile "
-        f"agent ({data['model']}, weights {data['weights']}, placement {data['placement']}, "
-        f"{data['image']} of {data['image_bytes']:,} bytes; cloud and agent on one host, "
-        f"{data['torch_threads_per_service']} torch thread each).",
-        "",
-        "| requests | errors | fallbacks | throughput (req/s) | p50 ms | p90 ms | p99 ms "
-        "| max ms |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {data['ok']:,} | {data['errors']} | {data['fallbacks']} | "
-        f"{data['throughput_rps']:.1f} | {lat['p50']:.1f} | {lat['p90']:.1f} | "
-        f"{lat['p99']:.1f} | {lat['max']:.1f} |",
-    ])
+    return "\n".join(
+        [
+            f"{data['clients']} concurrent clients for {data['duration_s']} s against the mobile "
+            f"agent ({data['model']}, weights {data['weights']}, placement {data['placement']}, "
+            f"{data['image']} of {data['image_bytes']:,} bytes; cloud and agent on one host, "
+            f"{data['torch_threads_per_service']} torch thread each).",
+            "",
+            "| requests | errors | fallbacks | throughput (req/s) | p50 ms | p90 ms | p99 ms "
+            "| max ms |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {data['ok']:,} | {data['errors']} | {data['fallbacks']} | "
+            f"{data['throughput_rps']:.1f} | {lat['p50']:.1f} | {lat['p90']:.1f} | "
+            f"{lat['p99']:.1f} | {lat['max']:.1f} |",
+        ]
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds")
-    parser.add_argument("--placement", default="MMMCCCCCCMMM",
-                        help="a cloud-using plan (default: mobile -> cloud -> mobile)")
+    parser.add_argument(
+        "--placement",
+        default="MMMCCCCCCMMM",
+        help="a cloud-using plan (default: mobile -> cloud -> mobile)",
+    )
     parser.add_argument("--model", default="alexnet")
     parser.add_argument("--weights", default="seed:0")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per service")

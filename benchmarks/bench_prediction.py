@@ -3,7 +3,7 @@
 Starts a cloud server, a mobile agent and the scheduler on 127.0.0.1 (alexnet, weights
 seed:0, one torch thread each), profiles both sides through their Profile calls, takes
 the link the agent measured (probes and calls over the loopback), and prices a set of
-placements with the planner's cost model (:func:`collabdnn.planner.evaluate`): the
+placements with the planner's cost model (:func:`collabdnn.planning.planner.evaluate`): the
 scheduler's plan, its baselines, and some split placements. Each placement is then
 classified ``--requests`` times (after warm-up) through the agent with an explicit
 placement, and the median measured latency is compared with the prediction.
@@ -33,16 +33,16 @@ EXTRA = {
 
 
 def measure(requests: int, image_path: Path, repeats: int) -> dict[str, Any]:
-    from collabdnn.cli.classify import classify
-    from collabdnn.energy import power_model
-    from collabdnn.link import Link
+    from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
     from collabdnn.placement import Placement
-    from collabdnn.planner import evaluate, spec_to_placement
-    from collabdnn.profile_service import ProfileSettings, fetch_profile
-    from collabdnn.profiles import plan_input_from_profiles
-    from collabdnn.proto import common_pb2, mobile_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
-    from collabdnn.rpc import open_channel
-    from collabdnn.stack import Stack
+    from collabdnn.planning.energy import power_model
+    from collabdnn.planning.link import Link
+    from collabdnn.planning.planner import evaluate, spec_to_placement
+    from collabdnn.planning.profiles import plan_input_from_profiles
+    from collabdnn.testbed.stack import Stack
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+    from mobile_agent.client import classify
 
     image = image_path.read_bytes()
     common = ["--model", "alexnet", "--weights", "seed:0", "--threads", "1"]

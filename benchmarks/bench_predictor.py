@@ -19,11 +19,11 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.common import write_results
-from collabdnn.predictor import WEIGHTINGS, holdout_predictions, summarise_errors
-from collabdnn.profiler import profile_model
-from collabdnn.profiles import Profile
+from collabdnn.measure.profiler import profile_model
+from collabdnn.model.split_model import load_model
+from collabdnn.planning.predictor import WEIGHTINGS, holdout_predictions, summarise_errors
+from collabdnn.planning.profiles import Profile
 from collabdnn.samples import read_images, sample_images
-from collabdnn.split_model import load_model
 
 MODELS = ("alexnet", "resnet18", "mobilenet_v2")
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collabdnn.bench.report import machine
-from collabdnn.bench.report import md_table as markdown_table
+from benchmarks.paper.report import machine
+from benchmarks.paper.report import md_table as markdown_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -35,8 +35,11 @@ def refresh(text: str) -> tuple[str, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if the README is not up to date with the results")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if the README is not up to date with the results",
+    )
     args = parser.parse_args()
     readme = ROOT / "README.md"
     text = readme.read_text()

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import grpc
 
-from collabdnn.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
-from collabdnn.proto import cloud_pb2, cloud_pb2_grpc
-from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
-from collabdnn.security import PLAINTEXT, SecurityConfig
-from collabdnn.service import Health, bind, load_in_background, new_server, start_and_run
+from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
+from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
+from collabdnn.transport.security import PLAINTEXT, SecurityConfig
+from collabdnn.transport.server import Health, bind, load_in_background, new_server, start_and_run
+from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +56,21 @@ class CloudServer:
 
 def _build(config: CloudConfig) -> CloudServer:
     from cloud_server.servicer import CloudServicer
-    from collabdnn.probe import add_probe_service
+    from collabdnn.transport.probe import add_probe_service
 
     # A bounded queue: at most max_queue Execute/Profile calls admitted, of which
     # `workers` compute at once; one more is refused RESOURCE_EXHAUSTED at once, and the
-    # agent that sent it runs those units itself (collabdnn.admission).
+    # agent that sent it runs those units itself (collabdnn.transport.admission).
     admission = Admission(config.max_queue, config.workers, name="Execute/Profile calls")
-    server = new_server(config.max_message_mb, pool_threads(config.max_queue, config.workers),
-                        config.security, max_concurrent_rpcs(config.max_queue, config.workers))
-    servicer = CloudServicer(max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
-                             admission=admission)
+    server = new_server(
+        config.max_message_mb,
+        pool_threads(config.max_queue, config.workers),
+        config.security,
+        max_concurrent_rpcs(config.max_queue, config.workers),
+    )
+    servicer = CloudServicer(
+        max_frame_bytes=int(config.max_frame_mb * 1024 * 1024), admission=admission
+    )
     add_probe_service(server)  # the agent measures the link with it when traffic is idle
     cloud_pb2_grpc.add_CloudServerServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])
@@ -75,19 +80,26 @@ def _build(config: CloudConfig) -> CloudServer:
     def load() -> None:
         import torch
 
-        from collabdnn.preprocess import ImageLimits, set_pillow_pixel_limit
-        from collabdnn.split_model import load_model
+        from collabdnn.model.preprocess import ImageLimits, set_pillow_pixel_limit
+        from collabdnn.model.split_model import load_model
 
         if config.threads:
             torch.set_num_threads(config.threads)
         set_pillow_pixel_limit(config.max_pixels)
-        limits = ImageLimits(max_bytes=int(config.max_image_mb * 2**20),
-                             max_pixels=config.max_pixels)
+        limits = ImageLimits(
+            max_bytes=int(config.max_image_mb * 2**20), max_pixels=config.max_pixels
+        )
         servicer.model = load_model(config.model, config.weights, config.device, limits)
         health.set(True)
-        log.info("serving %s (weights %s, hash %s) on %s:%d with %d threads", config.model,
-                 config.weights, servicer.model.weights_hash, config.host, port,
-                 torch.get_num_threads())
+        log.info(
+            "serving %s (weights %s, hash %s) on %s:%d with %d threads",
+            config.model,
+            config.weights,
+            servicer.model.weights_hash,
+            config.host,
+            port,
+            torch.get_num_threads(),
+        )
 
     load_in_background("cloud", load, failed)
     return CloudServer(server, port, health, failed)
@@ -103,7 +115,12 @@ def serve(config: CloudConfig, on_bound: Callable[[str, int], None] | None = Non
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
     built = _build(config)
     return start_and_run(
-        built.server, built.port, built.health, built.failed, host=config.host,
-        grace_s=config.grace_s, on_bound=on_bound,
+        built.server,
+        built.port,
+        built.health,
+        built.failed,
+        host=config.host,
+        grace_s=config.grace_s,
+        on_bound=on_bound,
         describe=f"{config.security.describe()} (loading {config.model})",
     )

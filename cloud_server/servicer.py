@@ -1,7 +1,7 @@
-"""The CloudServer RPCs, thin over :class:`~collabdnn.split_model.SplitModel`.
+"""The CloudServer RPCs, thin over :class:`~collabdnn.model.split_model.SplitModel`.
 
-Each handler converts with :mod:`collabdnn.serde`, calls the library, and maps domain
-errors to status codes with :func:`collabdnn.status.abort_for`, so a bad request gets a
+Each handler converts with :mod:`collabdnn.wire.serde`, calls the library, and maps domain
+errors to status codes with :func:`collabdnn.wire.status.abort_for`, so a bad request gets a
 precise message and the server keeps serving.
 """
 
@@ -14,8 +14,6 @@ from typing import Any
 import grpc
 import psutil
 
-from collabdnn import serde
-from collabdnn.admission import Admission
 from collabdnn.codec import DEFAULT_MAX_BYTES, encode
 from collabdnn.errors import (
     CollabError,
@@ -25,20 +23,24 @@ from collabdnn.errors import (
     UnknownModelError,
     WeightsError,
 )
-from collabdnn.models.registry import get_spec
-from collabdnn.profile_service import handle_profile
-from collabdnn.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
-from collabdnn.service import InFlight
-from collabdnn.split_model import SplitModel
-from collabdnn.status import abort_for
+from collabdnn.measure.profile_service import handle_profile
+from collabdnn.model.registry import get_spec
+from collabdnn.model.split_model import SplitModel
+from collabdnn.transport.admission import Admission
+from collabdnn.transport.server import InFlight
+from collabdnn.wire import serde
+from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
+from collabdnn.wire.status import abort_for
 
 log = logging.getLogger(__name__)
+
 
 class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
     """Serves one model; ``model`` is ``None`` until the loader has finished."""
 
-    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_BYTES,
-                 admission: Admission | None = None) -> None:
+    def __init__(
+        self, max_frame_bytes: int = DEFAULT_MAX_BYTES, admission: Admission | None = None
+    ) -> None:
         self.model: SplitModel | None = None
         self.max_frame_bytes = max_frame_bytes
         # Execute and Profile are admitted through one bounded queue (--max-queue).
@@ -75,8 +77,9 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
 
     # --- RPCs --------------------------------------------------------------------------
 
-    def Execute(self, request: cloud_pb2.ExecuteRequest,
-                context: grpc.ServicerContext) -> cloud_pb2.ExecuteReply:
+    def Execute(
+        self, request: cloud_pb2.ExecuteRequest, context: grpc.ServicerContext
+    ) -> cloud_pb2.ExecuteReply:
         model = self._require_model(context)
         begin = time.perf_counter()
         with self.admission.admit(context, "Execute"), self.in_flight as in_flight:
@@ -94,12 +97,19 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
             except CollabError as exc:
                 abort_for(context, exc, f"Execute[{request.start}, {request.end})")
             server_ms = (time.perf_counter() - begin) * 1e3
-            log.debug("Execute %s [%d, %d) in %.1f ms, %d bytes out", request.request_id,
-                      start, end, server_ms, len(frame))
+            log.debug(
+                "Execute %s [%d, %d) in %.1f ms, %d bytes out",
+                request.request_id,
+                start,
+                end,
+                server_ms,
+                len(frame),
+            )
             return cloud_pb2.ExecuteReply(
                 output=tensor_pb2.Tensor(frame=frame),
-                units=[cloud_pb2.UnitTime(index=start + i, compute_ms=ms)
-                       for i, ms in enumerate(times)],
+                units=[
+                    cloud_pb2.UnitTime(index=start + i, compute_ms=ms) for i, ms in enumerate(times)
+                ],
                 decode_ms=decode_ms,
                 encode_ms=encode_ms,
                 server_ms=server_ms,
@@ -123,8 +133,9 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         tensor = serde.tensor_from_proto(request.tensor, self.max_frame_bytes)
         return tensor, (time.perf_counter() - tick) * 1e3
 
-    def Profile(self, request: cloud_pb2.ProfileRequest,
-                context: grpc.ServicerContext) -> cloud_pb2.ProfileReply:
+    def Profile(
+        self, request: cloud_pb2.ProfileRequest, context: grpc.ServicerContext
+    ) -> cloud_pb2.ProfileReply:
         model = self._require_model(context)
         with self.admission.admit(context, "Profile"), self.in_flight:
             try:
@@ -132,8 +143,8 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
             except CollabError as exc:
                 abort_for(context, exc, "Profile")
 
-    def Info(self, request: common_pb2.InfoRequest,
-             context: grpc.ServicerContext) -> common_pb2.ServiceInfo:
+    def Info(
+        self, request: common_pb2.InfoRequest, context: grpc.ServicerContext
+    ) -> common_pb2.ServiceInfo:
         model = self._require_model(context)
         return serde.service_info_to_proto("cloud", model, self._load(self.in_flight.count))
-

@@ -1,6 +1,6 @@
 """Domain errors, one class per way a request can be wrong.
 
-Services map each to one gRPC status code (see ``collabdnn.status``), so that a caller
+Services map each to one gRPC status code (see ``collabdnn.wire.status``), so that a caller
 always learns precisely what was wrong and the server keeps serving.
 """
 

@@ -1,8 +1,8 @@
 """What a classification returns, as plain dataclasses (torch-free, JSON-ready).
 
-The agent fills these in; :mod:`collabdnn.serde` moves them across gRPC; the
+The agent fills these in; :mod:`collabdnn.wire.serde` moves them across gRPC; the
 ``classify`` command prints them. Keys of :meth:`ClassifyResult.to_json` follow
-design.md section 4 (``top5``, ``placement``, ``latency_ms``, ``bytes_up``,
+the ``classify --json`` contract (``top5``, ``placement``, ``latency_ms``, ``bytes_up``,
 ``bytes_down``, ``mobile_energy_mj``, ``fallback``) plus per-unit timings.
 """
 
@@ -62,10 +62,12 @@ class ClassifyResult:
     emulated_link: bool = False  # the link was the agent's in-process emulated shaper
 
     def to_json(self) -> dict[str, Any]:
-        """The design.md keys, plus per-unit timings and transfers."""
+        """The ``classify --json`` keys, plus per-unit timings and transfers."""
         return {
-            "top5": [{"label": p.label, "probability": p.probability, "class_index": p.class_index}
-                     for p in self.top],
+            "top5": [
+                {"label": p.label, "probability": p.probability, "class_index": p.class_index}
+                for p in self.top
+            ],
             "placement": [_SIDE_WORDS[s] for s in self.placement],
             "placement_spec": "".join(self.placement),
             "latency_ms": self.latency_ms,

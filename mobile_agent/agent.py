@@ -8,7 +8,7 @@ every unit locally and says so (``fallback``) rather than mixing parameters.
 No classification is lost because of the cloud: when an Execute call fails (cloud
 down, deadline missed, an error) the agent finishes the remaining units itself from
 the last activation it holds, and the result says ``fallback``. A circuit breaker
-(:mod:`collabdnn.breaker`) then keeps requests off the cloud for ``breaker_reset_s``,
+(:mod:`collabdnn.transport.breaker`) then keeps requests off the cloud for ``breaker_reset_s``,
 so that they do not each wait for a dead cloud; after that one background probe (an
 Info call: health and identity at once) decides whether offloading resumes. Requests
 never wait for the probe. See the README, "Failure behaviour".
@@ -26,13 +26,13 @@ from typing import Any
 import grpc
 import torch
 
-from collabdnn.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from collabdnn.codec import CodecConfig, encode
 from collabdnn.errors import CodecError
+from collabdnn.model.split_model import SplitModel, imagenet_labels
 from collabdnn.placement import CLOUD, MOBILE, Placement, Plan, segments
 from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
-from collabdnn.rpc import ChannelPool
-from collabdnn.split_model import SplitModel, imagenet_labels
+from collabdnn.transport.breaker import CLOSED, HALF_OPEN, CircuitBreaker
+from collabdnn.transport.channels import ChannelPool
 from mobile_agent.cloud_client import CloudClient
 from mobile_agent.link_monitor import LinkMonitor
 
@@ -49,8 +49,7 @@ REFUSED = "refused"
 # a bad image is refused with the agent's own INVALID_ARGUMENT (the client's fault is
 # reported, not hidden by the fallback).
 _REQUEST_FAULTS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE})
-_CREDENTIAL_FAULTS = frozenset({grpc.StatusCode.UNAUTHENTICATED,
-                                grpc.StatusCode.PERMISSION_DENIED})
+_CREDENTIAL_FAULTS = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,14 @@ class AgentSettings:
 class MobileAgent:
     """Holds the whole model and the current plan; thread-safe."""
 
-    def __init__(self, model: SplitModel, plan: Plan, pool: ChannelPool,
-                 settings: AgentSettings, link: LinkMonitor | None = None) -> None:
+    def __init__(
+        self,
+        model: SplitModel,
+        plan: Plan,
+        pool: ChannelPool,
+        settings: AgentSettings,
+        link: LinkMonitor | None = None,
+    ) -> None:
         plan.placement.resolve(model.num_units)  # PlacementError if the plan does not fit
         self.model = model
         self.settings = settings
@@ -79,8 +84,11 @@ class MobileAgent:
         self._check_lock = threading.Lock()  # one identity check at a time
         self.cloud_state = UNCHECKED
         self._checked_at = 0.0
-        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s,
-                                      name=f"cloud {settings.cloud or '(none)'}")
+        self.breaker = CircuitBreaker(
+            settings.breaker_failures,
+            settings.breaker_reset_s,
+            name=f"cloud {settings.cloud or '(none)'}",
+        )
         out_features = model.units[-1].output_shape[-1]
         self._labels = imagenet_labels() if out_features == 1000 else None
 
@@ -95,16 +103,16 @@ class MobileAgent:
         plan.placement.resolve(self.model.num_units)  # PlacementError if it does not fit
         with self._lock:
             self._plan = plan
-        log.info("new plan %s from %s: %s", plan.plan_id or "-", plan.source or "-",
-                 plan.placement)
+        log.info("new plan %s from %s: %s", plan.plan_id or "-", plan.source or "-", plan.placement)
         return plan
 
     # --- the cloud ---------------------------------------------------------------------
 
     def cloud(self) -> CloudClient:
         channel = self._pool.get(self.settings.cloud)
-        return CloudClient(channel, self.settings.cloud, self.settings.timeout_s,
-                           self.settings.max_frame_bytes)
+        return CloudClient(
+            channel, self.settings.cloud, self.settings.timeout_s, self.settings.max_frame_bytes
+        )
 
     def check_cloud(self, wait_for_ready: bool = False) -> str:
         """Compare the cloud's model and weights hash with ours; returns the new state."""
@@ -119,25 +127,42 @@ class MobileAgent:
             code = exc.code()  # type: ignore[attr-defined]
             if code in _CREDENTIAL_FAULTS:
                 state = REFUSED
-                log.error("cloud %s REFUSED this agent (%s: %s): check that --token and the "
-                          "TLS certificates match the cloud's; cloud units will run locally",
-                          self.settings.cloud, code.name, exc.details())  # type: ignore[attr-defined]
+                log.error(
+                    "cloud %s REFUSED this agent (%s: %s): check that --token and the "
+                    "TLS certificates match the cloud's; cloud units will run locally",
+                    self.settings.cloud,
+                    code.name,
+                    exc.details(),
+                )  # type: ignore[attr-defined]
             else:
                 state = UNREACHABLE
-                log.warning("cloud %s unreachable (%s): cloud units will run locally",
-                            self.settings.cloud, code.name)
+                log.warning(
+                    "cloud %s unreachable (%s): cloud units will run locally",
+                    self.settings.cloud,
+                    code.name,
+                )
         else:
             if info.model != self.model.name or info.weights_hash != self.model.weights_hash:
                 state = MISMATCH
                 log.error(
                     "REFUSING TO OFFLOAD: cloud %s holds %s with weights hash %s (%s), this "
                     "agent holds %s with %s (%s); every unit will run locally",
-                    self.settings.cloud, info.model, info.weights_hash, info.weights,
-                    self.model.name, self.model.weights_hash, self.model.weights)
+                    self.settings.cloud,
+                    info.model,
+                    info.weights_hash,
+                    info.weights,
+                    self.model.name,
+                    self.model.weights_hash,
+                    self.model.weights,
+                )
             else:
                 state = VERIFIED
-                log.info("cloud %s verified: %s, weights hash %s", self.settings.cloud,
-                         info.model, info.weights_hash)
+                log.info(
+                    "cloud %s verified: %s, weights hash %s",
+                    self.settings.cloud,
+                    info.model,
+                    info.weights_hash,
+                )
         with self._lock:
             self.cloud_state, self._checked_at = state, time.monotonic()
         return state
@@ -179,22 +204,32 @@ class MobileAgent:
             self.breaker.record_failure(f"cloud {self.cloud_state}")
             return False
         if state == HALF_OPEN and self.breaker.allow():
-            threading.Thread(target=self._probe, kwargs={"wait_for_ready": True},
-                             name="cloud-probe", daemon=True).start()
+            threading.Thread(
+                target=self._probe, kwargs={"wait_for_ready": True}, name="cloud-probe", daemon=True
+            ).start()
         return False
 
     # --- classification ----------------------------------------------------------------
 
-    def classify(self, image: bytes, placement: Placement | None = None, top_k: int = 5,
-                 return_logits: bool = False) -> ClassifyResult:
+    def classify(
+        self,
+        image: bytes,
+        placement: Placement | None = None,
+        top_k: int = 5,
+        return_logits: bool = False,
+    ) -> ClassifyResult:
         """Classify one image under ``placement`` (the current plan when ``None``)."""
         begin = time.perf_counter()
         # The plan is read once: a plan pushed meanwhile applies to the next request.
         sides = list((placement or self.plan.placement).resolve(self.model.num_units))
         fallback = False
         if CLOUD in sides and not self.cloud_usable():
-            log.debug("cloud %s not used (identity %s, breaker %s): running locally",
-                      self.settings.cloud or "(none)", self.cloud_state, self.breaker.state)
+            log.debug(
+                "cloud %s not used (identity %s, breaker %s): running locally",
+                self.settings.cloud or "(none)",
+                self.cloud_state,
+                self.breaker.state,
+            )
             sides, fallback = [MOBILE] * len(sides), True
         units = [UnitTiming(u.index, u.name, _WORDS[sides[u.index]]) for u in self.model.units]
         transfers: list[Transfer] = []
@@ -237,8 +272,15 @@ class MobileAgent:
             units[start + offset].compute_ms = ms
         return x
 
-    def _run_cloud(self, start: int, end: int, x: Any, units: list[UnitTiming],
-                   transfers: list[Transfer], request_id: str) -> Any:
+    def _run_cloud(
+        self,
+        start: int,
+        end: int,
+        x: Any,
+        units: list[UnitTiming],
+        transfers: list[Transfer],
+        request_id: str,
+    ) -> Any:
         """One Execute call for units ``[start, end)``; records its timings and bytes.
 
         Raises :class:`_CloudFailed` (after logging why and telling the breaker) when
@@ -246,8 +288,15 @@ class MobileAgent:
         """
         try:
             with self.link.busy():  # no link probes while a real call is on the link
-                call = self.cloud().execute(self.model.name, self.model.weights_hash, start,
-                                            end, x, self.settings.codec, request_id)
+                call = self.cloud().execute(
+                    self.model.name,
+                    self.model.weights_hash,
+                    start,
+                    end,
+                    x,
+                    self.settings.codec,
+                    request_id,
+                )
         except grpc.RpcError as exc:
             self._cloud_failed(exc.code(), exc.details(), start, end, request_id)  # type: ignore[attr-defined]
             raise _CloudFailed from exc
@@ -258,10 +307,10 @@ class MobileAgent:
         call = self.link.after_call(call)  # emulated airtime, then a link observation
         for timing in call.reply.units:
             units[timing.index].compute_ms = timing.compute_ms
-        up = Transfer(start - 1, True, call.bytes_up, call.encode_ms, call.network_ms,
-                      call.reply.decode_ms)
-        down = Transfer(end - 1, False, call.bytes_down, call.reply.encode_ms, 0.0,
-                        call.decode_ms)
+        up = Transfer(
+            start - 1, True, call.bytes_up, call.encode_ms, call.network_ms, call.reply.decode_ms
+        )
+        down = Transfer(end - 1, False, call.bytes_down, call.reply.encode_ms, 0.0, call.decode_ms)
         transfers += [up, down]
         for crossing in (up, down):
             if crossing.after_unit >= 0:
@@ -270,8 +319,9 @@ class MobileAgent:
                 unit.decode_ms, unit.bytes = crossing.decode_ms, crossing.bytes
         return call.output
 
-    def _cloud_failed(self, code: grpc.StatusCode, details: str, start: int, end: int,
-                      request_id: str) -> None:
+    def _cloud_failed(
+        self, code: grpc.StatusCode, details: str, start: int, end: int, request_id: str
+    ) -> None:
         """Log why a cloud call failed and tell the breaker when the cloud is at fault."""
         what = f"cloud {self.settings.cloud}: Execute[{start}, {end}) of request {request_id}"
         if code in _REQUEST_FAULTS:
@@ -280,13 +330,22 @@ class MobileAgent:
         if code == grpc.StatusCode.FAILED_PRECONDITION:
             with self._lock:
                 self.cloud_state = MISMATCH
-            log.error("%s refused our weights (%s); REFUSING TO OFFLOAD until the cloud "
-                      "holds the same weights", what, details)
+            log.error(
+                "%s refused our weights (%s); REFUSING TO OFFLOAD until the cloud "
+                "holds the same weights",
+                what,
+                details,
+            )
         elif code in _CREDENTIAL_FAULTS:
             with self._lock:
                 self.cloud_state = REFUSED
-            log.error("%s refused this agent (%s: %s): check --token and the TLS "
-                      "certificates; finishing locally", what, code.name, details)
+            log.error(
+                "%s refused this agent (%s: %s): check --token and the TLS "
+                "certificates; finishing locally",
+                what,
+                code.name,
+                details,
+            )
         else:
             log.warning("%s failed (%s: %s); finishing locally", what, code.name, details)
         self.breaker.record_failure(f"{code.name}: {details}")
@@ -295,8 +354,9 @@ class MobileAgent:
         probs = torch.softmax(logits.reshape(-1), dim=0)
         values, indices = probs.topk(min(k, probs.numel()))
         return [
-            Prediction(int(i), self._labels[int(i)] if self._labels else f"class {int(i)}",
-                       float(v))
+            Prediction(
+                int(i), self._labels[int(i)] if self._labels else f"class {int(i)}", float(v)
+            )
             for v, i in zip(values.tolist(), indices.tolist(), strict=True)
         ]
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import grpc
 
-from collabdnn import serde
 from collabdnn.codec import CodecConfig
-from collabdnn.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
+from collabdnn.wire import serde
+from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
 
 CLOUD_SERVICE = cloud_pb2.DESCRIPTOR.services_by_name["CloudServer"].full_name
 # Idempotent and cheap: retried on UNAVAILABLE by the channel's service config.
@@ -28,7 +28,7 @@ CLOUD_CHANNEL_OPTIONS: list[tuple[str, int]] = [
     # connection (host crash, network partition, a NAT forgetting the flow) is then
     # noticed during idle periods, and the next request falls back at once instead of
     # waiting out its deadline on a dead connection. The cloud's server accepts pings
-    # this often (collabdnn.service.SERVER_KEEPALIVE_OPTIONS).
+    # this often (collabdnn.transport.server.SERVER_KEEPALIVE_OPTIONS).
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
@@ -60,26 +60,43 @@ class CloudCall:
 
 
 class CloudClient:
-    def __init__(self, channel: grpc.Channel, address: str, timeout_s: float,
-                 max_frame_bytes: int) -> None:
+    def __init__(
+        self, channel: grpc.Channel, address: str, timeout_s: float, max_frame_bytes: int
+    ) -> None:
         self.address = address
         self.timeout_s = timeout_s
         self.max_frame_bytes = max_frame_bytes
         self._stub = cloud_pb2_grpc.CloudServerStub(channel)
 
-    def info(self, timeout_s: float | None = None,
-             wait_for_ready: bool = False) -> common_pb2.ServiceInfo:
+    def info(
+        self, timeout_s: float | None = None, wait_for_ready: bool = False
+    ) -> common_pb2.ServiceInfo:
         """The cloud's model and weights hash. ``wait_for_ready`` waits (up to the
         deadline) for a connection instead of failing at once while there is none."""
-        return self._stub.Info(common_pb2.InfoRequest(), timeout=timeout_s or self.timeout_s,
-                               wait_for_ready=wait_for_ready)
+        return self._stub.Info(
+            common_pb2.InfoRequest(),
+            timeout=timeout_s or self.timeout_s,
+            wait_for_ready=wait_for_ready,
+        )
 
-    def execute(self, model: str, weights_hash: str, start: int, end: int, x: Any,
-                codec: CodecConfig, request_id: str = "") -> CloudCall:
+    def execute(
+        self,
+        model: str,
+        weights_hash: str,
+        start: int,
+        end: int,
+        x: Any,
+        codec: CodecConfig,
+        request_id: str = "",
+    ) -> CloudCall:
         """Run units ``[start, end)`` in the cloud; ``x`` is image bytes when start == 0."""
         request = cloud_pb2.ExecuteRequest(
-            model=model, weights_hash=weights_hash, start=start, end=end,
-            reply_codec=serde.codec_to_proto(codec), request_id=request_id,
+            model=model,
+            weights_hash=weights_hash,
+            start=start,
+            end=end,
+            reply_codec=serde.codec_to_proto(codec),
+            request_id=request_id,
         )
         tick = time.perf_counter()
         if start == 0:
@@ -96,5 +113,6 @@ class CloudClient:
         tick = time.perf_counter()
         output = serde.tensor_from_proto(reply.output, self.max_frame_bytes)
         decode_ms = (time.perf_counter() - tick) * 1e3
-        return CloudCall(output, bytes_up, len(reply.output.frame), encode_ms, rpc_ms,
-                         decode_ms, reply)
+        return CloudCall(
+            output, bytes_up, len(reply.output.frame), encode_ms, rpc_ms, decode_ms, reply
+        )

@@ -3,7 +3,7 @@
 Why here and not in the scheduler: only the phone sees the link. Every cloud Execute
 call is an observation for free (bytes each way, wall time, the server's own time from
 the reply): :meth:`LinkMonitor.after_call` feeds it to a
-:class:`~collabdnn.linkest.LinkEstimator`. When no traffic has flowed for a while the
+:class:`~collabdnn.measure.linkest.LinkEstimator`. When no traffic has flowed for a while the
 monitor's thread sends the estimator's probe calls to the cloud's probe service: every
 ``probe_idle_s`` while the plan uses the cloud (so a request finds the right plan
 waiting), every ``probe_mobile_s`` while it does not (so a link that recovers is
@@ -13,7 +13,7 @@ the scheduler every ``report_s`` seconds, and at once when it moved by
 never a failed request.
 
 With ``emulate`` set, every cloud call and probe is delayed by a
-:class:`~collabdnn.emulated.TokenBucketShaper` (the link's airtime plus RTT), for runs
+:class:`~collabdnn.measure.emulated.TokenBucketShaper` (the link's airtime plus RTT), for runs
 that cannot shape a real link with tc; results then say ``emulated_link``.
 """
 
@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from collabdnn.emulated import TokenBucketShaper
-from collabdnn.energy import PowerModel, battery_fraction, power_model, result_energy_mj
-from collabdnn.link import LINK_PRESETS, Link
-from collabdnn.linkest import LinkEstimator
-from collabdnn.proto import common_pb2, scheduler_pb2, scheduler_pb2_grpc
-from collabdnn.scheduling import relative_change
+from collabdnn.measure.emulated import TokenBucketShaper
+from collabdnn.measure.linkest import LinkEstimator
+from collabdnn.planning.energy import PowerModel, battery_fraction, power_model, result_energy_mj
+from collabdnn.planning.link import LINK_PRESETS, Link
+from collabdnn.planning.scheduling import relative_change
+from collabdnn.wire.proto import common_pb2, scheduler_pb2, scheduler_pb2_grpc
 
 if TYPE_CHECKING:
     from collabdnn.results import Transfer, UnitTiming
@@ -232,7 +232,7 @@ class LinkMonitor:
         if not probes:
             return 0
         self._last_probe = now
-        from collabdnn.probe import ProbeClient
+        from collabdnn.transport.probe import ProbeClient
 
         client = ProbeClient.over(self.channel_for(self.cloud), timeout_s=s.probe_timeout_s)
         try:

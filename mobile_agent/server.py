@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from collabdnn.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from collabdnn.placement import Placement, Plan
-from collabdnn.proto import mobile_pb2, mobile_pb2_grpc
-from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB, ChannelPool
-from collabdnn.security import PLAINTEXT, SecurityConfig
-from collabdnn.service import Health, bind, load_in_background, new_server, start_and_run
+from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
+from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB, ChannelPool
+from collabdnn.transport.security import PLAINTEXT, SecurityConfig
+from collabdnn.transport.server import Health, bind, load_in_background, new_server, start_and_run
+from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
 from mobile_agent.link_monitor import LinkMonitor, LinkSettings
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,12 @@ def _build(config: MobileConfig) -> MobileServer:
     # Classify requests beyond max_concurrent are refused at once: a phone's agent that
     # queued them would only answer each later than its caller's deadline.
     admission = Admission(config.max_concurrent, name="Classify requests")
-    server = new_server(config.max_message_mb,
-                        pool_threads(config.max_concurrent, config.workers), config.security,
-                        max_concurrent_rpcs(config.max_concurrent, config.workers))
+    server = new_server(
+        config.max_message_mb,
+        pool_threads(config.max_concurrent, config.workers),
+        config.security,
+        max_concurrent_rpcs(config.max_concurrent, config.workers),
+    )
     servicer = MobileServicer(admission)
     mobile_pb2_grpc.add_MobileAgentServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])
@@ -83,36 +86,50 @@ def _build(config: MobileConfig) -> MobileServer:
     failed = threading.Event()
     # The agent's own SecurityConfig serves for its calls to the cloud too: its CA to
     # check the cloud, its certificate as the client certificate (mutual TLS), its token.
-    pool = ChannelPool(max_message_mb=config.max_message_mb, idempotent=CLOUD_IDEMPOTENT,
-                       security_config=config.security, options=CLOUD_CHANNEL_OPTIONS)
+    pool = ChannelPool(
+        max_message_mb=config.max_message_mb,
+        idempotent=CLOUD_IDEMPOTENT,
+        security_config=config.security,
+        options=CLOUD_CHANNEL_OPTIONS,
+    )
     monitor = LinkMonitor(config.link, channel_for=pool.get, cloud=config.cloud)
 
     def load() -> None:
         import torch
 
         from collabdnn.codec import CodecConfig
-        from collabdnn.preprocess import ImageLimits, set_pillow_pixel_limit
-        from collabdnn.split_model import load_model
+        from collabdnn.model.preprocess import ImageLimits, set_pillow_pixel_limit
+        from collabdnn.model.split_model import load_model
         from mobile_agent.agent import AgentSettings, MobileAgent
 
         if config.threads:
             torch.set_num_threads(config.threads)
         set_pillow_pixel_limit(config.max_pixels)
-        limits = ImageLimits(max_bytes=int(config.max_image_mb * 2**20),
-                             max_pixels=config.max_pixels)
+        limits = ImageLimits(
+            max_bytes=int(config.max_image_mb * 2**20), max_pixels=config.max_pixels
+        )
         model = load_model(config.model, config.weights, config.device, limits)
         settings = AgentSettings(
-            cloud=config.cloud, timeout_s=config.timeout_s,
-            breaker_reset_s=config.breaker_reset_s, breaker_failures=config.breaker_failures,
+            cloud=config.cloud,
+            timeout_s=config.timeout_s,
+            breaker_reset_s=config.breaker_reset_s,
+            breaker_failures=config.breaker_failures,
             codec=CodecConfig(level=config.zstd_level, shuffle=config.shuffle),
             max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
         )
         agent = MobileAgent(model, plan, pool, settings, monitor)
         servicer.agent = agent
         health.set(True)
-        log.info("serving %s (weights %s, hash %s) on %s:%d with %d threads, plan %s",
-                 config.model, config.weights, model.weights_hash, config.host, port,
-                 torch.get_num_threads(), plan.placement)
+        log.info(
+            "serving %s (weights %s, hash %s) on %s:%d with %d threads, plan %s",
+            config.model,
+            config.weights,
+            model.weights_hash,
+            config.host,
+            port,
+            torch.get_num_threads(),
+            plan.placement,
+        )
         if config.cloud:
             agent.cloud_usable()  # checks once, unless a request got there first
         else:
@@ -134,8 +151,13 @@ def serve(config: MobileConfig, on_bound: Callable[[str, int], None] | None = No
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
     built = _build(config)
     return start_and_run(
-        built.server, built.port, built.health, built.failed, host=config.host,
-        grace_s=config.grace_s, on_bound=on_bound,
+        built.server,
+        built.port,
+        built.health,
+        built.failed,
+        host=config.host,
+        grace_s=config.grace_s,
+        on_bound=on_bound,
         describe=f"{config.security.describe()} (loading {config.model})",
         cleanup=(built.monitor.stop, built.pool.close),
     )

@@ -6,14 +6,14 @@ import logging
 
 import grpc
 
-from collabdnn import serde
-from collabdnn.admission import Admission
 from collabdnn.errors import CollabError, ImageError
+from collabdnn.measure.profile_service import handle_profile
 from collabdnn.placement import PlacementError
-from collabdnn.profile_service import handle_profile
-from collabdnn.proto import cloud_pb2, common_pb2, mobile_pb2, mobile_pb2_grpc
-from collabdnn.service import InFlight
-from collabdnn.status import abort_for, domain_errors
+from collabdnn.transport.admission import Admission
+from collabdnn.transport.server import InFlight
+from collabdnn.wire import serde
+from collabdnn.wire.proto import cloud_pb2, common_pb2, mobile_pb2, mobile_pb2_grpc
+from collabdnn.wire.status import abort_for, domain_errors
 from mobile_agent.agent import MobileAgent
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,9 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, "the model is still loading; retry shortly")
         return self.agent  # type: ignore[return-value]
 
-    def Classify(self, request: mobile_pb2.ClassifyRequest,
-                 context: grpc.ServicerContext) -> mobile_pb2.ClassifyReply:
+    def Classify(
+        self, request: mobile_pb2.ClassifyRequest, context: grpc.ServicerContext
+    ) -> mobile_pb2.ClassifyReply:
         agent = self._require_agent(context)
         with self.admission.admit(context, "Classify"), self.in_flight:
             try:
@@ -49,8 +50,9 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
                     raise PlacementError(f"top_k must be in 0..{MAX_TOP_K}")
                 placement = serde.placement_from_proto(request.placement)
                 results = [
-                    agent.classify(bytes(image), placement, request.top_k or 5,
-                                   request.return_logits)
+                    agent.classify(
+                        bytes(image), placement, request.top_k or 5, request.return_logits
+                    )
                     for image in request.images
                 ]
             except CollabError as exc:
@@ -67,23 +69,30 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
         agent = self._require_agent(context)
         return serde.plan_to_proto(agent.set_plan(serde.plan_from_proto(request)))
 
-    def GetPlan(self, request: mobile_pb2.GetPlanRequest,
-                context: grpc.ServicerContext) -> mobile_pb2.Plan:
+    def GetPlan(
+        self, request: mobile_pb2.GetPlanRequest, context: grpc.ServicerContext
+    ) -> mobile_pb2.Plan:
         return serde.plan_to_proto(self._require_agent(context).plan)
 
-    def Info(self, request: common_pb2.InfoRequest,
-             context: grpc.ServicerContext) -> mobile_pb2.MobileInfo:
+    def Info(
+        self, request: common_pb2.InfoRequest, context: grpc.ServicerContext
+    ) -> mobile_pb2.MobileInfo:
         agent = self._require_agent(context)
         info = serde.service_info_to_proto(
-            "mobile", agent.model, common_pb2.Load(in_flight=self.in_flight.count))
+            "mobile", agent.model, common_pb2.Load(in_flight=self.in_flight.count)
+        )
         return mobile_pb2.MobileInfo(
-            info=info, cloud_address=agent.settings.cloud, cloud_state=agent.cloud_state,
-            plan=serde.plan_to_proto(agent.plan), link=agent.link.to_proto(),
+            info=info,
+            cloud_address=agent.settings.cloud,
+            cloud_state=agent.cloud_state,
+            plan=serde.plan_to_proto(agent.plan),
+            link=agent.link.to_proto(),
             scheduler_address=agent.link.settings.scheduler,
         )
 
-    def Profile(self, request: cloud_pb2.ProfileRequest,
-                context: grpc.ServicerContext) -> cloud_pb2.ProfileReply:
+    def Profile(
+        self, request: cloud_pb2.ProfileRequest, context: grpc.ServicerContext
+    ) -> cloud_pb2.ProfileReply:
         """This side's profile (the scheduler asks before planning)."""
         agent = self._require_agent(context)
         with self.in_flight, agent.link.busy():  # no link probes during the timings

@@ -1,6 +1,6 @@
 """The scheduler's work, free of the servicer: profile, plan, re-plan, push.
 
-:class:`Scheduler` wraps a :class:`~collabdnn.scheduling.PlanKeeper` (which decides when
+:class:`Scheduler` wraps a :class:`~collabdnn.planning.scheduling.PlanKeeper` (which decides when
 a report is worth a re-plan and logs each switch) with what needs the network:
 
 * **profiles**: loaded from files, or measured by each side through its Profile call
@@ -30,19 +30,19 @@ from typing import Any
 import grpc
 
 from collabdnn.errors import NotReadyError, PlanRequestError
-from collabdnn.link import LINK_PRESETS, Link
-from collabdnn.planner import OBJECTIVES, Constraints, Plan
-from collabdnn.profile_service import ProfileSettings, fetch_profile
-from collabdnn.profiles import (
+from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
+from collabdnn.planning.link import LINK_PRESETS, Link
+from collabdnn.planning.planner import OBJECTIVES, Constraints, Plan
+from collabdnn.planning.profiles import (
     PlanInput,
     Profile,
     load_profile,
     plan_input_from_profiles,
     slower_profile,
 )
-from collabdnn.rpc import ChannelPool, check_health
-from collabdnn.scheduling import PlanKeeper, PlanSwitch, PowerSettings
-from collabdnn.security import PLAINTEXT, SecurityConfig
+from collabdnn.planning.scheduling import PlanKeeper, PlanSwitch, PowerSettings
+from collabdnn.transport.channels import ChannelPool, check_health
+from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 
 log = logging.getLogger(__name__)
 
@@ -334,13 +334,13 @@ class Scheduler:
                 self._stop.wait(delay)
 
     def _stub(self) -> Any:
-        from collabdnn.proto import mobile_pb2_grpc
+        from collabdnn.wire.proto import mobile_pb2_grpc
 
         return mobile_pb2_grpc.MobileAgentStub(self.pool.get(self.settings.mobile))
 
     def _push(self) -> None:
-        from collabdnn import serde
-        from collabdnn.proto import mobile_pb2
+        from collabdnn.wire import serde
+        from collabdnn.wire.proto import mobile_pb2
 
         snap = self.snapshot()
         message = mobile_pb2.Plan(
@@ -362,7 +362,7 @@ class Scheduler:
         )
 
     def _check_agent(self) -> None:
-        from collabdnn.proto import mobile_pb2
+        from collabdnn.wire.proto import mobile_pb2
 
         held = self._stub().GetPlan(
             mobile_pb2.GetPlanRequest(), timeout=self.settings.rpc_timeout_s
@@ -383,7 +383,7 @@ class Scheduler:
         s = self.settings
         if not s.cloud or s.load_poll_s <= 0:
             return
-        from collabdnn.proto import cloud_pb2_grpc, common_pb2
+        from collabdnn.wire.proto import cloud_pb2_grpc, common_pb2
 
         while not self._stop.wait(s.load_poll_s):
             try:

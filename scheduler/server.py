@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from collabdnn.proto import scheduler_pb2, scheduler_pb2_grpc
-from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
-from collabdnn.security import PLAINTEXT, SecurityConfig
-from collabdnn.service import Health, bind, load_in_background, new_server, start_and_run
+from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
+from collabdnn.transport.security import PLAINTEXT, SecurityConfig
+from collabdnn.transport.server import Health, bind, load_in_background, new_server, start_and_run
+from collabdnn.wire.proto import scheduler_pb2, scheduler_pb2_grpc
 from scheduler.core import Scheduler, SchedulerSettings
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,13 @@ def serve(config: SchedulerConfig, on_bound: Callable[[str, int], None] | None =
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
     built = _build(config)
     return start_and_run(
-        built.server, built.port, built.health, built.failed, host=config.host,
-        grace_s=config.grace_s, on_bound=on_bound, describe=config.security.describe(),
+        built.server,
+        built.port,
+        built.health,
+        built.failed,
+        host=config.host,
+        grace_s=config.grace_s,
+        on_bound=on_bound,
+        describe=config.security.describe(),
         cleanup=(built.core.stop,),
     )

@@ -1,7 +1,7 @@
 """The Scheduler RPCs, thin over :class:`~scheduler.core.Scheduler`.
 
 Each handler converts the request, calls the core, and maps domain errors to status
-codes with :func:`collabdnn.status.abort_for`: UNAVAILABLE before the first plan
+codes with :func:`collabdnn.wire.status.abort_for`: UNAVAILABLE before the first plan
 (:class:`~collabdnn.errors.NotReadyError`), INVALID_ARGUMENT for a bad objective, link
 or battery figure.
 """
@@ -13,12 +13,12 @@ import logging
 
 import grpc
 
-from collabdnn import serde
 from collabdnn.errors import PlanRequestError
-from collabdnn.link import Link
-from collabdnn.proto import scheduler_pb2, scheduler_pb2_grpc
-from collabdnn.scheduling import PlanSwitch
-from collabdnn.status import domain_errors
+from collabdnn.planning.link import Link
+from collabdnn.planning.scheduling import PlanSwitch
+from collabdnn.wire import serde
+from collabdnn.wire.proto import scheduler_pb2, scheduler_pb2_grpc
+from collabdnn.wire.status import domain_errors
 from scheduler.core import Scheduler, _letters, cloud_load_factor
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     ) -> scheduler_pb2.ReportReply:
         est = request.link
         try:
-            link = Link(est.up_mbps, est.down_mbps, est.rtt_ms,
-                        est.network or self.core.snapshot().plan.link.network)
+            link = Link(
+                est.up_mbps,
+                est.down_mbps,
+                est.rtt_ms,
+                est.network or self.core.snapshot().plan.link.network,
+            )
         except ValueError as exc:
             raise PlanRequestError(f"bad link report: {exc}") from exc
         log.debug("link report from %s: %s", request.source or "-", link)

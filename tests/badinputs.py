@@ -28,12 +28,17 @@ def png_header_claiming(width: int, height: int) -> bytes:
     """A small PNG whose header claims ``width`` x ``height``, with almost no pixel data."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(bytes(64)))
+        + chunk(b"IEND", b"")
+    )
 
 
 def zstd_frame(shape: tuple[int, ...], payload: bytes, crc: int = 0) -> bytes:
@@ -68,5 +73,10 @@ def zstd_bomb_lying(inflated: int, claimed: int) -> bytes:
     honest = zstd_bomb(inflated, content_size=False)
     descriptor = honest[4]
     assert descriptor & 0b1110_0011 == 0, "expected no content size, window, no dictionary"
-    return (honest[:4] + bytes([descriptor | (2 << 6)]) + honest[5:6]
-            + struct.pack("<I", claimed) + honest[6:])
+    return (
+        honest[:4]
+        + bytes([descriptor | (2 << 6)])
+        + honest[5:6]
+        + struct.pack("<I", claimed)
+        + honest[6:]
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from collabdnn.procs import Service, start_healthy
+from collabdnn.testbed.procs import Service, start_healthy
 
 # CI replays the same examples every run (a red CI must be reproducible); locally
 # hypothesis explores new ones each time.
@@ -48,7 +48,7 @@ def chelsea(cat_bytes: bytes) -> bytes:
 
 @pytest.fixture(scope="session")
 def alexnet():
-    from collabdnn.split_model import load_model
+    from collabdnn.model.split_model import load_model
 
     return load_model("alexnet", "seed:0")
 

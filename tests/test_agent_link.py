@@ -6,17 +6,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from collabdnn.cli.classify import classify
 from collabdnn.placement import Placement
-from collabdnn.procs import Service, start_healthy
-from collabdnn.proto import common_pb2, mobile_pb2_grpc
-from collabdnn.rpc import open_channel
+from collabdnn.testbed.procs import Service, start_healthy
+from collabdnn.transport.channels import open_channel
+from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc
+from mobile_agent.client import classify
 from tests.conftest import COMMON, stop_cleanly
 
 
 @pytest.fixture(scope="module")
-def emulated_agent(cloud: Service, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Iterator[Service]:
+def emulated_agent(cloud: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     service = start_healthy(
         "mobile", [*COMMON, "--cloud", cloud.address, "--emulate-up-mbps", "40",
                    "--emulate-down-mbps", "40", "--emulate-rtt-ms", "20", "--no-probe"],
@@ -25,10 +24,12 @@ def emulated_agent(cloud: Service, tmp_path_factory: pytest.TempPathFactory
     stop_cleanly(service)
 
 
-def test_emulated_link_delays_labels_and_is_estimated(emulated_agent: Service,
-                                                      chelsea: bytes) -> None:
-    results = [classify(emulated_agent.address, [chelsea], Placement.parse("cloud"))[0]
-               for _ in range(3)]
+def test_emulated_link_delays_labels_and_is_estimated(
+    emulated_agent: Service, chelsea: bytes
+) -> None:
+    results = [
+        classify(emulated_agent.address, [chelsea], Placement.parse("cloud"))[0] for _ in range(3)
+    ]
     airtime_ms = 8 * len(chelsea) / 40e3 + 20.0  # the photo up at 40 Mbit/s, plus the RTT
     for result in results:
         assert result.emulated_link and not result.fallback

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collabdnn.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from collabdnn.transport.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 
 
 class Clock:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from collabdnn.procs import Service
+from collabdnn.testbed.procs import Service
 from tests.conftest import REPO, SAMPLES
 
 DESIGN_KEYS = {

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collabdnn.procs import Service, start_healthy
+from collabdnn.testbed.procs import Service, start_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"
@@ -175,7 +175,7 @@ def test_agent_round_robins_over_several_clouds(tmp_path, cat_bytes):
         with start_healthy(
             "mobile", [*common, "--cloud", target, "--placement", "cloud"], log_dir=tmp_path
         ) as agent:
-            from collabdnn.cli.classify import classify
+            from mobile_agent.client import classify
 
             for _ in range(6):
                 [result] = classify(agent.address, [cat_bytes], timeout=60)
@@ -188,8 +188,8 @@ def test_agent_round_robins_over_several_clouds(tmp_path, cat_bytes):
 
 
 def _served(cloud: Service) -> int:
-    from collabdnn.proto import cloud_pb2_grpc, common_pb2
-    from collabdnn.rpc import open_channel
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.wire.proto import cloud_pb2_grpc, common_pb2
 
     with open_channel(cloud.address) as channel:
         info = cloud_pb2_grpc.CloudServerStub(channel).Info(common_pb2.InfoRequest(), timeout=10)
@@ -198,8 +198,8 @@ def _served(cloud: Service) -> int:
 
 _DNS_SCRIPT = """
 import json, sys
-from collabdnn.cli.classify import classify
-from collabdnn.procs import start_healthy
+from mobile_agent.client import classify
+from collabdnn.testbed.procs import start_healthy
 port, image = int(sys.argv[1]), open(sys.argv[2], "rb").read()
 common = ["--model", "alexnet", "--weights", "seed:0", "--threads", "1"]
 clouds = []
@@ -210,8 +210,8 @@ try:
     with start_healthy("mobile", [*common, "--cloud", f"dns:///cloud:{port}",
                                   "--placement", "cloud"]) as agent:
         fallbacks = [classify(agent.address, [image], timeout=60)[0].fallback for _ in range(6)]
-    from collabdnn.proto import cloud_pb2_grpc, common_pb2
-    from collabdnn.rpc import open_channel
+    from collabdnn.wire.proto import cloud_pb2_grpc, common_pb2
+    from collabdnn.transport.channels import open_channel
     served = []
     for cloud in clouds:
         with open_channel(cloud.address) as channel:
@@ -233,7 +233,7 @@ def test_dns_target_round_robins_over_replicas(tmp_path):
     /etc/hosts, where ``cloud`` resolves to 127.0.0.1 and 127.0.0.2; a cloud server
     listens on each, on the same port.
     """
-    from collabdnn.netns import NetNamespace, netns_available
+    from collabdnn.netem.netns import NetNamespace, netns_available
 
     ok, why = netns_available()
     if not ok:

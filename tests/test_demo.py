@@ -14,9 +14,21 @@ from tests.conftest import REPO, SAMPLES
 @pytest.mark.slow
 def test_demo_json_on_one_image() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "collabdnn", "demo", "--json", "--weights", "seed:0",
-         "--images", str(SAMPLES / "chelsea.png")],
-        capture_output=True, text=True, timeout=180, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "collabdnn",
+            "demo",
+            "--json",
+            "--weights",
+            "seed:0",
+            "--images",
+            str(SAMPLES / "chelsea.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)

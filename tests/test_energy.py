@@ -7,7 +7,7 @@ from collections import namedtuple
 import psutil
 import pytest
 
-from collabdnn.energy import (
+from collabdnn.planning.energy import (
     DEFAULT_BUSY_MW,
     DEFAULT_WAIT_MW,
     RADIO_MODELS,
@@ -68,17 +68,21 @@ def test_battery_sensor_failure_falls_back(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_result_energy_prices_measured_times_like_the_planner() -> None:
-    from collabdnn.energy import result_energy_mj
-    from collabdnn.link import Link
+    from collabdnn.planning.energy import result_energy_mj
+    from collabdnn.planning.link import Link
     from collabdnn.results import Transfer, UnitTiming
 
     power = power_model("wifi")
     link = Link(8.0, 16.0, 10.0, "wifi")
-    units = [UnitTiming(0, "a", "mobile", compute_ms=10.0),
-             UnitTiming(1, "b", "cloud", compute_ms=4.0)]
+    units = [
+        UnitTiming(0, "a", "mobile", compute_ms=10.0),
+        UnitTiming(1, "b", "cloud", compute_ms=4.0),
+    ]
     # 10 kB up (10 ms airtime at 8 Mbit/s), 2 kB down (1 ms at 16), 20 ms network time.
-    transfers = [Transfer(0, True, 10_000, encode_ms=1.0, transfer_ms=20.0, decode_ms=0.5),
-                 Transfer(1, False, 2_000, encode_ms=0.25, transfer_ms=0.0, decode_ms=0.75)]
+    transfers = [
+        Transfer(0, True, 10_000, encode_ms=1.0, transfer_ms=20.0, decode_ms=0.5),
+        Transfer(1, False, 2_000, encode_ms=0.25, transfer_ms=0.0, decode_ms=0.75),
+    ]
     busy = 10.0 + 1.0 + 0.75
     wait = 4.0 + 0.5 + 0.25 + (20.0 - 10.0 - 1.0)
     radio = power.radio.upload_mw(8.0) * 10.0 + power.radio.download_mw(16.0) * 1.0

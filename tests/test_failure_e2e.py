@@ -26,12 +26,14 @@ import grpc
 import pytest
 import torch
 
-from collabdnn import serde
-from collabdnn.certs import make_ca, make_cert
 from collabdnn.codec import encode
 from collabdnn.placement import Placement
-from collabdnn.procs import Service, start_healthy
-from collabdnn.proto import (
+from collabdnn.testbed.certs import make_ca, make_cert
+from collabdnn.testbed.procs import Service, start_healthy
+from collabdnn.transport.channels import check_health, open_channel
+from collabdnn.transport.security import SecurityConfig
+from collabdnn.wire import serde
+from collabdnn.wire.proto import (
     cloud_pb2,
     cloud_pb2_grpc,
     common_pb2,
@@ -39,8 +41,6 @@ from collabdnn.proto import (
     mobile_pb2_grpc,
     tensor_pb2,
 )
-from collabdnn.rpc import check_health, open_channel
-from collabdnn.security import SecurityConfig
 from tests.badinputs import jpeg, png, png_header_claiming
 from tests.conftest import COMMON, stop_cleanly
 
@@ -69,9 +69,21 @@ def test_cloud_killed_mid_stream_then_restarted_on_the_same_port(tmp_path: Path)
     port = free_port()
     cloud_args = [*COMMON, "--port", str(port)]
     cloud = start_healthy("cloud", cloud_args, log_dir=tmp_path)
-    agent = start_healthy("mobile", [*COMMON, "--cloud", f"127.0.0.1:{port}", "--placement",
-                                     MCM, "--breaker-reset-s", str(RESET_S), "--timeout", "10"],
-                          log_dir=tmp_path)
+    agent = start_healthy(
+        "mobile",
+        [
+            *COMMON,
+            "--cloud",
+            f"127.0.0.1:{port}",
+            "--placement",
+            MCM,
+            "--breaker-reset-s",
+            str(RESET_S),
+            "--timeout",
+            "10",
+        ],
+        log_dir=tmp_path,
+    )
     restarted: Service | None = None
     image = png(64, 64)
     try:
@@ -120,8 +132,10 @@ BAD_IMAGES = {
     "truncated JPEG": (jpeg(96, 96)[:-2000], "truncated or corrupt"),
     "1x1 image": (png(1, 1), "at least 8"),
     "PNG header claiming 20000x20000": (png_header_claiming(20000, 20000), "pixels"),
-    "not an image": (b"plain text, no image " + bytes(range(256)) * 4,
-                     "no format Pillow recognises"),
+    "not an image": (
+        b"plain text, no image " + bytes(range(256)) * 4,
+        "no format Pillow recognises",
+    ),
 }
 
 
@@ -134,7 +148,8 @@ def agent_stub(agent: Service) -> Iterator[mobile_pb2_grpc.MobileAgentStub]:
 @pytest.mark.parametrize("spec", ["mobile", "cloud"])
 @pytest.mark.parametrize("case", list(BAD_IMAGES))
 def test_agent_refuses_bad_images_then_still_serves(
-        case: str, spec: str, agent_stub: mobile_pb2_grpc.MobileAgentStub) -> None:
+    case: str, spec: str, agent_stub: mobile_pb2_grpc.MobileAgentStub
+) -> None:
     data, fragment = BAD_IMAGES[case]
     with pytest.raises(grpc.RpcError) as caught:
         agent_stub.Classify(classify_request(data, spec), timeout=30)
@@ -148,8 +163,9 @@ def test_agent_refuses_bad_images_then_still_serves(
 
 
 def test_max_queue_refuses_quickly_and_keeps_serving(tmp_path: Path) -> None:
-    cloud = start_healthy("cloud", [*COMMON, "--max-queue", "1", "--workers", "1"],
-                          log_dir=tmp_path)
+    cloud = start_healthy(
+        "cloud", [*COMMON, "--max-queue", "1", "--workers", "1"], log_dir=tmp_path
+    )
     try:
         with open_channel(cloud.address) as channel:
             stub = cloud_pb2_grpc.CloudServerStub(channel)
@@ -157,8 +173,12 @@ def test_max_queue_refuses_quickly_and_keeps_serving(tmp_path: Path) -> None:
             # A batch of 16 through units [1, 12): long enough for the calls to overlap.
             batch = torch.zeros(16, 3, 224, 224)
             request = cloud_pb2.ExecuteRequest(
-                model=info.model, weights_hash=info.weights_hash, start=1, end=12,
-                tensor=tensor_pb2.Tensor(frame=encode(batch)))
+                model=info.model,
+                weights_hash=info.weights_hash,
+                start=1,
+                end=12,
+                tensor=tensor_pb2.Tensor(frame=encode(batch)),
+            )
             start = threading.Barrier(6)
             outcomes: list[tuple[grpc.StatusCode, float]] = []
             lock = threading.Lock()
@@ -180,8 +200,10 @@ def test_max_queue_refuses_quickly_and_keeps_serving(tmp_path: Path) -> None:
             for thread in threads:
                 thread.join(120)
             codes = [code for code, _ in outcomes]
-            assert len(codes) == 6 and set(codes) <= {grpc.StatusCode.OK,
-                                                      grpc.StatusCode.RESOURCE_EXHAUSTED}
+            assert len(codes) == 6 and set(codes) <= {
+                grpc.StatusCode.OK,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            }
             refused = [s for code, s in outcomes if code == grpc.StatusCode.RESOURCE_EXHAUSTED]
             served = [s for code, s in outcomes if code == grpc.StatusCode.OK]
             assert refused and served, outcomes
@@ -202,8 +224,12 @@ TOKEN = "tok-" + "x" * 20
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     folder = tmp_path_factory.mktemp("pki")
     ca = make_ca(folder)
-    return {"ca": ca, "cloud": make_cert(folder, ca, "cloud"),
-            "agent": make_cert(folder, ca, "agent"), "client": make_cert(folder, ca, "client")}
+    return {
+        "ca": ca,
+        "cloud": make_cert(folder, ca, "cloud"),
+        "agent": make_cert(folder, ca, "agent"),
+        "client": make_cert(folder, ca, "client"),
+    }
 
 
 def config(pki: dict, who: str, token: str | None = TOKEN) -> SecurityConfig:
@@ -213,17 +239,21 @@ def config(pki: dict, who: str, token: str | None = TOKEN) -> SecurityConfig:
 
 @pytest.mark.slow
 def test_tls_and_token_end_to_end(pki: dict, tmp_path: Path) -> None:
-    cloud = start_healthy("cloud", COMMON, log_dir=tmp_path,
-                          security_config=config(pki, "cloud"))
+    cloud = start_healthy("cloud", COMMON, log_dir=tmp_path, security_config=config(pki, "cloud"))
     agents: list[Service] = []
     try:
-        agent = start_healthy("mobile", [*COMMON, "--cloud", cloud.address, "--placement", MCM],
-                              log_dir=tmp_path, security_config=config(pki, "agent"))
+        agent = start_healthy(
+            "mobile",
+            [*COMMON, "--cloud", cloud.address, "--placement", MCM],
+            log_dir=tmp_path,
+            security_config=config(pki, "agent"),
+        )
         agents.append(agent)
         image = png(64, 64)
 
-        def classify(security: SecurityConfig, target: str = agent.address
-                     ) -> mobile_pb2.ClassifyReply:
+        def classify(
+            security: SecurityConfig, target: str = agent.address
+        ) -> mobile_pb2.ClassifyReply:
             with open_channel(target, security_config=security) as channel:
                 stub = mobile_pb2_grpc.MobileAgentStub(channel)
                 return stub.Classify(classify_request(image), timeout=30)
@@ -241,24 +271,31 @@ def test_tls_and_token_end_to_end(pki: dict, tmp_path: Path) -> None:
         for name, security in refusals.items():
             with pytest.raises(grpc.RpcError) as caught:
                 classify(security)
-            assert caught.value.code() in {grpc.StatusCode.UNAUTHENTICATED,
-                                           grpc.StatusCode.UNAVAILABLE}, name
+            assert caught.value.code() in {
+                grpc.StatusCode.UNAUTHENTICATED,
+                grpc.StatusCode.UNAVAILABLE,
+            }, name
             if "token" in name:
                 assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, name
         assert not classify(config(pki, "client")).results[0].fallback  # still serving
 
         # An agent whose token the cloud does not accept: it runs locally and says why.
         other = config(pki, "agent", token="not-the-clouds")
-        stranger = start_healthy("mobile", [*COMMON, "--cloud", cloud.address, "--placement",
-                                            MCM], name="mobile-wrong-token", log_dir=tmp_path,
-                                 security_config=other)
+        stranger = start_healthy(
+            "mobile",
+            [*COMMON, "--cloud", cloud.address, "--placement", MCM],
+            name="mobile-wrong-token",
+            log_dir=tmp_path,
+            security_config=other,
+        )
         agents.append(stranger)
         reply = classify(config(pki, "client", token="not-the-clouds"), stranger.address)
         assert reply.results[0].fallback
         assert "REFUSED this agent (UNAUTHENTICATED" in stranger.log_tail(100)
         with open_channel(stranger.address, security_config=other) as channel:
-            info = mobile_pb2_grpc.MobileAgentStub(channel).Info(common_pb2.InfoRequest(),
-                                                                 timeout=10)
+            info = mobile_pb2_grpc.MobileAgentStub(channel).Info(
+                common_pb2.InfoRequest(), timeout=10
+            )
         assert info.cloud_state == "refused"
     finally:
         for service in agents:

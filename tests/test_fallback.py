@@ -20,12 +20,12 @@ import torch
 from PIL import Image
 
 from cloud_server.servicer import CloudServicer
-from collabdnn.breaker import CLOSED, OPEN
 from collabdnn.errors import ImageError
+from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Placement, Plan
-from collabdnn.proto import cloud_pb2, cloud_pb2_grpc
-from collabdnn.rpc import ChannelPool
-from collabdnn.split_model import SplitModel
+from collabdnn.transport.breaker import CLOSED, OPEN
+from collabdnn.transport.channels import ChannelPool
+from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc
 from mobile_agent.agent import (
     MISMATCH,
     UNREACHABLE,
@@ -50,8 +50,9 @@ class FlakyCloud(CloudServicer):
         self.delay_s = 0.0
         self.calls = 0
 
-    def Execute(self, request: cloud_pb2.ExecuteRequest,
-                context: grpc.ServicerContext) -> cloud_pb2.ExecuteReply:
+    def Execute(
+        self, request: cloud_pb2.ExecuteRequest, context: grpc.ServicerContext
+    ) -> cloud_pb2.ExecuteReply:
         self.calls += 1
         if self.delay_s:
             time.sleep(self.delay_s)
@@ -77,11 +78,13 @@ def cloud(model: SplitModel) -> Iterator[tuple[FlakyCloud, str]]:
     server.stop(None)
 
 
-def make_agent(model: SplitModel, address: str, **settings: float) -> tuple[MobileAgent,
-                                                                             ChannelPool]:
+def make_agent(
+    model: SplitModel, address: str, **settings: float
+) -> tuple[MobileAgent, ChannelPool]:
     pool = ChannelPool(options=CLOUD_CHANNEL_OPTIONS)
-    agent = MobileAgent(model, Plan(MCM), pool,
-                        AgentSettings(cloud=address, breaker_reset_s=RESET_S, **settings))
+    agent = MobileAgent(
+        model, Plan(MCM), pool, AgentSettings(cloud=address, breaker_reset_s=RESET_S, **settings)
+    )
     return agent, pool
 
 
@@ -107,8 +110,8 @@ def wait_until(predicate, timeout_s: float = 5.0) -> bool:  # type: ignore[no-un
 
 
 def test_an_error_mid_request_finishes_locally_then_the_breaker_resumes(
-        model: SplitModel, cloud: tuple[FlakyCloud, str], image: bytes,
-        reference: torch.Tensor) -> None:
+    model: SplitModel, cloud: tuple[FlakyCloud, str], image: bytes, reference: torch.Tensor
+) -> None:
     servicer, address = cloud
     agent, pool = make_agent(model, address)
     with pool:
@@ -130,8 +133,9 @@ def test_an_error_mid_request_finishes_locally_then_the_breaker_resumes(
         assert agent.breaker.state == CLOSED
 
 
-def test_a_missed_deadline_finishes_locally(model: SplitModel, cloud: tuple[FlakyCloud, str],
-                                            image: bytes) -> None:
+def test_a_missed_deadline_finishes_locally(
+    model: SplitModel, cloud: tuple[FlakyCloud, str], image: bytes
+) -> None:
     servicer, address = cloud
     agent, pool = make_agent(model, address, timeout_s=0.2)
     with pool:
@@ -143,7 +147,8 @@ def test_a_missed_deadline_finishes_locally(model: SplitModel, cloud: tuple[Flak
 
 
 def test_a_refusal_of_the_request_leaves_the_breaker_closed(
-        model: SplitModel, cloud: tuple[FlakyCloud, str], image: bytes) -> None:
+    model: SplitModel, cloud: tuple[FlakyCloud, str], image: bytes
+) -> None:
     servicer, address = cloud
     agent, pool = make_agent(model, address)
     with pool:
@@ -153,7 +158,8 @@ def test_a_refusal_of_the_request_leaves_the_breaker_closed(
 
 
 def test_a_bad_image_is_the_clients_fault_not_a_fallback(
-        model: SplitModel, cloud: tuple[FlakyCloud, str]) -> None:
+    model: SplitModel, cloud: tuple[FlakyCloud, str]
+) -> None:
     servicer, address = cloud
     agent, pool = make_agent(model, address)
     with pool:
@@ -163,8 +169,9 @@ def test_a_bad_image_is_the_clients_fault_not_a_fallback(
         assert servicer.calls == 1 and agent.breaker.state == CLOSED
 
 
-def test_a_weights_refusal_stops_offloading(model: SplitModel, cloud: tuple[FlakyCloud, str],
-                                            image: bytes) -> None:
+def test_a_weights_refusal_stops_offloading(
+    model: SplitModel, cloud: tuple[FlakyCloud, str], image: bytes
+) -> None:
     servicer, address = cloud
     agent, pool = make_agent(model, address)
     with pool:
@@ -186,7 +193,8 @@ def test_no_cloud_at_all_costs_no_wait(model: SplitModel, image: bytes) -> None:
 
 
 def test_concurrent_requests_during_an_outage_all_return(
-        model: SplitModel, cloud: tuple[FlakyCloud, str], image: bytes) -> None:
+    model: SplitModel, cloud: tuple[FlakyCloud, str], image: bytes
+) -> None:
     servicer, address = cloud
     agent, pool = make_agent(model, address)
     results: list[bool] = []

@@ -1,4 +1,4 @@
-"""``collabdnn link`` and collabdnn.shaping without root: errors, commands, parsing."""
+"""``collabdnn link`` and collabdnn.netem.shaping without root: errors, commands, parsing."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from collabdnn import shaping
 from collabdnn.cli import main
-from collabdnn.link import Link
+from collabdnn.netem import shaping
+from collabdnn.planning.link import Link
 
 CANNED = {
     ("tc", "qdisc"): "qdisc htb 1: root refcnt 2 r2q 10 default 0x30 direct_packets_stat 0\n"
@@ -116,8 +116,8 @@ def test_link_modules_do_not_import_torch() -> None:
     import sys
 
     code = (
-        "import sys, collabdnn.cli.link, collabdnn.shaping, collabdnn.netns, "
-        "collabdnn.emulated, collabdnn.linkest, collabdnn.probe; "
+        "import sys, collabdnn.cli.link, collabdnn.netem.shaping, collabdnn.netem.netns, "
+        "collabdnn.measure.emulated, collabdnn.measure.linkest, collabdnn.transport.probe; "
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

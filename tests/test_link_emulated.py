@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from collabdnn.emulated import TokenBucketShaper
-from collabdnn.link import Link
+from collabdnn.measure.emulated import TokenBucketShaper
+from collabdnn.planning.link import Link
 
 LINK = Link(up_mbps=8.0, down_mbps=16.0, rtt_ms=40.0)
 MB = 1_000_000

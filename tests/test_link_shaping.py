@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from collabdnn.link import Link
-from collabdnn.linkest import LinkEstimator
-from collabdnn.netns import NetNamespace, netns_available
+from collabdnn.measure.linkest import LinkEstimator
+from collabdnn.netem.netns import NetNamespace, netns_available
+from collabdnn.planning.link import Link
 
 ROOT = Path(__file__).resolve().parent.parent
 AVAILABLE, REASON = netns_available()
@@ -99,7 +99,7 @@ def _check_estimate(data: dict, up: float, down: float, rtt_ms: float) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("mbps", [2.0, 8.0, 30.0])
 def test_probes_measure_the_shaped_rate(mbps: float) -> None:
-    from collabdnn.probe import measure_shaped
+    from collabdnn.testbed.probe_run import measure_shaped
 
     data = measure_shaped(Link(mbps, mbps, 20.0), rounds=3)
     _check_estimate(data, mbps, mbps, 20.0)
@@ -107,7 +107,7 @@ def test_probes_measure_the_shaped_rate(mbps: float) -> None:
 
 @pytest.mark.slow
 def test_uplink_and_downlink_shaped_apart() -> None:
-    from collabdnn.probe import measure_shaped
+    from collabdnn.testbed.probe_run import measure_shaped
 
     data = measure_shaped(Link(4.0, 16.0, 20.0), rounds=3)
     _check_estimate(data, 4.0, 16.0, 20.0)

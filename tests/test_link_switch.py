@@ -3,14 +3,14 @@
 Inside a private namespace with tc: at 50 Mbit/s the scheduler's plan uses the cloud;
 after ``collabdnn link set --up-mbps 1 --down-mbps 1 --rtt-ms 0`` the agent must hold a
 more mobile-heavy plan within 5 s (the target is 2 s), and every classification issued
-meanwhile must succeed. See :mod:`collabdnn.linkswitch`.
+meanwhile must succeed. See :mod:`collabdnn.testbed.linkswitch`.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from collabdnn.netns import netns_available
+from collabdnn.netem.netns import netns_available
 
 AVAILABLE, REASON = netns_available()
 pytestmark = [
@@ -21,7 +21,7 @@ pytestmark = [
 
 
 def test_link_drop_moves_the_agent_to_a_more_mobile_plan() -> None:
-    from collabdnn.linkswitch import measure_in_namespace
+    from collabdnn.testbed.linkswitch import measure_in_namespace
 
     result = measure_in_namespace()
     before, after = result["plan_before"], result["plan_after"]

@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from collabdnn.link import LINK_PRESETS, Link
-from collabdnn.linkest import LinkEstimator
+from collabdnn.measure.linkest import LinkEstimator
+from collabdnn.planning.link import LINK_PRESETS, Link
 
 TRUTH = Link(up_mbps=5.0, down_mbps=12.0, rtt_ms=40.0, network="4g")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from collabdnn import serde
 from collabdnn.placement import Placement, PlacementError, Plan, Segment, describe, segments
 from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
+from collabdnn.wire import serde
 
 
 def test_parse_and_resolve() -> None:
@@ -22,8 +22,7 @@ def test_parse_and_resolve() -> None:
 
 
 def test_segments_are_maximal_half_open_runs() -> None:
-    assert segments(tuple("MMCCM")) == [Segment("M", 0, 2), Segment("C", 2, 4),
-                                        Segment("M", 4, 5)]
+    assert segments(tuple("MMCCM")) == [Segment("M", 0, 2), Segment("C", 2, 4), Segment("M", 4, 5)]
     assert segments(("C",)) == [Segment("C", 0, 1)]
     assert describe(("M", "M")) == "mobile" and describe(("C", "M")) == "CM"
 
@@ -38,10 +37,16 @@ def test_placement_and_plan_round_trip(spec: str) -> None:
 
 def test_result_round_trip() -> None:
     result = ClassifyResult(
-        top=[Prediction(3, "tiger shark", 0.5)], placement=("M", "C"), latency_ms=12.5,
-        bytes_up=10, bytes_down=4, fallback=False,
-        units=[UnitTiming(0, "preprocess", "mobile", 1.0, 0.1, 0.2, 0.3, 10),
-               UnitTiming(1, "fc", "cloud", 2.0, 0.1, 0.0, 0.2, 4)],
+        top=[Prediction(3, "tiger shark", 0.5)],
+        placement=("M", "C"),
+        latency_ms=12.5,
+        bytes_up=10,
+        bytes_down=4,
+        fallback=False,
+        units=[
+            UnitTiming(0, "preprocess", "mobile", 1.0, 0.1, 0.2, 0.3, 10),
+            UnitTiming(1, "fc", "cloud", 2.0, 0.1, 0.0, 0.2, 4),
+        ],
         transfers=[Transfer(0, True, 10, 0.1, 0.2, 0.3), Transfer(1, False, 4, 0.1, 0.0, 0.2)],
         logits_frame=b"frame",
     )

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collabdnn.energy import RADIO_MODELS, PowerModel, RadioModel, power_model
-from collabdnn.link import LINK_PRESETS, Link, link_from_args
-from collabdnn.planner import (
+from collabdnn.planning.energy import RADIO_MODELS, PowerModel, RadioModel, power_model
+from collabdnn.planning.link import LINK_PRESETS, Link, link_from_args
+from collabdnn.planning.planner import (
     CLOUD,
     DEADLINE_RTOL,
     MOBILE,
@@ -29,7 +29,7 @@ from collabdnn.planner import (
     plan,
     spec_to_placement,
 )
-from collabdnn.profiles import (
+from collabdnn.planning.profiles import (
     SCHEMA,
     Boundary,
     Codec,
@@ -88,8 +88,9 @@ def random_instance(rng: random.Random, n: int) -> tuple[PlanInput, Link, PowerM
     return PlanInput(units, boundaries), link, power, rng.uniform(1.0, 5.0)
 
 
-def brute_force(inp: PlanInput, link: Link, power: PowerModel, k: float
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def brute_force(
+    inp: PlanInput, link: Link, power: PowerModel, k: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Latency and energy of all 2^N placements, vectorised with the cost formulas
     written out again here (independently of the planner's code).
 
@@ -197,8 +198,7 @@ def check_consistent(result, inp, link, power, k) -> None:
     cloud = evaluate(inp, link, power, (CLOUD,) * n, k)
     assert result.baselines["mobile_only"].cost == mobile
     assert result.baselines["cloud_only"].cost == cloud
-    cuts = [evaluate(inp, link, power, (MOBILE,) * c + (CLOUD,) * (n - c), k)
-            for c in range(n + 1)]
+    cuts = [evaluate(inp, link, power, (MOBILE,) * c + (CLOUD,) * (n - c), k) for c in range(n + 1)]
     best = result.baselines["best_single_cut"]
     assert best.placement == (MOBILE,) * best.cut + (CLOUD,) * (n - best.cut)
     c = result.constraints
@@ -208,10 +208,12 @@ def check_consistent(result, inp, link, power, k) -> None:
     elif used == "energy":
         assert close(best.cost.mobile_energy_mj, min(x.mobile_energy_mj for x in cuts))
     elif used == "weighted":
+
         def score(x):
             l0 = mobile.latency_ms if mobile.latency_ms > 0 else 1.0
             e0 = mobile.mobile_energy_mj if mobile.mobile_energy_mj > 0 else 1.0
             return c.weight * x.latency_ms / l0 + (1 - c.weight) * x.mobile_energy_mj / e0
+
         assert close(score(best.cost), min(score(x) for x in cuts))
     else:
         ok = [x for x in cuts if x.latency_ms <= c.deadline_ms * (1 + DEADLINE_RTOL)]
@@ -258,25 +260,53 @@ def test_evaluate_by_hand() -> None:
 
 # ------------------------------------------------------------- AlexNet-like instance
 
-ALEX_NAMES = ["preprocess", "conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5",
-              "pool3", "fc1", "fc2", "fc3"]
+ALEX_NAMES = [
+    "preprocess",
+    "conv1",
+    "pool1",
+    "conv2",
+    "pool2",
+    "conv3",
+    "conv4",
+    "conv5",
+    "pool3",
+    "fc1",
+    "fc2",
+    "fc3",
+]
 # float32 bytes of each unit's output (torchvision AlexNet shapes)
-ALEX_RAW = [3 * 224 * 224 * 4, 64 * 55 * 55 * 4, 64 * 27 * 27 * 4, 192 * 27 * 27 * 4,
-            192 * 13 * 13 * 4, 384 * 13 * 13 * 4, 256 * 13 * 13 * 4, 256 * 13 * 13 * 4,
-            9216 * 4, 4096 * 4, 4096 * 4, 1000 * 4]
+ALEX_RAW = [
+    3 * 224 * 224 * 4,
+    64 * 55 * 55 * 4,
+    64 * 27 * 27 * 4,
+    192 * 27 * 27 * 4,
+    192 * 13 * 13 * 4,
+    384 * 13 * 13 * 4,
+    256 * 13 * 13 * 4,
+    256 * 13 * 13 * 4,
+    9216 * 4,
+    4096 * 4,
+    4096 * 4,
+    1000 * 4,
+]
 # Server CPU latency per unit, ms.
 ALEX_CLOUD = [2.0, 1.5, 0.2, 2.0, 0.1, 1.0, 1.2, 0.8, 0.05, 3.0, 1.3, 0.3]
 
 
-def alexnet_like(mobile_factor: float = 10.0, fc_factor: float | None = None,
-                 input_bytes: int = 300_000) -> PlanInput:
+def alexnet_like(
+    mobile_factor: float = 10.0, fc_factor: float | None = None, input_bytes: int = 300_000
+) -> PlanInput:
     """A 12-unit AlexNet: the phone ``mobile_factor`` times slower than the cloud
     (``fc_factor`` for the fully connected layers if given); activations compress to
     about half; encoding costs ~2 ms/MB on the phone, decoding ~1 ms/MB.  The photo is a
     300 kB JPEG."""
     units = tuple(
-        UnitCost(name, name.rstrip("0123456789"),
-                 c * (fc_factor if fc_factor and name.startswith("fc") else mobile_factor), c)
+        UnitCost(
+            name,
+            name.rstrip("0123456789"),
+            c * (fc_factor if fc_factor and name.startswith("fc") else mobile_factor),
+            c,
+        )
         for name, c in zip(ALEX_NAMES, ALEX_CLOUD, strict=True)
     )
     boundaries = [Boundary(input_bytes)]
@@ -366,8 +396,9 @@ def test_low_battery_switches_to_energy() -> None:
     assert "battery" in low.reason and "switched" in low.reason
     energy = plan(inp, link, power, "energy")
     assert close(low.mobile_energy_mj, energy.mobile_energy_mj)
-    with_deadline = plan(inp, link, power, "weighted",
-                         Constraints(battery_fraction=0.1, deadline_ms=200.0))
+    with_deadline = plan(
+        inp, link, power, "weighted", Constraints(battery_fraction=0.1, deadline_ms=200.0)
+    )
     assert with_deadline.objective_used == "deadline"
     assert with_deadline.to_dict()["objective_used"] == "deadline"
     kept = plan(inp, link, power, "deadline", Constraints(battery_fraction=0.1, deadline_ms=200))
@@ -468,17 +499,34 @@ def make_profile(side: str, factor: float, model: str = "tiny") -> Profile:
     sizes = [602112, 774400, 186624, 4000]
     units = tuple(
         UnitProfile(
-            index=i, name=name, kind=name.rstrip("0123456789"), flops=1000 * i, params=10 * i,
-            latency_ms=LatencyStats(median=factor * (i + 1), p10=factor * (i + 1) * 0.9,
-                                    p90=factor * (i + 1) * 1.2, repeats=20),
-            output_bytes=size, encoded_bytes=size // 2, encode_ms=0.1 * factor,
+            index=i,
+            name=name,
+            kind=name.rstrip("0123456789"),
+            flops=1000 * i,
+            params=10 * i,
+            latency_ms=LatencyStats(
+                median=factor * (i + 1),
+                p10=factor * (i + 1) * 0.9,
+                p90=factor * (i + 1) * 1.2,
+                repeats=20,
+            ),
+            output_bytes=size,
+            encoded_bytes=size // 2,
+            encode_ms=0.1 * factor,
             decode_ms=0.05 * factor,
         )
         for i, (name, size) in enumerate(zip(names, sizes, strict=True))
     )
-    return Profile(side=side, model=model, units=units, input_bytes=100_000,
-                   weights_hash="abc", created="2025-01-01T00:00:00+00:00",
-                   host={"cpu": "test"}, codec=Codec(level=1, shuffle=False))
+    return Profile(
+        side=side,
+        model=model,
+        units=units,
+        input_bytes=100_000,
+        weights_hash="abc",
+        created="2025-01-01T00:00:00+00:00",
+        host={"cpu": "test"},
+        codec=Codec(level=1, shuffle=False),
+    )
 
 
 def test_profile_round_trip(tmp_path: Path) -> None:
@@ -565,10 +613,28 @@ def write_profiles(tmp_path: Path) -> tuple[str, str]:
 
 def test_plan_cli_json(tmp_path: Path) -> None:
     mobile, cloud = write_profiles(tmp_path)
-    rc, out = run_cli(["plan", "--model", "tiny", "--mobile-profile", mobile,
-                       "--cloud-profile", cloud, "--network", "4g", "--up-mbps", "3",
-                       "--objective", "weighted", "--weight", "0.7", "--battery", "0.9",
-                       "--json"])
+    rc, out = run_cli(
+        [
+            "plan",
+            "--model",
+            "tiny",
+            "--mobile-profile",
+            mobile,
+            "--cloud-profile",
+            cloud,
+            "--network",
+            "4g",
+            "--up-mbps",
+            "3",
+            "--objective",
+            "weighted",
+            "--weight",
+            "0.7",
+            "--battery",
+            "0.9",
+            "--json",
+        ]
+    )
     assert rc == 0
     data = json.loads(out)
     for key in ("objective", "units", "placement", "predicted", "baselines"):
@@ -584,16 +650,42 @@ def test_plan_cli_json(tmp_path: Path) -> None:
 
 def test_plan_cli_table_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     mobile, cloud = write_profiles(tmp_path)
-    rc, out = run_cli(["plan", "--model", "tiny", "--mobile-profile", mobile,
-                       "--cloud-profile", cloud, "--objective", "deadline",
-                       "--deadline-ms", "1000", "--battery", "0.05"])
+    rc, out = run_cli(
+        [
+            "plan",
+            "--model",
+            "tiny",
+            "--mobile-profile",
+            mobile,
+            "--cloud-profile",
+            cloud,
+            "--objective",
+            "deadline",
+            "--deadline-ms",
+            "1000",
+            "--battery",
+            "0.05",
+        ]
+    )
     assert rc == 0
     assert "best_single_cut" in out and "conv1" in out and "battery" in out
-    rc, _ = run_cli(["plan", "--model", "alexnet", "--mobile-profile", mobile,
-                     "--cloud-profile", cloud])
+    rc, _ = run_cli(
+        ["plan", "--model", "alexnet", "--mobile-profile", mobile, "--cloud-profile", cloud]
+    )
     assert rc == 2
     assert "tiny" in capsys.readouterr().err
-    rc, _ = run_cli(["plan", "--model", "tiny", "--mobile-profile", mobile,
-                     "--cloud-profile", cloud, "--objective", "deadline"])
+    rc, _ = run_cli(
+        [
+            "plan",
+            "--model",
+            "tiny",
+            "--mobile-profile",
+            mobile,
+            "--cloud-profile",
+            cloud,
+            "--objective",
+            "deadline",
+        ]
+    )
     assert rc == 2
     assert "deadline" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from collabdnn.errors import ImageError
-from collabdnn.preprocess import ImageLimits, Preprocess
+from collabdnn.model.preprocess import ImageLimits, Preprocess
 
 
 def _png(width: int, height: int) -> bytes:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from collabdnn.codec import CodecConfig, encode
-from collabdnn.predictor import (
+from collabdnn.measure.profiler import latency_stats, make_batches, profile_model
+from collabdnn.planning.predictor import (
     LatencyPredictor,
     Sample,
     fit,
@@ -20,8 +21,7 @@ from collabdnn.predictor import (
     holdout_error,
     predict_profile,
 )
-from collabdnn.profiler import latency_stats, make_batches, profile_model
-from collabdnn.profiles import (
+from collabdnn.planning.profiles import (
     LatencyStats,
     Profile,
     ProfileError,
@@ -42,7 +42,7 @@ def mobile_profile(alexnet, cat_bytes) -> Profile:
 
 @pytest.fixture(scope="module")
 def resnet18():
-    from collabdnn.split_model import load_model
+    from collabdnn.model.split_model import load_model
 
     return load_model("resnet18", "seed:0")
 
@@ -302,6 +302,6 @@ def test_a_kind_seen_in_one_model_only_borrows_the_global_model():
 
 
 def _samples(model: str, seed: int) -> list[Sample]:
-    from collabdnn.predictor import samples_from_profile
+    from collabdnn.planning.predictor import samples_from_profile
 
     return samples_from_profile(_synthetic_profile(model, seed))

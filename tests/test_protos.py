@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collabdnn import proto_gen
+from collabdnn.wire import proto_gen
 
 
 def test_committed_stubs_match_regenerated(tmp_path: Path) -> None:
@@ -19,7 +19,7 @@ def test_committed_stubs_match_regenerated(tmp_path: Path) -> None:
 
 
 def test_stubs_import_as_package_modules() -> None:
-    from collabdnn.proto import cloud_pb2, cloud_pb2_grpc, mobile_pb2_grpc
+    from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc, mobile_pb2_grpc
 
     assert cloud_pb2.DESCRIPTOR.package == "collabdnn.proto"
     assert hasattr(cloud_pb2_grpc, "CloudServerStub")

@@ -10,9 +10,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from collabdnn.admission import Admission, max_concurrent_rpcs, pool_threads
-from collabdnn.proto import cloud_pb2, mobile_pb2
-from collabdnn.rpc import HEALTH_SERVICE, IDEMPOTENT, retry_service_config
+from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
+from collabdnn.transport.channels import HEALTH_SERVICE, IDEMPOTENT, retry_service_config
+from collabdnn.wire.proto import cloud_pb2, mobile_pb2
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = ["collabdnn", "cloud_server", "mobile_agent", "benchmarks"]
@@ -34,22 +34,28 @@ def test_every_stub_call_has_a_deadline() -> None:
             if "proto" in path.parts:
                 continue
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
-                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and node.func.attr in rpcs
-                        and not any(k.arg == "timeout" for k in node.keywords)):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in rpcs
+                    and not any(k.arg == "timeout" for k in node.keywords)
+                ):
                     missing.append(f"{path.relative_to(REPO)}:{node.lineno} {node.func.attr}")
     assert not missing, f"stub calls without timeout=: {missing}"
 
 
 def test_idempotent_calls_name_real_methods_and_are_retried() -> None:
-    services = {s.full_name: {m.name for m in s.methods}
-                for module in (cloud_pb2, mobile_pb2)
-                for s in module.DESCRIPTOR.services_by_name.values()}
+    services = {
+        s.full_name: {m.name for m in s.methods}
+        for module in (cloud_pb2, mobile_pb2)
+        for s in module.DESCRIPTOR.services_by_name.values()
+    }
     services[HEALTH_SERVICE] = {"Check", "Watch"}
     for service, methods in IDEMPOTENT.items():
         assert set(methods) <= services[service], service
     assert {"Execute", "Classify", "SetPlan"}.isdisjoint(
-        m for methods in IDEMPOTENT.values() for m in methods)
+        m for methods in IDEMPOTENT.values() for m in methods
+    )
     config = json.loads(retry_service_config(IDEMPOTENT))
     (policy,) = config["methodConfig"]
     assert policy["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
@@ -76,8 +82,7 @@ def test_admission_refuses_beyond_its_limit_and_frees_slots() -> None:
         assert admission.admitted == 2
     assert admission.admitted == 0
     assert admission.try_enter() and admission.try_enter() and not admission.try_enter()
-    with pytest.raises(_Aborted, match="already admitted"), admission.admit(
-            context, "c"):  # type: ignore[arg-type]
+    with pytest.raises(_Aborted, match="already admitted"), admission.admit(context, "c"):  # type: ignore[arg-type]
         pass
     assert context.code == grpc.StatusCode.RESOURCE_EXHAUSTED and admission.refused == 2
     admission.leave()
@@ -91,7 +96,8 @@ def test_admission_refuses_beyond_its_limit_and_frees_slots() -> None:
 
 @pytest.mark.parametrize("command", ["cloud", "mobile"])
 def test_services_bind_loopback_by_default_and_limits_come_from_the_environment(
-        command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from collabdnn.cli import _build_parser
 
     for name in ("COLLABDNN_HOST", "COLLABDNN_MAX_QUEUE", "COLLABDNN_MAX_CONCURRENT"):

@@ -3,7 +3,7 @@
 One agent (reporting to the scheduler) and one scheduler per module, next to the
 session's cloud server. The mobile profile is the agent's own (through its Profile
 call) made 10x slower: on one machine both sides share a CPU, so without it nothing
-would ever be worth offloading (see ``collabdnn.stack.slower_profile``). The cloud is
+would ever be worth offloading (see ``collabdnn.testbed.stack.slower_profile``). The cloud is
 profiled live by the scheduler.
 """
 
@@ -19,13 +19,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from collabdnn.cli.classify import classify
-from collabdnn.procs import Service, start_healthy
-from collabdnn.profile_service import ProfileSettings, fetch_profile
-from collabdnn.profiles import Profile, save_profile, slower_profile
-from collabdnn.proto import common_pb2, scheduler_pb2, scheduler_pb2_grpc
-from collabdnn.rpc import open_channel
-from collabdnn.stack import free_port
+from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
+from collabdnn.planning.profiles import Profile, save_profile, slower_profile
+from collabdnn.testbed.procs import Service, start_healthy
+from collabdnn.testbed.stack import free_port
+from collabdnn.transport.channels import open_channel
+from collabdnn.wire.proto import common_pb2, scheduler_pb2, scheduler_pb2_grpc
+from mobile_agent.client import classify
 from tests.conftest import COMMON, REPO, SAMPLES, stop_cleanly
 
 FAST = ProfileSettings(repeats=2, warmup=1)
@@ -65,7 +65,7 @@ def scheduler_stub(scheduler: Service) -> tuple[grpc.Channel, scheduler_pb2_grpc
 
 
 def agent_plan(agent: Service):
-    from collabdnn.proto import mobile_pb2, mobile_pb2_grpc
+    from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
 
     with open_channel(agent.address) as channel:
         return mobile_pb2_grpc.MobileAgentStub(channel).GetPlan(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collabdnn.link import Link
-from collabdnn.planner import Constraints
-from collabdnn.profiles import Boundary, PlanInput, UnitCost
-from collabdnn.scheduling import PlanKeeper, relative_change
+from collabdnn.planning.link import Link
+from collabdnn.planning.planner import Constraints
+from collabdnn.planning.profiles import Boundary, PlanInput, UnitCost
+from collabdnn.planning.scheduling import PlanKeeper, relative_change
 
 NAMES = [
     "preprocess",

@@ -9,8 +9,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from collabdnn.certs import make_ca, make_cert
-from collabdnn.security import (
+from collabdnn.testbed.certs import make_ca, make_cert
+from collabdnn.transport.security import (
     SecurityConfig,
     SecurityError,
     bind,
@@ -122,7 +122,7 @@ def test_options_come_from_the_environment():
     import argparse
 
     from collabdnn.cli import apply_environment
-    from collabdnn.security import add_security_arguments, config_from_args
+    from collabdnn.transport.security import add_security_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_security_arguments(parser)

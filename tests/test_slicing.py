@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from collabdnn.errors import TensorMismatchError, UnitRangeError
-from collabdnn.split_model import load_model
+from collabdnn.model.split_model import load_model
 
 MODELS = ["alexnet", "alexnet-2012", "resnet18", "mobilenet_v2", "vgg11"]
 

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from collabdnn.cli.classify import classify
 from collabdnn.codec import CodecConfig, decode, encode
+from collabdnn.model.split_model import SplitModel, load_model
 from collabdnn.placement import Placement
-from collabdnn.procs import Service, start_healthy
-from collabdnn.split_model import SplitModel, load_model
+from collabdnn.testbed.procs import Service, start_healthy
+from mobile_agent.client import classify
 from tests.conftest import MODEL, WEIGHTS, stop_cleanly
 
 AGENT_CODEC = CodecConfig(level=1)  # the agent's default (--zstd-level 1, no shuffle)
@@ -95,8 +95,9 @@ def test_every_single_cut_and_multi_switch_is_bit_exact(
     assert not failures, failures
 
 
-def test_result_reports_top5_and_timings(agent: Service, local: SplitModel,
-                                         activations: list[torch.Tensor], chelsea: bytes) -> None:
+def test_result_reports_top5_and_timings(
+    agent: Service, local: SplitModel, activations: list[torch.Tensor], chelsea: bytes
+) -> None:
     (result,) = classify(agent.address, [chelsea], Placement.parse("MMMCCCCCCMMM"))
     probs = torch.softmax(activations[-1].reshape(-1), 0)
     top = probs.topk(5)
@@ -112,10 +113,10 @@ def test_result_reports_top5_and_timings(agent: Service, local: SplitModel,
 
 
 def test_plan_is_used_when_the_request_names_none(agent: Service, chelsea: bytes) -> None:
-    from collabdnn import serde
     from collabdnn.placement import Plan
-    from collabdnn.proto import mobile_pb2, mobile_pb2_grpc
-    from collabdnn.rpc import open_channel
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.wire import serde
+    from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
 
     with open_channel(agent.address) as channel:
         stub = mobile_pb2_grpc.MobileAgentStub(channel)
@@ -125,18 +126,19 @@ def test_plan_is_used_when_the_request_names_none(agent: Service, chelsea: bytes
         try:
             (result,) = classify(agent.address, [chelsea])
             assert "".join(result.placement) == "MMMMMCCCCCCC"
-            assert serde.plan_from_proto(stub.GetPlan(mobile_pb2.GetPlanRequest(),
-                                                      timeout=10)) == plan
+            assert (
+                serde.plan_from_proto(stub.GetPlan(mobile_pb2.GetPlanRequest(), timeout=10)) == plan
+            )
         finally:
             stub.SetPlan(before, timeout=10)
 
 
 @pytest.fixture(scope="module")
-def mismatched_agent(cloud: Service, tmp_path_factory: pytest.TempPathFactory
-                     ) -> Iterator[Service]:
+def mismatched_agent(cloud: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     args = ["--model", MODEL, "--weights", "seed:1", "--threads", "1", "--cloud", cloud.address]
-    service = start_healthy("mobile", args, name="mobile-seed1",
-                            log_dir=tmp_path_factory.mktemp("mismatch"))
+    service = start_healthy(
+        "mobile", args, name="mobile-seed1", log_dir=tmp_path_factory.mktemp("mismatch")
+    )
     yield service
     stop_cleanly(service)
 
@@ -151,11 +153,9 @@ def test_agent_refuses_to_offload_across_a_weights_mismatch(
     assert "REFUSING TO OFFLOAD" in mismatched_agent.log_tail(100)
 
 
-
-
 def test_agent_info_reports_the_verified_cloud(agent: Service, cloud: Service) -> None:
-    from collabdnn.proto import common_pb2, mobile_pb2_grpc
-    from collabdnn.rpc import open_channel
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc
 
     with open_channel(agent.address) as channel:
         info = mobile_pb2_grpc.MobileAgentStub(channel).Info(common_pb2.InfoRequest(), timeout=10)

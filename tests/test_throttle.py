@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from collabdnn.throttle import ThrottleError, add_process, cpu_quota
+from collabdnn.netem.throttle import ThrottleError, add_process, cpu_quota
 
 SPIN = "import time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass\n"
 

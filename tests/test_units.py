@@ -8,8 +8,8 @@ import pytest
 
 from collabdnn.cli import main
 from collabdnn.errors import UnknownModelError
-from collabdnn.models.registry import MODELS, get_spec
-from collabdnn.split_model import load_model
+from collabdnn.model.registry import MODELS, get_spec
+from collabdnn.model.split_model import load_model
 
 # Table 3: (unit, output shape C x H x W or features, parameters). conv2's weights are
 # 5*5*96*256 = 614,400 (the table's "614,000" is a typo; its row total 614,656 is right).

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from collabdnn.errors import WeightsError
-from collabdnn.models.registry import get_spec
-from collabdnn.split_model import load_model
-from collabdnn.weights import build_with_weights, imagenet_weights_path, weights_hash
+from collabdnn.model.registry import get_spec
+from collabdnn.model.split_model import load_model
+from collabdnn.model.weights import build_with_weights, imagenet_weights_path, weights_hash
 
 
 def test_seeded_weights_are_deterministic():

@@ -1,6 +1,6 @@
 """The mobile power flags, shared by ``plan``, ``scheduler`` and ``mobile``.
 
-Every figure of :mod:`collabdnn.energy`'s model can be overridden; unset flags keep the
+Every figure of :mod:`collabdnn.planning.energy`'s model can be overridden; unset flags keep the
 defaults (and the radio figures of the chosen network).
 """
 

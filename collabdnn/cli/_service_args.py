@@ -1,6 +1,6 @@
 """Arguments every service command shares, and the line that announces its port.
 
-``listening on HOST:PORT`` on stdout is a contract: :mod:`collabdnn.procs` (and anyone
+``listening on HOST:PORT`` on stdout is a contract: :mod:`collabdnn.testbed.procs` (and anyone
 starting a service with ``--port 0``) reads the bound port from it.
 """
 
@@ -9,27 +9,43 @@ from __future__ import annotations
 import argparse
 import sys
 
-from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
-from collabdnn.security import add_security_arguments
+from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
+from collabdnn.transport.security import add_security_arguments
 
 LISTENING = "listening on"
 
 
 def add_service_args(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument("--model", default="alexnet", help="model name (default: alexnet)")
-    parser.add_argument("--weights", default="seed:0",
-                        help="seed:N, imagenet (local torch cache) or a state-dict file")
+    parser.add_argument(
+        "--weights",
+        default="seed:0",
+        help="seed:N, imagenet (local torch cache) or a state-dict file",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (default: torch's choice)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=default_port,
-                        help=f"port (default: {default_port}; 0 = any free port, printed)")
-    parser.add_argument("--max-message-mb", type=float, default=DEFAULT_MAX_MESSAGE_MB,
-                        help=f"largest gRPC message (default: {DEFAULT_MAX_MESSAGE_MB} MB)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=default_port,
+        help=f"port (default: {default_port}; 0 = any free port, printed)",
+    )
+    parser.add_argument(
+        "--max-message-mb",
+        type=float,
+        default=DEFAULT_MAX_MESSAGE_MB,
+        help=f"largest gRPC message (default: {DEFAULT_MAX_MESSAGE_MB} MB)",
+    )
     parser.add_argument("--workers", type=int, default=8, help="gRPC handler threads")
-    parser.add_argument("--grace", type=float, default=5.0,
-                        help="seconds in-flight requests get on SIGTERM (default: 5)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds in-flight requests get on SIGTERM (default: 5)",
+    )
     add_security_arguments(parser)
 
 
@@ -38,11 +54,19 @@ def add_image_limit_args(parser: argparse.ArgumentParser) -> None:
     from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 
     default_mb = DEFAULT_MAX_IMAGE_BYTES / 2**20
-    parser.add_argument("--max-image-mb", type=float, default=default_mb,
-                        help=f"largest encoded image accepted (default: {default_mb:g} MB)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                        help="largest image accepted, width x height, checked before decoding; "
-                             f"also Pillow's bomb guard (default: {DEFAULT_MAX_PIXELS:,})")
+    parser.add_argument(
+        "--max-image-mb",
+        type=float,
+        default=default_mb,
+        help=f"largest encoded image accepted (default: {default_mb:g} MB)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help="largest image accepted, width x height, checked before decoding; "
+        f"also Pillow's bomb guard (default: {DEFAULT_MAX_PIXELS:,})",
+    )
 
 
 def positive_int(text: str) -> int:

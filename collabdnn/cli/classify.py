@@ -1,7 +1,7 @@
 """``collabdnn classify``: a thin gRPC client of the mobile agent (no torch).
 
 It only reads image files, sends them, and prints what comes back, so it starts fast.
-``--json`` prints a list with one object per image carrying design.md's keys.
+``--json`` prints a list with one object per image with the keys documented in docs/cli.md.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from collabdnn.placement import Placement, PlacementError
 from collabdnn.results import ClassifyResult
-from collabdnn.security import PLAINTEXT, SecurityConfig, add_security_arguments, config_from_args
+from collabdnn.transport.security import add_security_arguments, config_from_args
+from mobile_agent.client import classify
 
 HELP = "classify images through a mobile agent"
 DEFAULT_AGENT = "127.0.0.1:50053"
@@ -22,44 +22,24 @@ DEFAULT_AGENT = "127.0.0.1:50053"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", type=Path, help="image files")
-    parser.add_argument("--agent", default=DEFAULT_AGENT, metavar="HOST:PORT",
-                        help=f"the mobile agent (default: {DEFAULT_AGENT})")
-    parser.add_argument("--placement", metavar="SPEC",
-                        help="placement for these requests: mobile, cloud, or one letter M/C "
-                             "per unit (default: the agent's current plan)")
+    parser.add_argument(
+        "--agent",
+        default=DEFAULT_AGENT,
+        metavar="HOST:PORT",
+        help=f"the mobile agent (default: {DEFAULT_AGENT})",
+    )
+    parser.add_argument(
+        "--placement",
+        metavar="SPEC",
+        help="placement for these requests: mobile, cloud, or one letter M/C "
+        "per unit (default: the agent's current plan)",
+    )
     parser.add_argument("--top-k", type=int, default=5, help="classes per image (default: 5)")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="deadline per image in seconds (default: 60)")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="deadline per image in seconds (default: 60)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     add_security_arguments(parser)
-
-
-def classify(
-    agent: str,
-    images: Sequence[bytes],
-    placement: Placement | None = None,
-    *,
-    timeout: float = 60.0,
-    top_k: int = 5,
-    return_logits: bool = False,
-    security_config: SecurityConfig = PLAINTEXT,
-) -> list[ClassifyResult]:
-    """Classify each image with one Classify call (a deadline per image)."""
-    from collabdnn import serde
-    from collabdnn.proto import mobile_pb2, mobile_pb2_grpc
-    from collabdnn.rpc import open_channel
-
-    results = []
-    with open_channel(agent, security_config=security_config) as channel:
-        stub = mobile_pb2_grpc.MobileAgentStub(channel)
-        for image in images:
-            request = mobile_pb2.ClassifyRequest(
-                images=[image], top_k=top_k, return_logits=return_logits)
-            if placement is not None:
-                request.placement.CopyFrom(serde.placement_to_proto(placement))
-            reply = stub.Classify(request, timeout=timeout)
-            results += [serde.result_from_proto(r) for r in reply.results]
-    return results
 
 
 def result_json(name: str, result: ClassifyResult) -> dict:
@@ -82,22 +62,31 @@ def format_result(name: str, result: ClassifyResult, per_unit: bool = True) -> s
 
 
 def format_units(result: ClassifyResult) -> str:
-    header = (f"  {'unit':>4} {'name':<12} {'side':<6} {'compute':>9} {'encode':>8} "
-              f"{'transfer':>9} {'decode':>8} {'bytes':>10}")
+    header = (
+        f"  {'unit':>4} {'name':<12} {'side':<6} {'compute':>9} {'encode':>8} "
+        f"{'transfer':>9} {'decode':>8} {'bytes':>10}"
+    )
     rows = [header]
     image_up = [t for t in result.transfers if t.after_unit < 0]
     for t in image_up:
-        rows.append(f"  {'':>4} {'(image)':<12} {'':<6} {'':>9} {t.encode_ms:8.2f} "
-                    f"{t.transfer_ms:9.2f} {t.decode_ms:8.2f} {t.bytes:>10,}")
+        rows.append(
+            f"  {'':>4} {'(image)':<12} {'':<6} {'':>9} {t.encode_ms:8.2f} "
+            f"{t.transfer_ms:9.2f} {t.decode_ms:8.2f} {t.bytes:>10,}"
+        )
     for u in result.units:
         crossing = bool(u.bytes)
         rows.append(
             f"  {u.index:>4} {u.name:<12} {u.platform:<6} {u.compute_ms:9.2f} "
-            + (f"{u.encode_ms:8.2f} {u.transfer_ms:9.2f} {u.decode_ms:8.2f} {u.bytes:>10,}"
-               if crossing else f"{'':>8} {'':>9} {'':>8} {'':>10}")
+            + (
+                f"{u.encode_ms:8.2f} {u.transfer_ms:9.2f} {u.decode_ms:8.2f} {u.bytes:>10,}"
+                if crossing
+                else f"{'':>8} {'':>9} {'':>8} {'':>10}"
+            )
         )
-    rows.append("  (times in ms; transfer = network time of each cloud call, both directions, "
-                "shown on its upload)")
+    rows.append(
+        "  (times in ms; transfer = network time of each cloud call, both directions, "
+        "shown on its upload)"
+    )
     return "\n".join(rows)
 
 
@@ -115,15 +104,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"classify: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        results = classify(args.agent, data, placement, timeout=args.timeout, top_k=args.top_k,
-                           security_config=config_from_args(args))
+        results = classify(
+            args.agent,
+            data,
+            placement,
+            timeout=args.timeout,
+            top_k=args.top_k,
+            security_config=config_from_args(args),
+        )
     except grpc.RpcError as exc:
         print(f"classify: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
         return 1
     names = [str(path) for path in args.images]
     if args.json:
-        print(json.dumps([result_json(n, r) for n, r in zip(names, results, strict=True)],
-                         indent=2))
+        print(
+            json.dumps([result_json(n, r) for n, r in zip(names, results, strict=True)], indent=2)
+        )
     else:
         print("\n\n".join(format_result(n, r) for n, r in zip(names, results, strict=True)))
     return 0

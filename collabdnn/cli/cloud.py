@@ -18,24 +18,41 @@ HELP = "start the cloud server (runs any unit range it is sent)"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_service_args(parser, default_port=50051)
-    parser.add_argument("--max-frame-mb", type=float, default=512.0,
-                        help="largest decoded activation accepted (default: 512 MB)")
-    parser.add_argument("--max-queue", type=positive_int, default=64,
-                        help="Execute/Profile calls admitted at once, computing (at most "
-                             "--workers) or waiting; more are refused RESOURCE_EXHAUSTED "
-                             "at once (default: 64)")
+    parser.add_argument(
+        "--max-frame-mb",
+        type=float,
+        default=512.0,
+        help="largest decoded activation accepted (default: 512 MB)",
+    )
+    parser.add_argument(
+        "--max-queue",
+        type=positive_int,
+        default=64,
+        help="Execute/Profile calls admitted at once, computing (at most "
+        "--workers) or waiting; more are refused RESOURCE_EXHAUSTED "
+        "at once (default: 64)",
+    )
     add_image_limit_args(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from cloud_server.server import CloudConfig, serve
-    from collabdnn.security import config_from_args
+    from collabdnn.transport.security import config_from_args
 
     config = CloudConfig(
-        model=args.model, weights=args.weights, device=args.device, threads=args.threads,
-        host=args.host, port=args.port, max_message_mb=args.max_message_mb,
-        max_frame_mb=args.max_frame_mb, workers=args.workers, grace_s=args.grace,
-        max_queue=args.max_queue, max_image_mb=args.max_image_mb, max_pixels=args.max_pixels,
+        model=args.model,
+        weights=args.weights,
+        device=args.device,
+        threads=args.threads,
+        host=args.host,
+        port=args.port,
+        max_message_mb=args.max_message_mb,
+        max_frame_mb=args.max_frame_mb,
+        workers=args.workers,
+        grace_s=args.grace,
+        max_queue=args.max_queue,
+        max_image_mb=args.max_image_mb,
+        max_pixels=args.max_pixels,
         security=config_from_args(args),
     )
     return serve(config, on_bound=announce)

@@ -42,8 +42,8 @@ def default_images() -> list[Path]:
 def default_weights(model: str) -> str:
     """``imagenet`` when its checkpoint is in the local torch cache, else ``seed:0``."""
     from collabdnn.errors import WeightsError
-    from collabdnn.models.registry import get_spec
-    from collabdnn.weights import imagenet_weights_path
+    from collabdnn.model.registry import get_spec
+    from collabdnn.model.weights import imagenet_weights_path
 
     try:
         return "imagenet" if imagenet_weights_path(get_spec(model)).is_file() else "seed:0"
@@ -56,30 +56,56 @@ def demo_placements(num_units: int) -> dict[str, str]:
     q = max(1, num_units // 4)
     mcm = "M" * q + "C" * (num_units - 2 * q) + "M" * q
     cmcm = "".join("CM"[(i * 4 // num_units) % 2] for i in range(num_units))
-    return {"mobile only": "mobile", "cloud only": "cloud",
-            "mobile->cloud->mobile": mcm, "cloud->mobile->cloud->mobile": cmcm}
+    return {
+        "mobile only": "mobile",
+        "cloud only": "cloud",
+        "mobile->cloud->mobile": mcm,
+        "cloud->mobile->cloud->mobile": cmcm,
+    }
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="alexnet", help="model name (default: alexnet)")
-    parser.add_argument("--weights", default=None,
-                        help="default: imagenet if in the local torch cache, else seed:0")
-    parser.add_argument("--images", nargs="+", type=Path, metavar="IMAGE",
-                        help="photos to classify (default: the samples/ folder)")
-    parser.add_argument("--placement", action="append", default=[], metavar="SPEC",
-                        help="extra placement to run (repeatable)")
+    parser.add_argument(
+        "--weights", default=None, help="default: imagenet if in the local torch cache, else seed:0"
+    )
+    parser.add_argument(
+        "--images",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE",
+        help="photos to classify (default: the samples/ folder)",
+    )
+    parser.add_argument(
+        "--placement",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="extra placement to run (repeatable)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads per service")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.add_argument("--link", choices=("3g", "4g", "wifi"),
-                        help="shape the link to this preset (tc in a private namespace as "
-                             "root, else the agent's emulated shaper); one photo by default")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="classifications per photo and placement for the measured "
-                             "latency (default: 2)")
-    parser.add_argument("--mobile-cpus", type=float, default=0.0, metavar="F",
-                        help="make the agent a weaker device: a cgroup CPU quota of F cores "
-                             "(root; default 0 = off). On a throttled agent the link "
-                             "estimate also absorbs the agent's own slow sending")
+    parser.add_argument(
+        "--link",
+        choices=("3g", "4g", "wifi"),
+        help="shape the link to this preset (tc in a private namespace as "
+        "root, else the agent's emulated shaper); one photo by default",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="classifications per photo and placement for the measured latency (default: 2)",
+    )
+    parser.add_argument(
+        "--mobile-cpus",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="make the agent a weaker device: a cgroup CPU quota of F cores "
+        "(root; default 0 = off). On a throttled agent the link "
+        "estimate also absorbs the agent's own slow sending",
+    )
     parser.add_argument("--inside-netns", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -89,25 +115,32 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.link and not args.inside_netns:
-        from collabdnn.netns import netns_available
+        from collabdnn.netem.netns import netns_available
 
         available, reason = netns_available()
         if available:
             return _rerun_in_namespace(args)
-        log.warning("--link %s: cannot shape a real link (%s); using the agent's EMULATED "
-                    "link shaper instead", args.link, reason)
+        log.warning(
+            "--link %s: cannot shape a real link (%s); using the agent's EMULATED "
+            "link shaper instead",
+            args.link,
+            reason,
+        )
     images = args.images or default_images()
     if args.link and not args.images:  # a slow link: one photo, the smallest, stays quick
         images = sorted(images, key=lambda p: p.stat().st_size)[:1]
     if not images:
-        print("demo: no images: pass --images or run from a checkout with samples/",
-              file=sys.stderr)
+        print(
+            "demo: no images: pass --images or run from a checkout with samples/", file=sys.stderr
+        )
         return 2
     weights = args.weights or default_weights(args.model)
     meaningful = weights != "seed:0" and not weights.startswith("seed:")
     if not meaningful and not args.json:
-        print(f"NOTE: weights {weights!r} are random (no ImageNet checkpoint in the local torch "
-              "cache), so the labels below are NOT meaningful; the split execution is.\n")
+        print(
+            f"NOTE: weights {weights!r} are random (no ImageNet checkpoint in the local torch "
+            "cache), so the labels below are NOT meaningful; the split execution is.\n"
+        )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # clean up on SIGTERM too
     try:
         return _run(args, images, weights, meaningful)
@@ -125,9 +158,9 @@ def _rerun_in_namespace(args: argparse.Namespace) -> int:
     """Shape a private namespace's loopback to the preset and run this demo inside."""
     import os
 
-    from collabdnn import shaping
-    from collabdnn.link import LINK_PRESETS
-    from collabdnn.netns import NetNamespace
+    from collabdnn.netem import shaping
+    from collabdnn.netem.netns import NetNamespace
+    from collabdnn.planning.link import LINK_PRESETS
 
     argv = [sys.executable, "-m", "collabdnn", *sys.argv[1:]] if sys.argv[1:] else []
     if "demo" not in argv:
@@ -136,11 +169,15 @@ def _rerun_in_namespace(args: argparse.Namespace) -> int:
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     with NetNamespace(prefix="collabdnn-demo") as ns:
-        result = shaping.apply(LINK_PRESETS[args.link], cloud_port=CLOUD_PORT_IN_NETNS,
-                               netns=ns.name)
-        log.info("demo inside namespace %s, loopback shaped to %s%s", ns.name,
-                 LINK_PRESETS[args.link], "" if result.delay_shaped else " (RTT NOT shaped: "
-                 "no netem in this kernel)")
+        result = shaping.apply(
+            LINK_PRESETS[args.link], cloud_port=CLOUD_PORT_IN_NETNS, netns=ns.name
+        )
+        log.info(
+            "demo inside namespace %s, loopback shaped to %s%s",
+            ns.name,
+            LINK_PRESETS[args.link],
+            "" if result.delay_shaped else " (RTT NOT shaped: no netem in this kernel)",
+        )
         done = ns.run(argv, timeout=900, env=env, capture_output=False)
     return done.returncode
 
@@ -149,15 +186,18 @@ def _stack_args(args: argparse.Namespace, images: list[Path]) -> dict:
     """Per-service arguments: the link (real or emulated) and the profiling photos."""
     network = args.link or "wifi"
     agent = ["--network", network]
-    scheduler = ["--network", network, "--images", *map(str, images),
-                 "--profile-repeats", "3"]
+    scheduler = ["--network", network, "--images", *map(str, images), "--profile-repeats", "3"]
     cloud_port = None
     if args.link and args.inside_netns:
         cloud_port = CLOUD_PORT_IN_NETNS  # tc tells up from down by this port
     elif args.link:
         agent += ["--emulate-link", args.link]
-    return {"agent_args": agent, "scheduler_args": scheduler, "cloud_port": cloud_port,
-            "mobile_cpus": args.mobile_cpus or None}
+    return {
+        "agent_args": agent,
+        "scheduler_args": scheduler,
+        "cloud_port": cloud_port,
+        "mobile_cpus": args.mobile_cpus or None,
+    }
 
 
 def _link_note(args: argparse.Namespace) -> str:
@@ -169,9 +209,9 @@ def _link_note(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace, images: list[Path], weights: str, meaningful: bool) -> int:
-    from collabdnn.cli.classify import classify
     from collabdnn.placement import Placement
-    from collabdnn.stack import Stack
+    from collabdnn.testbed.stack import Stack
+    from mobile_agent.client import classify
 
     common = ["--model", args.model, "--weights", weights, "--threads", str(args.threads)]
     data = [p.read_bytes() for p in images]
@@ -182,8 +222,12 @@ def _run(args: argparse.Namespace, images: list[Path], weights: str, meaningful:
         plan = _plan_for_measured_link(stack)
         num_units = len(plan["units"])
         compared = {"scheduler plan": plan["placement_spec"]}
-        compared.update({"baseline " + name.replace("_", " "): base["placement_spec"]
-                         for name, base in plan["baselines"].items()})
+        compared.update(
+            {
+                "baseline " + name.replace("_", " "): base["placement_spec"]
+                for name, base in plan["baselines"].items()
+            }
+        )
         placements = demo_placements(num_units)
         placements.update({spec: spec for spec in args.placement})
         runs = []
@@ -207,8 +251,8 @@ def _plan_for_measured_link(stack, wait_s: float = 10.0) -> dict:  # stack: Stac
     """
     import time
 
-    from collabdnn.proto import common_pb2, mobile_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
-    from collabdnn.rpc import open_channel
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 
     deadline = time.monotonic() + wait_s
     with open_channel(stack.agent.address) as channel:
@@ -222,7 +266,8 @@ def _plan_for_measured_link(stack, wait_s: float = 10.0) -> dict:  # stack: Stac
     with open_channel(stack.scheduler_address) as channel:
         reply = scheduler_pb2_grpc.SchedulerStub(channel).Replan(
             scheduler_pb2.ReplanRequest(reason="demo: the link as the agent measured it"),
-            timeout=30)
+            timeout=30,
+        )
     stack.wait_agent_plan(lambda spec, plan: plan.plan_id == reply.plan_id, timeout=30)
     return json.loads(reply.plan_json)
 
@@ -244,19 +289,30 @@ def _comparison(plan: dict, compared: dict[str, str], runs: list) -> list[dict]:
         if title not in compared:
             continue
         predicted = _predicted(plan, spec)
-        rows.append({
-            "name": title, "spec": spec,
-            "predicted_ms": predicted.get("latency_ms"),
-            "measured_ms": statistics.median(r.latency_ms for r in results),
-            "predicted_mj": predicted.get("mobile_energy_mj"),
-            "modelled_mj": statistics.median(r.mobile_energy_mj or 0.0 for r in results),
-            "emulated_link": any(r.emulated_link for r in results),
-        })
+        rows.append(
+            {
+                "name": title,
+                "spec": spec,
+                "predicted_ms": predicted.get("latency_ms"),
+                "measured_ms": statistics.median(r.latency_ms for r in results),
+                "predicted_mj": predicted.get("mobile_energy_mj"),
+                "modelled_mj": statistics.median(r.mobile_energy_mj or 0.0 for r in results),
+                "emulated_link": any(r.emulated_link for r in results),
+            }
+        )
     return rows
 
 
-def _report(args: argparse.Namespace, images: list[Path], weights: str, meaningful: bool,
-            plan: dict, compared: dict[str, str], runs: list, mobile: str) -> int:
+def _report(
+    args: argparse.Namespace,
+    images: list[Path],
+    weights: str,
+    meaningful: bool,
+    plan: dict,
+    compared: dict[str, str],
+    runs: list,
+    mobile: str,
+) -> int:
     from collabdnn.cli.classify import format_result, result_json
     from collabdnn.cli.plan import render_table
 
@@ -264,43 +320,69 @@ def _report(args: argparse.Namespace, images: list[Path], weights: str, meaningf
     rows = _comparison(plan, compared, runs)
     fixed = [(t, s, rs) for t, s, rs in runs if t not in compared]
     if args.json:
-        print(json.dumps({
-            "model": args.model, "weights": weights, "labels_meaningful": meaningful,
-            "link": _link_note(args), "mobile": mobile, "scheduler_plan": plan,
-            "comparison": rows,
-            "runs": [{"name": title, "spec": spec,
-                      "results": [result_json(n, r)
-                                  for n, r in zip(names * args.rounds, rs, strict=False)]}
-                     for title, spec, rs in fixed],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "weights": weights,
+                    "labels_meaningful": meaningful,
+                    "link": _link_note(args),
+                    "mobile": mobile,
+                    "scheduler_plan": plan,
+                    "comparison": rows,
+                    "runs": [
+                        {
+                            "name": title,
+                            "spec": spec,
+                            "results": [
+                                result_json(n, r)
+                                for n, r in zip(names * args.rounds, rs, strict=False)
+                            ],
+                        }
+                        for title, spec, rs in fixed
+                    ],
+                },
+                indent=2,
+            )
+        )
         return 0
-    print(f"model {args.model}, weights {weights}, {len(plan['units'])} units "
-          f"(unit 0 = preprocessing); {_link_note(args)}; {mobile}")
+    print(
+        f"model {args.model}, weights {weights}, {len(plan['units'])} units "
+        f"(unit 0 = preprocessing); {_link_note(args)}; {mobile}"
+    )
     print(f"\n=== the scheduler's plan {plan['plan_id']} ===")
     print(render_table(plan))
-    print("\n=== predicted vs measured end-to-end latency (median over "
-          f"{len(images)} photo(s) x {args.rounds}) ===")
-    print(f"  {'plan':<26} {'placement':<14} {'predicted ms':>12} {'measured ms':>12} "
-          f"{'error':>7} {'pred. mJ':>9} {'modelled mJ':>11}")
+    print(
+        "\n=== predicted vs measured end-to-end latency (median over "
+        f"{len(images)} photo(s) x {args.rounds}) ==="
+    )
+    print(
+        f"  {'plan':<26} {'placement':<14} {'predicted ms':>12} {'measured ms':>12} "
+        f"{'error':>7} {'pred. mJ':>9} {'modelled mJ':>11}"
+    )
     for row in rows:
         pred, meas = row["predicted_ms"], row["measured_ms"]
         err = f"{100 * (meas - pred) / pred:+.0f}%" if pred else "-"
-        print(f"  {row['name']:<26} {row['spec']:<14} {pred or 0:>12.1f} {meas:>12.1f} "
-              f"{err:>7} {row['predicted_mj'] or 0:>9.1f} {row['modelled_mj']:>11.1f}"
-              + ("  (emulated link)" if row["emulated_link"] else ""))
-    print("  (energy is modelled from measured times with the power model; see "
-          "collabdnn.energy)")
+        print(
+            f"  {row['name']:<26} {row['spec']:<14} {pred or 0:>12.1f} {meas:>12.1f} "
+            f"{err:>7} {row['predicted_mj'] or 0:>9.1f} {row['modelled_mj']:>11.1f}"
+            + ("  (emulated link)" if row["emulated_link"] else "")
+        )
+    print(
+        "  (energy is modelled from measured times with the power model; see "
+        "collabdnn.planning.energy)"
+    )
     for title, spec, results in fixed:
         print(f"\n=== {title} ({spec}) ===")
-        print(_summary(names, results[:len(names)]))
+        print(_summary(names, results[: len(names)]))
         print(f"\nper-unit timings, {names[0]}:")
         print(format_result(names[0], results[0], per_unit=True))
     return 0
 
 
 def _num_units(agent: str) -> int:
-    from collabdnn.proto import common_pb2, mobile_pb2_grpc
-    from collabdnn.rpc import open_channel
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc
 
     with open_channel(agent) as channel:
         info = mobile_pb2_grpc.MobileAgentStub(channel).Info(common_pb2.InfoRequest(), timeout=10)
@@ -308,12 +390,15 @@ def _num_units(agent: str) -> int:
 
 
 def _summary(names: list[str], results: list) -> str:
-    rows = [f"  {'image':<16} {'top-1':<28} {'prob':>7} {'latency ms':>10} "
-            f"{'up B':>10} {'down B':>10} {'energy mJ':>10}"]
+    rows = [
+        f"  {'image':<16} {'top-1':<28} {'prob':>7} {'latency ms':>10} "
+        f"{'up B':>10} {'down B':>10} {'energy mJ':>10}"
+    ]
     for name, r in zip(names, results, strict=True):
         top = r.top[0]
-        rows.append(f"  {name:<16} {top.label[:28]:<28} {top.probability:7.2%} "
-                    f"{r.latency_ms:10.1f} {r.bytes_up:>10,} {r.bytes_down:>10,} "
-                    f"{r.mobile_energy_mj or 0:>10.1f}"
-                    + ("  emulated link" if r.emulated_link else ""))
+        rows.append(
+            f"  {name:<16} {top.label[:28]:<28} {top.probability:7.2%} "
+            f"{r.latency_ms:10.1f} {r.bytes_up:>10,} {r.bytes_down:>10,} "
+            f"{r.mobile_energy_mj or 0:>10.1f}" + ("  emulated link" if r.emulated_link else "")
+        )
     return "\n".join(rows)

@@ -7,21 +7,22 @@ from __future__ import annotations
 
 import argparse
 
-from collabdnn.security import add_security_arguments, config_from_args
+from collabdnn.transport.security import add_security_arguments, config_from_args
 
 HELP = "check a service's gRPC health; exit 0 only when SERVING"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("address", metavar="HOST:PORT", help="the service to check")
-    parser.add_argument("--service", default="",
-                        help="service name to ask about (default: the whole server)")
+    parser.add_argument(
+        "--service", default="", help="service name to ask about (default: the whole server)"
+    )
     parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
     add_security_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from collabdnn.rpc import check_health
+    from collabdnn.transport.channels import check_health
 
     status = check_health(args.address, args.service, args.timeout, config_from_args(args))
     print(status)

@@ -11,7 +11,7 @@ import sys
 
 from collabdnn.cli.output import print_json
 
-# The cloud server's default port (design.md, section 4).
+# The cloud server's default port.
 DEFAULT_CLOUD_PORT = 50051
 
 HELP = "shape the link with tc (set, clear, show); needs root"
@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--network",
         choices=["3g", "4g", "wifi"],
         default=None,
-        help="preset (sources in collabdnn/link.py); figures given below override it",
+        help="preset (sources in collabdnn/planning/link.py); figures given below override it",
     )
     p_set.add_argument("--up-mbps", type=float, default=None, help="uplink, Mbit/s")
     p_set.add_argument("--down-mbps", type=float, default=None, help="downlink, Mbit/s")
@@ -51,8 +51,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from collabdnn.link import link_from_args
-    from collabdnn.shaping import ShapingError, apply, clear, show, status
+    from collabdnn.netem.shaping import ShapingError, apply, clear, show, status
+    from collabdnn.planning.link import link_from_args
 
     try:
         if args.action == "set":

@@ -29,56 +29,129 @@ def _placement(text: str) -> str:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_service_args(parser, default_port=50053)
-    parser.add_argument("--cloud", default="", metavar="HOST:PORT",
-                        help="the cloud server (default: none, everything runs locally)")
-    parser.add_argument("--placement", type=_placement, default="mobile", metavar="SPEC",
-                        help="initial plan: mobile, cloud, or one letter M/C per unit "
-                             "(unit 0, preprocessing, included), e.g. MMMCCCCCCMMM")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="deadline of each cloud call in seconds (default: 30)")
-    parser.add_argument("--zstd-level", type=int, default=1,
-                        help="zstd level of activations sent (0 = raw; default: 1)")
-    parser.add_argument("--shuffle", action="store_true",
-                        help="byte-shuffle float activations before zstd")
-    parser.add_argument("--max-frame-mb", type=float, default=512.0,
-                        help="largest decoded activation accepted (default: 512 MB)")
-    parser.add_argument("--breaker-reset-s", type=positive_float, default=2.0,
-                        help="after a cloud failure, run every unit locally this long, then "
-                             "probe the cloud once (default: 2)")
-    parser.add_argument("--breaker-failures", type=positive_int, default=1,
-                        help="consecutive cloud failures that stop offloading (default: 1)")
-    parser.add_argument("--max-concurrent", type=positive_int, default=16,
-                        help="Classify requests handled at once; more are refused "
-                             "RESOURCE_EXHAUSTED at once, not queued (default: 16)")
+    parser.add_argument(
+        "--cloud",
+        default="",
+        metavar="HOST:PORT",
+        help="the cloud server (default: none, everything runs locally)",
+    )
+    parser.add_argument(
+        "--placement",
+        type=_placement,
+        default="mobile",
+        metavar="SPEC",
+        help="initial plan: mobile, cloud, or one letter M/C per unit "
+        "(unit 0, preprocessing, included), e.g. MMMCCCCCCMMM",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="deadline of each cloud call in seconds (default: 30)",
+    )
+    parser.add_argument(
+        "--zstd-level",
+        type=int,
+        default=1,
+        help="zstd level of activations sent (0 = raw; default: 1)",
+    )
+    parser.add_argument(
+        "--shuffle", action="store_true", help="byte-shuffle float activations before zstd"
+    )
+    parser.add_argument(
+        "--max-frame-mb",
+        type=float,
+        default=512.0,
+        help="largest decoded activation accepted (default: 512 MB)",
+    )
+    parser.add_argument(
+        "--breaker-reset-s",
+        type=positive_float,
+        default=2.0,
+        help="after a cloud failure, run every unit locally this long, then "
+        "probe the cloud once (default: 2)",
+    )
+    parser.add_argument(
+        "--breaker-failures",
+        type=positive_int,
+        default=1,
+        help="consecutive cloud failures that stop offloading (default: 1)",
+    )
+    parser.add_argument(
+        "--max-concurrent",
+        type=positive_int,
+        default=16,
+        help="Classify requests handled at once; more are refused "
+        "RESOURCE_EXHAUSTED at once, not queued (default: 16)",
+    )
     add_image_limit_args(parser)
     sched = parser.add_argument_group("scheduler and link estimation")
-    sched.add_argument("--scheduler", default="", metavar="HOST:PORT",
-                       help="report link estimates and battery to this scheduler (it pushes "
-                            "plans back); the agent keeps its last plan while it is away")
-    sched.add_argument("--network", choices=("3g", "4g", "wifi"), default="wifi",
-                       help="the radio: power model and the link assumed before measuring")
-    sched.add_argument("--battery", type=float, metavar="F",
-                       help="battery fraction to report when this machine has no battery")
-    sched.add_argument("--report-s", type=float, default=2.0,
-                       help="seconds between reports (a changed estimate goes at once)")
-    sched.add_argument("--probe-idle-s", type=float, default=1.0,
-                       help="probe the link after this long without cloud traffic while the "
-                            "plan uses the cloud (default: 1)")
-    sched.add_argument("--probe-mobile-s", type=float, default=10.0,
-                       help="... and this often while it does not (default: 10)")
-    sched.add_argument("--report-change", type=float, default=0.1,
-                       help="report at once when the estimate moved by this fraction "
-                            "(default: 0.1)")
+    sched.add_argument(
+        "--scheduler",
+        default="",
+        metavar="HOST:PORT",
+        help="report link estimates and battery to this scheduler (it pushes "
+        "plans back); the agent keeps its last plan while it is away",
+    )
+    sched.add_argument(
+        "--network",
+        choices=("3g", "4g", "wifi"),
+        default="wifi",
+        help="the radio: power model and the link assumed before measuring",
+    )
+    sched.add_argument(
+        "--battery",
+        type=float,
+        metavar="F",
+        help="battery fraction to report when this machine has no battery",
+    )
+    sched.add_argument(
+        "--report-s",
+        type=float,
+        default=2.0,
+        help="seconds between reports (a changed estimate goes at once)",
+    )
+    sched.add_argument(
+        "--probe-idle-s",
+        type=float,
+        default=1.0,
+        help="probe the link after this long without cloud traffic while the "
+        "plan uses the cloud (default: 1)",
+    )
+    sched.add_argument(
+        "--probe-mobile-s",
+        type=float,
+        default=10.0,
+        help="... and this often while it does not (default: 10)",
+    )
+    sched.add_argument(
+        "--report-change",
+        type=float,
+        default=0.1,
+        help="report at once when the estimate moved by this fraction (default: 0.1)",
+    )
     sched.add_argument("--no-probe", action="store_true", help="never send probe calls")
-    sched.add_argument("--link-window", type=int, default=8,
-                       help="cloud calls fitted by the link estimator (default: 8)")
-    sched.add_argument("--link-alpha", type=float, default=0.5,
-                       help="EWMA weight of each new link fit (default: 0.5)")
+    sched.add_argument(
+        "--link-window",
+        type=int,
+        default=8,
+        help="cloud calls fitted by the link estimator (default: 8)",
+    )
+    sched.add_argument(
+        "--link-alpha",
+        type=float,
+        default=0.5,
+        help="EWMA weight of each new link fit (default: 0.5)",
+    )
     add_power_arguments(parser, "mobile power, for each result's modelled energy")
     emu = parser.add_argument_group(
-        "emulated link (no root/tc): delay cloud sends in-process; results say emulated")
-    emu.add_argument("--emulate-link", choices=("3g", "4g", "wifi"),
-                     help="emulate this preset's link (figures below override it)")
+        "emulated link (no root/tc): delay cloud sends in-process; results say emulated"
+    )
+    emu.add_argument(
+        "--emulate-link",
+        choices=("3g", "4g", "wifi"),
+        help="emulate this preset's link (figures below override it)",
+    )
     emu.add_argument("--emulate-up-mbps", type=float, help="emulated uplink, Mbit/s")
     emu.add_argument("--emulate-down-mbps", type=float, help="emulated downlink, Mbit/s")
     emu.add_argument("--emulate-rtt-ms", type=float, help="emulated round-trip time, ms")
@@ -86,8 +159,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def link_settings(args: argparse.Namespace):  # -> LinkSettings (imported lazily)
     """The agent's link settings from the command line."""
-    from collabdnn.energy import power_model
-    from collabdnn.link import link_from_args
+    from collabdnn.planning.energy import power_model
+    from collabdnn.planning.link import link_from_args
     from mobile_agent.link_monitor import LinkSettings
 
     figures = (args.emulate_up_mbps, args.emulate_down_mbps, args.emulate_rtt_ms)
@@ -96,26 +169,46 @@ def link_settings(args: argparse.Namespace):  # -> LinkSettings (imported lazily
         emulate = link_from_args(args.emulate_link or args.network, *figures)
     power = power_model(args.network, *power_overrides(args))
     return LinkSettings(
-        network=args.network, power=power, emulate=emulate, scheduler=args.scheduler,
-        report_s=args.report_s, report_change=args.report_change, probe=not args.no_probe,
+        network=args.network,
+        power=power,
+        emulate=emulate,
+        scheduler=args.scheduler,
+        report_s=args.report_s,
+        report_change=args.report_change,
+        probe=not args.no_probe,
         probe_idle_s=args.probe_idle_s,
-        probe_mobile_s=args.probe_mobile_s, window=args.link_window, alpha=args.link_alpha,
+        probe_mobile_s=args.probe_mobile_s,
+        window=args.link_window,
+        alpha=args.link_alpha,
         battery=args.battery,
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from collabdnn.security import config_from_args
+    from collabdnn.transport.security import config_from_args
     from mobile_agent.server import MobileConfig, serve
 
     config = MobileConfig(
-        model=args.model, weights=args.weights, device=args.device, threads=args.threads,
-        cloud=args.cloud, placement=args.placement, host=args.host, port=args.port,
-        max_message_mb=args.max_message_mb, max_frame_mb=args.max_frame_mb,
-        timeout_s=args.timeout, zstd_level=args.zstd_level, shuffle=args.shuffle,
-        workers=args.workers, grace_s=args.grace, security=config_from_args(args),
-        breaker_reset_s=args.breaker_reset_s, breaker_failures=args.breaker_failures,
-        max_concurrent=args.max_concurrent, max_image_mb=args.max_image_mb,
+        model=args.model,
+        weights=args.weights,
+        device=args.device,
+        threads=args.threads,
+        cloud=args.cloud,
+        placement=args.placement,
+        host=args.host,
+        port=args.port,
+        max_message_mb=args.max_message_mb,
+        max_frame_mb=args.max_frame_mb,
+        timeout_s=args.timeout,
+        zstd_level=args.zstd_level,
+        shuffle=args.shuffle,
+        workers=args.workers,
+        grace_s=args.grace,
+        security=config_from_args(args),
+        breaker_reset_s=args.breaker_reset_s,
+        breaker_failures=args.breaker_failures,
+        max_concurrent=args.max_concurrent,
+        max_image_mb=args.max_image_mb,
         max_pixels=args.max_pixels,
         link=link_settings(args),
     )

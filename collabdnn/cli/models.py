@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from collabdnn.cli.output import format_table, print_json
-from collabdnn.models.registry import MODELS
+from collabdnn.model.registry import MODELS
 
 HELP = "list the models in the registry"
 

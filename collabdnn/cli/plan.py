@@ -13,59 +13,105 @@ import sys
 from typing import Any
 
 from collabdnn.cli._power_args import add_power_arguments, power_overrides
-from collabdnn.security import add_security_arguments
+from collabdnn.transport.security import add_security_arguments
 
 HELP = "plan where each unit runs, from saved profiles and a link"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model",
-                        help="model name; must match the profiles' model (required without "
-                             "--scheduler)")
-    parser.add_argument("--mobile-profile", metavar="FILE",
-                        help="profile JSON measured on the mobile side")
-    parser.add_argument("--cloud-profile", metavar="FILE",
-                        help="profile JSON measured on the cloud side")
-    parser.add_argument("--scheduler", metavar="HOST:PORT",
-                        help="print the live plan of a running scheduler instead (the other "
-                             "options are then ignored)")
-    parser.add_argument("--timeout", type=float, default=10.0,
-                        help="deadline of the scheduler call in seconds (default: 10)")
+    parser.add_argument(
+        "--model", help="model name; must match the profiles' model (required without --scheduler)"
+    )
+    parser.add_argument(
+        "--mobile-profile", metavar="FILE", help="profile JSON measured on the mobile side"
+    )
+    parser.add_argument(
+        "--cloud-profile", metavar="FILE", help="profile JSON measured on the cloud side"
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="HOST:PORT",
+        help="print the live plan of a running scheduler instead (the other "
+        "options are then ignored)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="deadline of the scheduler call in seconds (default: 10)",
+    )
     add_security_arguments(parser)
     link = parser.add_argument_group("link (a --network preset, each figure overridable)")
-    link.add_argument("--network", choices=("3g", "4g", "wifi"), default="wifi",
-                      help="link preset and radio power model (default: wifi)")
+    link.add_argument(
+        "--network",
+        choices=("3g", "4g", "wifi"),
+        default="wifi",
+        help="link preset and radio power model (default: wifi)",
+    )
     link.add_argument("--up-mbps", type=float, help="uplink throughput, Mbit/s")
     link.add_argument("--down-mbps", type=float, help="downlink throughput, Mbit/s")
     link.add_argument("--rtt-ms", type=float, help="round-trip time, ms")
     obj = parser.add_argument_group("objective and constraints")
-    obj.add_argument("--objective", choices=("latency", "energy", "weighted", "deadline"),
-                     default="latency", help="what to minimise (default: latency)")
-    obj.add_argument("--deadline-ms", type=float,
-                     help="latency bound for --objective deadline (least energy within it)")
-    obj.add_argument("--weight", type=float, default=0.5,
-                     help="weighted objective: weight of latency in [0, 1] against energy, "
-                          "both relative to running everything on the phone (default 0.5)")
-    obj.add_argument("--battery", type=float, metavar="F",
-                     help="battery fraction in [0, 1] (default: this machine's battery, "
-                          "or 1.0 when it has none)")
-    obj.add_argument("--battery-threshold", type=float, default=0.2, metavar="T",
-                     help="below this battery fraction, plan for energy (default 0.2)")
-    obj.add_argument("--cloud-load", type=float, default=1.0, metavar="K",
-                     help="cloud slowdown factor applied to cloud compute times (default 1)")
-    add_power_arguments(parser, "mobile power (defaults: see collabdnn.energy)")
+    obj.add_argument(
+        "--objective",
+        choices=("latency", "energy", "weighted", "deadline"),
+        default="latency",
+        help="what to minimise (default: latency)",
+    )
+    obj.add_argument(
+        "--deadline-ms",
+        type=float,
+        help="latency bound for --objective deadline (least energy within it)",
+    )
+    obj.add_argument(
+        "--weight",
+        type=float,
+        default=0.5,
+        help="weighted objective: weight of latency in [0, 1] against energy, "
+        "both relative to running everything on the phone (default 0.5)",
+    )
+    obj.add_argument(
+        "--battery",
+        type=float,
+        metavar="F",
+        help="battery fraction in [0, 1] (default: this machine's battery, "
+        "or 1.0 when it has none)",
+    )
+    obj.add_argument(
+        "--battery-threshold",
+        type=float,
+        default=0.2,
+        metavar="T",
+        help="below this battery fraction, plan for energy (default 0.2)",
+    )
+    obj.add_argument(
+        "--cloud-load",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="cloud slowdown factor applied to cloud compute times (default 1)",
+    )
+    add_power_arguments(parser, "mobile power (defaults: see collabdnn.planning.energy)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.scheduler:
         return _run_live(args)
-    missing = [flag for flag, value in (("--model", args.model),
-                                        ("--mobile-profile", args.mobile_profile),
-                                        ("--cloud-profile", args.cloud_profile)) if not value]
+    missing = [
+        flag
+        for flag, value in (
+            ("--model", args.model),
+            ("--mobile-profile", args.mobile_profile),
+            ("--cloud-profile", args.cloud_profile),
+        )
+        if not value
+    ]
     if missing:
-        print(f"collabdnn plan: error: {', '.join(missing)} required (or --scheduler)",
-              file=sys.stderr)
+        print(
+            f"collabdnn plan: error: {', '.join(missing)} required (or --scheduler)",
+            file=sys.stderr,
+        )
         return 2
     return _run_offline(args)
 
@@ -74,33 +120,39 @@ def _run_live(args: argparse.Namespace) -> int:
     """Ask a scheduler for its current plan (the same JSON, plus plan_id and pushed)."""
     import grpc
 
-    from collabdnn.proto import scheduler_pb2, scheduler_pb2_grpc
-    from collabdnn.rpc import open_channel
-    from collabdnn.security import config_from_args
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.transport.security import config_from_args
+    from collabdnn.wire.proto import scheduler_pb2, scheduler_pb2_grpc
 
     try:
         with open_channel(args.scheduler, security_config=config_from_args(args)) as channel:
             reply = scheduler_pb2_grpc.SchedulerStub(channel).GetPlan(
-                scheduler_pb2.GetSchedulerPlanRequest(), timeout=args.timeout)
+                scheduler_pb2.GetSchedulerPlanRequest(), timeout=args.timeout
+            )
     except grpc.RpcError as exc:
-        print(f"collabdnn plan: scheduler {args.scheduler}: {exc.code().name}: "  # type: ignore[attr-defined]
-              f"{exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        print(
+            f"collabdnn plan: scheduler {args.scheduler}: {exc.code().name}: "  # type: ignore[attr-defined]
+            f"{exc.details()}",
+            file=sys.stderr,
+        )  # type: ignore[attr-defined]
         return 1
     out = json.loads(reply.plan_json)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
         print(render_table(out))
-        print(f"\nplan {out['plan_id']} from the scheduler at {args.scheduler}; "
-              f"{'pushed to' if out['pushed'] else 'NOT yet taken by'} the agent")
+        print(
+            f"\nplan {out['plan_id']} from the scheduler at {args.scheduler}; "
+            f"{'pushed to' if out['pushed'] else 'NOT yet taken by'} the agent"
+        )
     return 0
 
 
 def _run_offline(args: argparse.Namespace) -> int:
-    from collabdnn.energy import battery_fraction, power_model
-    from collabdnn.link import link_from_args
-    from collabdnn.planner import Constraints, plan
-    from collabdnn.profiles import ProfileError, load_profile, plan_input_from_profiles
+    from collabdnn.planning.energy import battery_fraction, power_model
+    from collabdnn.planning.link import link_from_args
+    from collabdnn.planning.planner import Constraints, plan
+    from collabdnn.planning.profiles import ProfileError, load_profile, plan_input_from_profiles
 
     try:
         mobile = load_profile(args.mobile_profile)
@@ -137,12 +189,13 @@ def _run_offline(args: argparse.Namespace) -> int:
 
 
 def render_table(out: dict[str, Any]) -> str:
-    """The readable form of a plan's dict (see :meth:`collabdnn.planner.Plan.to_dict`)."""
+    """The readable form of a plan's dict (see :meth:`collabdnn.planning.planner.Plan.to_dict`)."""
     link = out["link"]
     lines = [
         f"Plan for {out['model']}: objective {out['objective']}"
-        + (f" (used: {out['objective_used']})" if out["objective_used"] != out["objective"]
-           else ""),
+        + (
+            f" (used: {out['objective_used']})" if out["objective_used"] != out["objective"] else ""
+        ),
         f"link: {link['network']}, up {link['up_mbps']:g} Mbit/s, down "
         f"{link['down_mbps']:g} Mbit/s, RTT {link['rtt_ms']:g} ms; cloud load "
         f"{out['constraints']['cloud_load']:g}",
@@ -178,13 +231,16 @@ def render_table(out: dict[str, Any]) -> str:
 
 def _unit_rows(breakdown: dict[str, Any]) -> list[str]:
     transfers = {t["boundary"]: t for t in breakdown["transfers"]}
-    header = (f"{'#':>3} {'unit':<14} {'where':<7} {'compute ms':>11}  "
-              f"{'transfer after it':<30} {'energy mJ':>10}")
+    header = (
+        f"{'#':>3} {'unit':<14} {'where':<7} {'compute ms':>11}  "
+        f"{'transfer after it':<30} {'energy mJ':>10}"
+    )
     rows = [header, "-" * len(header)]
     if 0 in transfers:
         t = transfers[0]
-        rows.append(f"{'':>3} {'(input)':<14} {'':<7} {'':>11}  {_fmt_xfer(t):<30} "
-                    f"{t['energy_mj']:>10.3f}")
+        rows.append(
+            f"{'':>3} {'(input)':<14} {'':<7} {'':>11}  {_fmt_xfer(t):<30} {t['energy_mj']:>10.3f}"
+        )
     for unit in breakdown["units"]:
         t = transfers.get(unit["index"] + 1)
         energy = unit["energy_mj"] + (t["energy_mj"] if t else 0.0)

@@ -6,7 +6,7 @@ Where the profile comes from is decided in one place, :func:`obtain_profile`:
 * predicted from measured profile files (``--predict-from``), printing the predictor's
   held-out error so the user can judge the prediction;
 * asked from a running service (``--cloud ADDR`` / ``--agent ADDR``) through its gRPC
-  Profile call, which runs :func:`collabdnn.profiler.profile_model` there, on that
+  Profile call, which runs :func:`collabdnn.measure.profiler.profile_model` there, on that
   side's hardware, with the photos and settings sent from here.
 """
 
@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from collabdnn.cli.output import format_table, print_json
-from collabdnn.security import add_security_arguments
+from collabdnn.transport.security import add_security_arguments
 
 if TYPE_CHECKING:
-    from collabdnn.predictor import HoldoutPrediction
-    from collabdnn.profiles import Profile
+    from collabdnn.planning.predictor import HoldoutPrediction
+    from collabdnn.planning.profiles import Profile
 
 HELP = "measure a model's per-unit latency, sizes and codec times on one side"
 
@@ -46,15 +46,24 @@ class ProfileRequest:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side", choices=("mobile", "cloud"), help="which side this profiles")
-    parser.add_argument("--model", help="model name (see 'collabdnn models'); with --cloud or "
-                        "--agent, the service's model (checked when given)")
+    parser.add_argument(
+        "--model",
+        help="model name (see 'collabdnn models'); with --cloud or "
+        "--agent, the service's model (checked when given)",
+    )
     remote = parser.add_mutually_exclusive_group()
-    remote.add_argument("--cloud", metavar="HOST:PORT",
-                        help="ask this running cloud server to profile itself")
-    remote.add_argument("--agent", metavar="HOST:PORT",
-                        help="ask this running mobile agent to profile itself")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="deadline of the remote Profile call in seconds (default: 600)")
+    remote.add_argument(
+        "--cloud", metavar="HOST:PORT", help="ask this running cloud server to profile itself"
+    )
+    remote.add_argument(
+        "--agent", metavar="HOST:PORT", help="ask this running mobile agent to profile itself"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="deadline of the remote Profile call in seconds (default: 600)",
+    )
     add_security_arguments(parser)
     parser.add_argument(
         "--weights", default="seed:0", help="seed:N, imagenet, or a state-dict path"
@@ -85,7 +94,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from collabdnn.errors import CollabError
-    from collabdnn.profiles import save_profile
+    from collabdnn.planning.profiles import save_profile
 
     try:
         profile = obtain_profile(args)
@@ -121,17 +130,21 @@ def _remote_profile(args: argparse.Namespace) -> Profile:
     """Send a Profile call to the service named by --cloud / --agent."""
     import grpc
 
-    from collabdnn.profile_service import ProfileSettings, fetch_profile
-    from collabdnn.rpc import open_channel
+    from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
     from collabdnn.samples import read_images, sample_images
-    from collabdnn.security import config_from_args
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.transport.security import config_from_args
 
     role, address = ("cloud", args.cloud) if args.cloud else ("mobile", args.agent)
     if args.side and args.side != role:
         raise ValueError(f"--side {args.side} contradicts {'--cloud' if args.cloud else '--agent'}")
-    settings = ProfileSettings(repeats=args.repeats, warmup=args.warmup,
-                               batch_size=args.batch_size, codec_level=args.codec_level,
-                               shuffle=args.shuffle)
+    settings = ProfileSettings(
+        repeats=args.repeats,
+        warmup=args.warmup,
+        batch_size=args.batch_size,
+        codec_level=args.codec_level,
+        shuffle=args.shuffle,
+    )
     images = read_images(args.images or sample_images())
     try:
         with open_channel(address, security_config=config_from_args(args)) as channel:
@@ -140,8 +153,7 @@ def _remote_profile(args: argparse.Namespace) -> Profile:
         code, details = exc.code().name, exc.details()  # type: ignore[attr-defined]
         raise ValueError(f"the {role} at {address}: {code}: {details}") from exc
     if args.model and args.model != profile.model:
-        raise ValueError(f"--model {args.model} but the {role} at {address} serves "
-                         f"{profile.model}")
+        raise ValueError(f"--model {args.model} but the {role} at {address} serves {profile.model}")
     return profile
 
 
@@ -171,8 +183,8 @@ def measure_locally(
     import torch
 
     from collabdnn.codec import CodecConfig
-    from collabdnn.profiler import profile_model
-    from collabdnn.split_model import load_model
+    from collabdnn.measure.profiler import profile_model
+    from collabdnn.model.split_model import load_model
 
     if request.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {request.device}: CUDA is not available here")
@@ -195,9 +207,9 @@ def measure_locally(
 
 def _predicted_profile(args: argparse.Namespace) -> Profile:
     """Fit on the given profiles, show the held-out error, predict ``--model``."""
-    from collabdnn.predictor import fit, holdout_predictions, predict_profile
-    from collabdnn.profiles import load_profile
-    from collabdnn.split_model import load_model
+    from collabdnn.model.split_model import load_model
+    from collabdnn.planning.predictor import fit, holdout_predictions, predict_profile
+    from collabdnn.planning.profiles import load_profile
 
     measured = [load_profile(path) for path in args.predict_from]
     predictor = fit(measured)
@@ -247,7 +259,7 @@ def _unit_row(unit: Any, predicted: bool) -> list[Any]:
 
 def render_holdout(predictions: list[HoldoutPrediction], by: str) -> str:
     """Per-kind held-out error of the predictor, so a prediction comes with its accuracy."""
-    from collabdnn.predictor import summarise_errors
+    from collabdnn.planning.predictor import summarise_errors
 
     summary = summarise_errors(predictions)
     rows = [

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from collabdnn.cli._power_args import add_power_arguments, power_overrides
 from collabdnn.cli._service_args import announce
-from collabdnn.rpc import DEFAULT_MAX_MESSAGE_MB
-from collabdnn.security import add_security_arguments
+from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
+from collabdnn.transport.security import add_security_arguments
 
 LOG_LEVEL = logging.INFO  # a service says what it does
 HELP = "start the scheduler (profiles both sides, plans, pushes plans to the agent)"
@@ -76,7 +76,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0.2,
         help="re-plan when a reported figure moved by this fraction (default 0.2)",
     )
-    add_power_arguments(parser, "mobile power (defaults: see collabdnn.energy)")
+    add_power_arguments(parser, "mobile power (defaults: see collabdnn.planning.energy)")
     prof = parser.add_argument_group("remote profiling")
     prof.add_argument(
         "--images",
@@ -125,10 +125,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from collabdnn.link import link_from_args
-    from collabdnn.profile_service import ProfileSettings
-    from collabdnn.scheduling import PowerSettings
-    from collabdnn.security import config_from_args
+    from collabdnn.measure.profile_service import ProfileSettings
+    from collabdnn.planning.link import link_from_args
+    from collabdnn.planning.scheduling import PowerSettings
+    from collabdnn.transport.security import config_from_args
     from scheduler.core import SchedulerSettings
     from scheduler.server import SchedulerConfig, serve
 

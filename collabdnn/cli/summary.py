@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from collabdnn.errors import CollabError
-    from collabdnn.split_model import load_model
+    from collabdnn.model.split_model import load_model
 
     try:
         model = load_model(args.model, args.weights)

@@ -1,0 +1,189 @@
+"""A model cut into units, runnable over any half-open unit range ``[start, end)``.
+
+Unit 0 takes image bytes; every other unit takes the previous unit's tensor. Running
+``[0, k)`` then ``[k, N)`` performs exactly the operations of the whole model in the
+same order, so the result is bit-identical to running it whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import torch
+from torch import nn
+
+from collabdnn.codec import dtype_name
+from collabdnn.errors import TensorMismatchError, UnitRangeError
+from collabdnn.model.preprocess import ImageLimits, Preprocess
+from collabdnn.model.registry import ModelSpec, get_spec
+from collabdnn.model.units import UnitInfo, UnitModule, describe_units
+from collabdnn.model.weights import build_with_weights, weights_hash
+
+log = logging.getLogger(__name__)
+
+ImageInput = bytes | Sequence[bytes]
+
+
+class SplitModel:
+    """A model, its units, and where they run."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model: nn.Module,
+        weights: str,
+        device: str = "cpu",
+        image_limits: ImageLimits | None = None,
+    ) -> None:
+        self.spec = spec
+        self.model = model.eval()
+        self.weights = weights
+        self.preprocess = Preprocess(spec.crop, spec.resize, image_limits)
+        parts: list[UnitModule] = spec.partition(model)
+        infos = describe_units(parts, (1, 3, spec.crop, spec.crop))
+        pre_shape = (1, 3, spec.crop, spec.crop)
+        self.units: tuple[UnitInfo, ...] = (
+            UnitInfo(
+                0, "preprocess", "preprocess", pre_shape, "float32", 4 * 3 * spec.crop**2, 0, 0
+            ),
+            *infos,
+        )
+        self.modules: list[nn.Module] = [self.preprocess, *(p.module for p in parts)]
+        self.device = torch.device("cpu")
+        self.to(device)
+
+    @cached_property
+    def weights_hash(self) -> str:
+        return weights_hash(self.model)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def num_units(self) -> int:
+        return len(self.units)
+
+    @property
+    def total_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def to(self, device: str | torch.device) -> SplitModel:
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        self.preprocess.to(self.device)
+        for module in self.modules:
+            module.to(self.device)
+        return self
+
+    def check_range(self, start: int, end: int) -> None:
+        if not 0 <= start <= end <= self.num_units:
+            raise UnitRangeError(
+                f"unit range [{start}, {end}) is outside [0, {self.num_units}) of {self.name}"
+            )
+
+    def check_input(self, start: int, x: Any) -> None:
+        """Refuse an input that unit ``start`` cannot consume (shape or dtype)."""
+        if start == 0:
+            if not isinstance(x, bytes | bytearray | list | tuple):
+                raise TensorMismatchError("unit 0 (preprocess) takes encoded image bytes")
+            return
+        if not isinstance(x, torch.Tensor):
+            raise TensorMismatchError(f"unit {start} takes a tensor, got {type(x).__name__}")
+        producer = self.units[start - 1]
+        expected, dtype = producer.output_shape, producer.dtype
+        consumer = self.units[start].name if start < self.num_units else "the result"
+        if dtype_name(x.dtype) != dtype:
+            raise TensorMismatchError(
+                f"unit {start} ({consumer}) takes {dtype}, got {dtype_name(x.dtype)}"
+            )
+        if x.dim() != len(expected) or tuple(x.shape[1:]) != expected[1:] or x.shape[0] < 1:
+            want = ["B", *expected[1:]]
+            raise TensorMismatchError(
+                f"unit {start} ({consumer}) takes shape {want}, got {list(x.shape)}"
+            )
+
+    def step(self, index: int, x: Any) -> Any:
+        """Unit ``index`` alone, unchecked: the one code path every runner and profiler uses.
+
+        Callers hold ``torch.inference_mode()`` and have checked the range and input.
+        """
+        return _canonical(self.modules[index](x))
+
+    def run(self, start: int, end: int, x: Any) -> Any:
+        """Execute units ``[start, end)`` on ``x``; returns the last unit's output.
+
+        ``x`` is image bytes (or a list of them, a batch) when ``start == 0``, otherwise a
+        tensor shaped like unit ``start - 1``'s output (any batch size).
+        """
+        self.check_range(start, end)
+        self.check_input(start, x)
+        if isinstance(x, torch.Tensor):
+            x = x.to(self.device)
+        with torch.inference_mode():
+            for index in range(start, end):
+                x = self.step(index, x)
+        return x
+
+    def run_timed(self, start: int, end: int, x: Any) -> tuple[Any, list[float]]:
+        """Like :meth:`run`, also returning each unit's wall time in milliseconds."""
+        self.check_range(start, end)
+        self.check_input(start, x)
+        if isinstance(x, torch.Tensor):
+            x = x.to(self.device)
+        times = []
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        with torch.inference_mode():
+            for index in range(start, end):
+                begin = time.perf_counter()
+                x = self.step(index, x)
+                sync()
+                times.append((time.perf_counter() - begin) * 1e3)
+        return x, times
+
+    def forward_whole(self, x: torch.Tensor) -> torch.Tensor:
+        """The unsplit model on a preprocessed tensor: the reference for split runs."""
+        with torch.inference_mode():
+            return self.model(x.to(self.device))
+
+
+def _canonical(x: Any) -> Any:
+    """A unit's output in standard contiguous layout: the layout the codec delivers.
+
+    Preprocessing permutes HWC pixels, which leaves a channels-last tensor, and conv
+    kernels take another path (other float rounding) on channels-last input. Making
+    every unit boundary contiguous means a unit computes the same bits whether its
+    input came from the previous unit here or was decoded from the wire.
+    """
+    return x.contiguous() if isinstance(x, torch.Tensor) else x
+
+
+def load_model(
+    name: str, weights: str = "seed:0", device: str = "cpu", image_limits: ImageLimits | None = None
+) -> SplitModel:
+    """Build model ``name`` with ``weights`` and cut it into units."""
+    spec = get_spec(name)
+    begin = time.perf_counter()
+    model = build_with_weights(spec, weights)
+    split = SplitModel(spec, model, weights, device, image_limits)
+    log.info(
+        "loaded %s (%s, %d units, %s parameters) on %s in %.1f s",
+        name,
+        weights,
+        split.num_units,
+        f"{split.total_parameters:,}",
+        device,
+        time.perf_counter() - begin,
+    )
+    return split
+
+
+def imagenet_labels() -> list[str]:
+    """The 1,000 ImageNet class names, from torchvision's weight metadata (no download)."""
+    import torchvision
+
+    return list(torchvision.models.AlexNet_Weights.IMAGENET1K_V1.meta["categories"])

@@ -1,0 +1,93 @@
+"""Where a model's parameters come from, and a stable hash that identifies them.
+
+Both sides of a split must hold the same weights; the hash is how they check.
+A weights spec is one of:
+
+- ``seed:N``: deterministic random initialisation (tests, and demos without weights);
+- ``imagenet``: torchvision's official weights, from the local torch cache only;
+- a path to a saved state dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from collabdnn.errors import WeightsError
+from collabdnn.model.registry import ModelSpec
+
+_SEED = re.compile(r"^seed:(\d+)$")
+
+
+def build_with_weights(spec: ModelSpec, weights: str) -> nn.Module:
+    """Build ``spec``'s model and load ``weights`` into it; the model is in eval mode."""
+    match = _SEED.match(weights)
+    if match:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(match.group(1)))
+            model = spec.build()
+    else:
+        model = spec.build()
+        state = _imagenet_state(spec) if weights == "imagenet" else _file_state(Path(weights))
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[:4]
+            raise WeightsError(
+                f"weights {weights!r} do not fit model {spec.name!r}: {' '.join(first)}"
+            ) from exc
+    return model.eval()
+
+
+def imagenet_weights_path(spec: ModelSpec) -> Path:
+    """Where torch keeps the official checkpoint of ``spec`` (it may not be there)."""
+    if spec.torchvision_weights is None:
+        raise WeightsError(
+            f"model {spec.name!r} has no official ImageNet weights; use seed:N or a file"
+        )
+    import torchvision
+
+    enum = torchvision.models.get_model_weights(spec.torchvision_weights)
+    filename = os.path.basename(urlparse(enum.DEFAULT.url).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _imagenet_state(spec: ModelSpec) -> dict[str, torch.Tensor]:
+    path = imagenet_weights_path(spec)
+    if not path.is_file():
+        raise WeightsError(
+            f"ImageNet weights for {spec.name!r} are not in the local torch cache ({path}). "
+            "Nothing is downloaded at run time: fetch them once where there is network "
+            '(python -c "import torchvision; torchvision.models.get_model('
+            f"'{spec.torchvision_weights}', weights='DEFAULT')\") or use --weights seed:0"
+        )
+    return _file_state(path)
+
+
+def _file_state(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise WeightsError(f"weights file {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise WeightsError(f"cannot read weights file {str(path)!r}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise WeightsError(f"weights file {str(path)!r} does not hold a state dict")
+    return state
+
+
+def weights_hash(model: nn.Module) -> str:
+    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{data.dtype}|{tuple(data.shape)}|".encode())
+        if data.numel():
+            digest.update(data.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,885 @@
+"""Place every unit on the mobile or the cloud side by a shortest path.
+
+A pure function over frozen dataclasses: :func:`plan` takes the model's costs
+(:class:`~collabdnn.planning.profiles.PlanInput`), a :class:`~collabdnn.planning.link.Link`, a
+:class:`~collabdnn.planning.energy.PowerModel`, an objective and :class:`Constraints`, and returns
+a :class:`Plan`.  :func:`evaluate` prices any given placement without the search, so
+tests can check the search against brute-force enumeration.
+
+Graph
+-----
+Node ``(i, p)``, ``i`` in ``0..N`` and ``p`` in {M, C}, means "units ``[0, i)`` are done
+and their output (boundary ``i``) is on platform ``p``".  The source is ``(0, M)`` (the
+photo is on the phone), the sink ``(N, M)`` (the answer goes back to the phone).
+
+* Edge ``(i, p) -> (i+1, q)``: move boundary ``i`` from ``p`` to ``q`` when ``p != q``,
+  then run unit ``i`` on ``q``.
+* Edge ``(N, C) -> (N, M)``: send the logits (boundary ``N``) back to the phone.
+
+Any pattern is a path: mobile->cloud, mobile->cloud->mobile, cloud->mobile->cloud, ...
+
+Costs (per edge; ms are latency, mJ mobile energy, ``mJ = mW * ms / 1000``)
+-----------------------------------------------------------------------------
+Compute unit ``i``:
+
+* on M: ``t = t_M(i)``;        energy ``P_busy * t``
+* on C: ``t = K * t_C(i)``;    energy ``P_wait * t``  (the phone waits; K = cloud load)
+
+Transfer boundary ``b`` of ``s`` bytes (``air_up = 8 s / (B_up * 1e3)`` ms with B in
+Mbit/s; likewise ``air_down``):
+
+* M->C ("up"):   ``t = e_M(b) + air_up + RTT/2 + d_C(b)``;
+  energy ``P_busy * e_M + P_up * air_up + P_wait * (RTT/2 + d_C)``
+* C->M ("down"): ``t = e_C(b) + RTT/2 + air_down + d_M(b)``;
+  energy ``P_wait * (e_C + RTT/2) + P_down * air_down + P_busy * d_M``
+
+with ``P_up = alpha_up * B_up + beta`` and ``P_down = alpha_down * B_down + beta``
+(Huang et al.'s radio model, :mod:`collabdnn.planning.energy`).
+
+Objectives (all exact)
+----------------------
+* ``latency``: minimise end-to-end latency (ties broken by lower energy).
+* ``energy``: minimise mobile energy (ties broken by lower latency).
+* ``weighted``: minimise ``w * latency / L0 + (1 - w) * energy / E0``, where ``L0`` and
+  ``E0`` are the mobile-only plan's latency and energy, so both terms are "fraction of
+  running everything on the phone" and ``w`` in [0, 1] is the weight the user puts on
+  latency (1: pure latency, 0: pure energy).
+* ``deadline``: minimise mobile energy subject to ``latency <= D``: a constrained
+  shortest path, solved exactly by label-setting over Pareto labels (latency, energy)
+  per node, pruned with exact lower bounds to the sink.  When no placement meets D the
+  plan is the fastest one, marked infeasible.
+
+The three unconstrained objectives are linear in (latency, energy), so one dynamic
+programme over the layered DAG (Dijkstra's order is the layer order here) solves them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+from collabdnn.planning.energy import PowerModel
+from collabdnn.planning.link import Link
+from collabdnn.planning.profiles import Boundary, PlanInput, UnitCost
+
+__all__ = [
+    "CLOUD",
+    "DEADLINE_RTOL",
+    "MOBILE",
+    "OBJECTIVES",
+    "Baseline",
+    "Constraints",
+    "Cost",
+    "Plan",
+    "TransferBreakdown",
+    "UnitBreakdown",
+    "evaluate",
+    "objective_value",
+    "placement_to_spec",
+    "plan",
+    "spec_to_placement",
+]
+
+MOBILE = "mobile"
+CLOUD = "cloud"
+PLATFORMS = (MOBILE, CLOUD)  # index 0 = M, 1 = C in the search's arrays
+OBJECTIVES = ("latency", "energy", "weighted", "deadline")
+_LETTER = {MOBILE: "M", CLOUD: "C"}
+_INF = math.inf
+# A plan "meets" deadline D when its latency <= D * (1 + DEADLINE_RTOL): sums of the same
+# costs taken in a different order differ in the last bits, and a deadline set to a
+# plan's own latency must accept that plan.
+DEADLINE_RTOL = 1e-9
+
+
+# ------------------------------------------------------------------------ data types
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What limits the plan besides the objective.
+
+    ``deadline_ms``: latency bound for the ``deadline`` objective (and the target a plan
+    is checked against for the others).  ``battery_fraction`` below
+    ``battery_threshold`` switches the objective to ``energy`` (or ``deadline`` when a
+    deadline is given), as the paper's battery constraint asks.  ``cloud_load`` (K)
+    scales cloud compute times.  ``weight`` is ``w`` of the ``weighted`` objective.
+    """
+
+    deadline_ms: float | None = None
+    battery_fraction: float = 1.0
+    battery_threshold: float = 0.2
+    cloud_load: float = 1.0
+    weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        deadline = self.deadline_ms
+        if deadline is not None and not (_finite(deadline) and deadline >= 0):
+            raise ValueError(f"deadline_ms must be a finite number >= 0, got {self.deadline_ms!r}")
+        for name in ("battery_fraction", "battery_threshold", "weight"):
+            value = getattr(self, name)
+            if not (_finite(value) and 0.0 <= value <= 1.0):
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        if not (_finite(self.cloud_load) and self.cloud_load > 0):
+            raise ValueError(f"cloud_load must be a finite number > 0, got {self.cloud_load!r}")
+
+    @property
+    def deadline_bound_ms(self) -> float:
+        """The latency bound actually enforced (D plus float noise), inf without D."""
+        if self.deadline_ms is None:
+            return _INF
+        return self.deadline_ms * (1.0 + DEADLINE_RTOL)
+
+    def meets_deadline(self, latency_ms: float) -> bool:
+        """Whether ``latency_ms`` meets the deadline (always, without one)."""
+        return latency_ms <= self.deadline_bound_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deadline_ms": self.deadline_ms,
+            "battery_fraction": self.battery_fraction,
+            "battery_threshold": self.battery_threshold,
+            "cloud_load": self.cloud_load,
+            "weight": self.weight,
+        }
+
+
+@dataclass(frozen=True)
+class UnitBreakdown:
+    """One unit's share of a plan: where it runs, how long, what the phone spends."""
+
+    index: int
+    name: str
+    platform: str
+    compute_ms: float
+    energy_mj: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "platform": self.platform,
+            "compute_ms": self.compute_ms,
+            "energy_mj": self.energy_mj,
+        }
+
+
+@dataclass(frozen=True)
+class TransferBreakdown:
+    """One crossing of the link: boundary ``boundary`` (after ``after_unit``) going
+    ``up`` (mobile->cloud) or ``down`` (cloud->mobile)."""
+
+    boundary: int
+    after_unit: str
+    direction: str
+    bytes: int
+    ms: float
+    energy_mj: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "boundary": self.boundary,
+            "after_unit": self.after_unit,
+            "direction": self.direction,
+            "bytes": self.bytes,
+            "ms": self.ms,
+            "energy_mj": self.energy_mj,
+        }
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A placement's predicted latency and mobile energy, with their breakdown."""
+
+    latency_ms: float
+    mobile_energy_mj: float
+    units: tuple[UnitBreakdown, ...]
+    transfers: tuple[TransferBreakdown, ...]
+
+    def predicted(self) -> dict[str, float]:
+        return {"latency_ms": self.latency_ms, "mobile_energy_mj": self.mobile_energy_mj}
+
+    def breakdown(self) -> dict[str, Any]:
+        return {
+            "units": [u.to_dict() for u in self.units],
+            "transfers": [t.to_dict() for t in self.transfers],
+        }
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A reference plan: everything on one side, or Neurosurgeon's best single cut
+    (units ``[0, cut)`` on the phone, ``[cut, N)`` in the cloud)."""
+
+    name: str
+    placement: tuple[str, ...]
+    cost: Cost
+    feasible: bool
+    cut: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "placement": list(self.placement),
+            "placement_spec": placement_to_spec(self.placement),
+            "predicted": self.cost.predicted(),
+            "feasible": self.feasible,
+        }
+        if self.cut is not None:
+            out["cut"] = self.cut
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The planner's answer: a placement per unit, its predicted cost and baselines."""
+
+    objective: str
+    objective_used: str
+    reason: str
+    units: tuple[str, ...]
+    placement: tuple[str, ...]
+    cost: Cost
+    feasible: bool
+    objective_value: float | None
+    baselines: dict[str, Baseline]
+    link: Link
+    power: PowerModel
+    constraints: Constraints = field(default_factory=Constraints)
+
+    @property
+    def latency_ms(self) -> float:
+        return self.cost.latency_ms
+
+    @property
+    def mobile_energy_mj(self) -> float:
+        return self.cost.mobile_energy_mj
+
+    @property
+    def spec(self) -> str:
+        return placement_to_spec(self.placement)
+
+    def improvement_pct(self) -> dict[str, Any]:
+        """How much better than the best single platform (by the objective used) the
+        plan is, in percent of that platform's latency and energy."""
+        ref = self._best_single_platform()
+        return {
+            "vs": ref.name,
+            "latency": _pct(ref.cost.latency_ms, self.latency_ms),
+            "mobile_energy": _pct(ref.cost.mobile_energy_mj, self.mobile_energy_mj),
+        }
+
+    def _best_single_platform(self) -> Baseline:
+        singles = [self.baselines["mobile_only"], self.baselines["cloud_only"]]
+        score = _scorer(self.objective_used, self.constraints, self.baselines["mobile_only"].cost)
+        return min(singles, key=lambda b: score(b.cost))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with at least the keys of the ``collabdnn plan --json`` contract."""
+        return {
+            "objective": self.objective,
+            "objective_used": self.objective_used,
+            "reason": self.reason,
+            "units": list(self.units),
+            "placement": list(self.placement),
+            "placement_spec": self.spec,
+            "predicted": self.cost.predicted(),
+            "objective_value": self.objective_value,
+            "feasible": self.feasible,
+            "deadline_ms": self.constraints.deadline_ms,
+            "breakdown": self.cost.breakdown(),
+            "baselines": {name: b.to_dict() for name, b in self.baselines.items()},
+            "improvement_pct": self.improvement_pct(),
+            "link": self.link.to_dict(),
+            "power": self.power.to_dict(),
+            "constraints": self.constraints.to_dict(),
+        }
+
+
+# ------------------------------------------------------------------ placement specs
+
+
+def placement_to_spec(placement: Sequence[str]) -> str:
+    """``("mobile", "cloud", ...)`` -> ``"MC..."``, one letter per unit."""
+    try:
+        return "".join(_LETTER[p] for p in placement)
+    except KeyError as exc:
+        raise ValueError(
+            f"placement entries must be 'mobile' or 'cloud', got {exc.args[0]!r}"
+        ) from None
+
+
+def spec_to_placement(spec: str, n_units: int | None = None) -> tuple[str, ...]:
+    """``"MMCCM"`` -> placement tuple; ``"mobile"`` / ``"cloud"`` put every unit on one
+    side (and then need ``n_units``).  Letters are case-insensitive."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"a placement spec must be a non-empty string, got {spec!r}")
+    text = spec.strip()
+    if text.lower() in PLATFORMS:
+        if n_units is None:
+            raise ValueError(f"placement {text!r} needs the number of units")
+        return (text.lower(),) * n_units
+    bad = sorted({ch for ch in text.upper() if ch not in "MC"})
+    if bad:
+        raise ValueError(
+            f"placement spec {spec!r} has letters other than M (mobile) and C (cloud): {bad}"
+        )
+    if n_units is not None and len(text) != n_units:
+        raise ValueError(f"placement spec {spec!r} has {len(text)} letters for {n_units} units")
+    return tuple(MOBILE if ch == "M" else CLOUD for ch in text.upper())
+
+
+# ------------------------------------------------------------------------ cost model
+
+
+def compute_cost(
+    unit: UnitCost, platform: str, power: PowerModel, cloud_load: float
+) -> tuple[float, float]:
+    """(ms, mobile mJ) of running ``unit`` on ``platform``: busy on M, waiting on C."""
+    if platform == MOBILE:
+        ms = unit.mobile_ms
+        return ms, power.busy_mw * ms / 1000.0
+    ms = cloud_load * unit.cloud_ms
+    return ms, power.wait_mw * ms / 1000.0
+
+
+def transfer_cost(
+    boundary: Boundary, direction: str, link: Link, power: PowerModel
+) -> tuple[float, float]:
+    """(ms, mobile mJ) of moving ``boundary`` ``up`` (M->C) or ``down`` (C->M).
+
+    up:   e_M + air_up + RTT/2 + d_C;  phone busy for e_M, radio for air_up, waits else.
+    down: e_C + RTT/2 + air_down + d_M; phone waits for e_C + RTT/2, radio, busy for d_M.
+    """
+    half_rtt = link.rtt_ms / 2.0
+    bits = 8.0 * boundary.bytes
+    if direction == "up":
+        air = bits / (link.up_mbps * 1e3)
+        radio_mw = power.radio.upload_mw(link.up_mbps)
+        busy_ms, wait_ms = boundary.mobile_encode_ms, half_rtt + boundary.cloud_decode_ms
+    elif direction == "down":
+        air = bits / (link.down_mbps * 1e3)
+        radio_mw = power.radio.download_mw(link.down_mbps)
+        busy_ms, wait_ms = boundary.mobile_decode_ms, boundary.cloud_encode_ms + half_rtt
+    else:
+        raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
+    ms = busy_ms + air + wait_ms
+    energy = (power.busy_mw * busy_ms + radio_mw * air + power.wait_mw * wait_ms) / 1000.0
+    return ms, energy
+
+
+def evaluate(
+    inp: PlanInput, link: Link, power: PowerModel, placement: Sequence[str], cloud_load: float = 1.0
+) -> Cost:
+    """Price one placement by walking the chain (no search), with a full breakdown.
+
+    The data starts on the phone; before each unit it moves to the unit's platform if
+    it is elsewhere; at the end the result moves back to the phone.
+    """
+    _check_inputs(inp, link, power)
+    placement = tuple(placement)
+    if len(placement) != len(inp.units):
+        raise ValueError(f"placement has {len(placement)} entries for {len(inp.units)} units")
+    placement_to_spec(placement)  # validates the entries
+    names = inp.names
+    units: list[UnitBreakdown] = []
+    transfers: list[TransferBreakdown] = []
+    where = MOBILE
+
+    def move(b: int, to: str) -> None:
+        direction = "up" if to == CLOUD else "down"
+        ms, mj = transfer_cost(inp.boundaries[b], direction, link, power)
+        after = "input" if b == 0 else names[b - 1]
+        transfers.append(TransferBreakdown(b, after, direction, inp.boundaries[b].bytes, ms, mj))
+
+    for i, (unit, platform) in enumerate(zip(inp.units, placement, strict=True)):
+        if platform != where:
+            move(i, platform)
+            where = platform
+        ms, mj = compute_cost(unit, platform, power, cloud_load)
+        units.append(UnitBreakdown(i, unit.name, platform, ms, mj))
+    if where != MOBILE:
+        move(len(inp.units), MOBILE)
+    latency = math.fsum([u.compute_ms for u in units] + [t.ms for t in transfers])
+    energy = math.fsum([u.energy_mj for u in units] + [t.energy_mj for t in transfers])
+    return Cost(latency, energy, tuple(units), tuple(transfers))
+
+
+def objective_value(
+    objective: str, cost: Cost, constraints: Constraints, mobile_only: Cost
+) -> float:
+    """The number ``objective`` minimises for ``cost`` (``inf`` for a ``deadline`` plan
+    that misses the deadline).  ``mobile_only`` gives the weighted objective's scale."""
+    return _scorer(objective, constraints, mobile_only)(cost)
+
+
+# ------------------------------------------------------------------------- the search
+
+
+@dataclass(frozen=True)
+class _Edges:
+    """Edge costs, indexed by platform 0 (M) / 1 (C).
+
+    ``comp_ms[i][q]``: unit i on q.  ``xfer_ms[b][p]``: boundary b leaving p (so p=0 is
+    "up", p=1 is "down").  The same for mJ.
+    """
+
+    comp_ms: list[tuple[float, float]]
+    comp_mj: list[tuple[float, float]]
+    xfer_ms: list[tuple[float, float]]
+    xfer_mj: list[tuple[float, float]]
+
+    @classmethod
+    def build(cls, inp: PlanInput, link: Link, power: PowerModel, cloud_load: float) -> _Edges:
+        comp = [
+            (compute_cost(u, MOBILE, power, cloud_load), compute_cost(u, CLOUD, power, cloud_load))
+            for u in inp.units
+        ]
+        xfer = [
+            (transfer_cost(b, "up", link, power), transfer_cost(b, "down", link, power))
+            for b in inp.boundaries
+        ]
+        return cls(
+            comp_ms=[(m[0], c[0]) for m, c in comp],
+            comp_mj=[(m[1], c[1]) for m, c in comp],
+            xfer_ms=[(u[0], d[0]) for u, d in xfer],
+            xfer_mj=[(u[1], d[1]) for u, d in xfer],
+        )
+
+    @property
+    def n(self) -> int:
+        return len(self.comp_ms)
+
+    def edge(self, i: int, p: int, q: int) -> tuple[float, float]:
+        """(ms, mJ) of edge (i, p) -> (i+1, q)."""
+        ms, mj = self.comp_ms[i][q], self.comp_mj[i][q]
+        if p != q:
+            ms += self.xfer_ms[i][p]
+            mj += self.xfer_mj[i][p]
+        return ms, mj
+
+    def back(self) -> tuple[float, float]:
+        """(ms, mJ) of the final edge (N, C) -> (N, M)."""
+        return self.xfer_ms[self.n][1], self.xfer_mj[self.n][1]
+
+
+def _shortest(edges: _Edges, a: float, b: float, a2: float, b2: float) -> tuple[int, ...]:
+    """Placement (0/1 per unit) minimising ``a*ms + b*mJ``, ties broken by ``a2*ms + b2*mJ``.
+
+    Dynamic programming over the layered DAG, layer by layer (every edge goes from layer
+    i to i+1, so this is Dijkstra's order without the heap).
+    """
+    n = edges.n
+    best: list[tuple[float, float]] = [(0.0, 0.0), (_INF, _INF)]
+    pred: list[tuple[int, int]] = []
+    for i in range(n):
+        new: list[tuple[float, float]] = [(_INF, _INF), (_INF, _INF)]
+        choice = [0, 0]
+        for q in (0, 1):
+            for p in (0, 1):
+                if best[p][0] == _INF:
+                    continue
+                ms, mj = edges.edge(i, p, q)
+                cand = (best[p][0] + a * ms + b * mj, best[p][1] + a2 * ms + b2 * mj)
+                if cand < new[q]:
+                    new[q], choice[q] = cand, p
+        best = new
+        pred.append((choice[0], choice[1]))
+    ms, mj = edges.back()
+    via_cloud = (best[1][0] + a * ms + b * mj, best[1][1] + a2 * ms + b2 * mj)
+    q = 1 if via_cloud < best[0] else 0
+    return _backtrack(pred, q)
+
+
+def _backtrack(pred: list[tuple[int, int]], last: int) -> tuple[int, ...]:
+    platforms = []
+    q = last
+    for i in range(len(pred) - 1, -1, -1):
+        platforms.append(q)
+        q = pred[i][q]
+    return tuple(reversed(platforms))
+
+
+@dataclass(frozen=True)
+class _ToSink:
+    """Exact optimal completions from every node to the sink, by one metric.
+
+    ``value[i][p]``: least metric from (i, p) to the sink; ``other[i][p]``: the other
+    metric along that completion; ``next[i][p]``: the platform of unit i on it.
+    """
+
+    value: list[list[float]]
+    other: list[list[float]]
+    next: list[list[int]]
+
+    @classmethod
+    def build(cls, edges: _Edges, by_energy: bool) -> _ToSink:
+        n = edges.n
+        k = 1 if by_energy else 0
+        back = edges.back()
+        value = [[0.0, 0.0] for _ in range(n + 1)]
+        other = [[0.0, 0.0] for _ in range(n + 1)]
+        nxt = [[0, 0] for _ in range(n)]
+        value[n] = [0.0, back[k]]
+        other[n] = [0.0, back[1 - k]]
+        for i in range(n - 1, -1, -1):
+            for p in (0, 1):
+                options = []
+                for q in (0, 1):
+                    cost = edges.edge(i, p, q)
+                    options.append((cost[k] + value[i + 1][q], cost[1 - k] + other[i + 1][q], q))
+                v, o, q = min(options)
+                value[i][p], other[i][p], nxt[i][p] = v, o, q
+        return cls(value, other, nxt)
+
+    def completion(self, i: int, p: int) -> list[int]:
+        """Platforms of units i..N-1 along the optimal completion from (i, p)."""
+        out = []
+        for j in range(i, len(self.next)):
+            p = self.next[j][p]
+            out.append(p)
+        return out
+
+
+# A Pareto label: (latency ms, energy mJ, platform of the last unit, parent label).
+_Label = tuple[float, float, int, Any]
+
+
+def _label_path(label: _Label | None) -> list[int]:
+    out = []
+    while label is not None and label[3] is not None:
+        out.append(label[2])
+        label = label[3]
+    return out[::-1]
+
+
+def _deadline_search(edges: _Edges, deadline: float) -> tuple[int, ...] | None:
+    """Least-energy placement with latency <= ``deadline``, or None when none exists.
+
+    Label-setting over the layered DAG: each node keeps its Pareto front of (ms, mJ)
+    labels (sorted by ms, mJ strictly decreasing).  A label is dropped when
+    ``ms + least ms to the sink > D`` (cannot meet the deadline) or when
+    ``mJ + least mJ to the sink > best feasible energy known`` (cannot win).  The best
+    feasible energy (the incumbent) starts at the fastest plan's and improves whenever a
+    label's fastest or least-energy completion is feasible.  All bounds are exact
+    optima to the sink, so no optimal path is ever dropped: the result is exact.
+    """
+    fast = _ToSink.build(edges, by_energy=False)
+    lean = _ToSink.build(edges, by_energy=True)
+    if fast.value[0][0] > deadline:
+        return None
+    if lean.other[0][0] <= deadline:  # the least-energy plan already meets D
+        return tuple(lean.completion(0, 0))
+    # Incumbent: the fastest plan to start with.
+    inc = _Incumbent(fast.other[0][0], None, fast)
+    fronts: list[list[_Label]] = [[(0.0, 0.0, 0, None)], []]
+    for i in range(edges.n):
+        fronts = [_extend(edges, fronts, i, q, deadline, fast, lean, inc) for q in (0, 1)]
+    best = _best_final(fronts, edges, deadline)
+    if best is not None and best[0] <= inc.mj:
+        return tuple(_label_path(best[1]))
+    if inc.label is None:
+        return tuple(inc.table.completion(0, 0))
+    head = _label_path(inc.label)
+    return tuple(head + inc.table.completion(len(head), inc.label[2]))
+
+
+@dataclass
+class _Incumbent:
+    """Best feasible plan known during the label search: its energy, and where it is
+    (a label plus that label's optimal completion by ``table``; no label: from source)."""
+
+    mj: float
+    label: _Label | None
+    table: _ToSink
+
+    def cap(self, least_mj_to_sink: float) -> float:
+        """Labels with more mJ than this cannot beat the incumbent (float slack kept)."""
+        return self.mj + _SEARCH_TOL * max(1.0, self.mj) - least_mj_to_sink
+
+
+_SEARCH_TOL = 1e-9
+
+
+def _extend(
+    edges: _Edges,
+    fronts: list[list[_Label]],
+    i: int,
+    q: int,
+    deadline: float,
+    fast: _ToSink,
+    lean: _ToSink,
+    inc: _Incumbent,
+) -> list[_Label]:
+    """The Pareto front of node (i+1, q) from the fronts of layer i, updating ``inc``.
+
+    Extensions that cannot meet D even on the fastest completion, or cannot beat the
+    incumbent even on the least-energy completion, are dropped.  Each kept label offers
+    a feasible plan: its least-energy completion when that meets D, else its fastest.
+    """
+    least_ms, least_mj = fast.value[i + 1][q], lean.value[i + 1][q]
+    fast_mj = fast.other[i + 1][q]
+    ms_cap = deadline - least_ms
+    lean_ok = deadline - lean.other[i + 1][q]  # ms <= this: least-energy completion fits
+    mj_cap = inc.cap(least_mj)
+    cands: list[_Label] = []
+    for p in (0, 1):
+        e_ms, e_mj = edges.edge(i, p, q)
+        for lab in fronts[p]:
+            ms = lab[0] + e_ms
+            if ms > ms_cap:
+                break  # the front is sorted by ms: the rest are later still
+            mj = lab[1] + e_mj
+            if mj > mj_cap:
+                continue
+            label = (ms, mj, q, lab)
+            cands.append(label)
+            lean_fits = ms <= lean_ok
+            total = mj + (least_mj if lean_fits else fast_mj)
+            if total < inc.mj:
+                inc.mj, inc.label, inc.table = total, label, lean if lean_fits else fast
+                mj_cap = inc.cap(least_mj)
+    return _pareto(cands)
+
+
+_BY_MS_MJ = itemgetter(0, 1)
+
+
+def _pareto(cands: list[_Label]) -> list[_Label]:
+    """Non-dominated labels sorted by ms (mJ strictly decreasing)."""
+    cands.sort(key=_BY_MS_MJ)
+    front: list[_Label] = []
+    least = _INF
+    for lab in cands:
+        if lab[1] < least:
+            front.append(lab)
+            least = lab[1]
+    return front
+
+
+def _best_final(
+    fronts: list[list[_Label]], edges: _Edges, deadline: float
+) -> tuple[float, _Label] | None:
+    """The least-energy label at the sink that meets the deadline (ties: faster)."""
+    back_ms, back_mj = edges.back()
+    best: tuple[float, float, _Label] | None = None
+    for p, extra_ms, extra_mj in ((0, 0.0, 0.0), (1, back_ms, back_mj)):
+        for lab in fronts[p]:
+            ms, mj = lab[0] + extra_ms, lab[1] + extra_mj
+            if ms <= deadline and (best is None or (mj, ms) < best[:2]):
+                best = (mj, ms, lab)
+    return None if best is None else (best[0], best[2])
+
+
+# ---------------------------------------------------------------------- the planner
+
+
+def plan(
+    inp: PlanInput,
+    link: Link,
+    power: PowerModel,
+    objective: str = "latency",
+    constraints: Constraints | None = None,
+) -> Plan:
+    """Place every unit for ``objective`` under ``constraints`` (see the module doc)."""
+    constraints = constraints or Constraints()
+    _check_inputs(inp, link, power)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    if objective == "deadline" and constraints.deadline_ms is None:
+        raise ValueError("the deadline objective needs a deadline (deadline_ms)")
+    used, reason = _objective_used(objective, constraints)
+    k = constraints.cloud_load
+    n = len(inp.units)
+
+    def cost_of(platforms: Sequence[int]) -> Cost:
+        return evaluate(inp, link, power, tuple(PLATFORMS[p] for p in platforms), k)
+
+    mobile_only = cost_of([0] * n)
+    edges = _Edges.build(inp, link, power, k)
+    platforms = _solve(edges, used, constraints, mobile_only)
+    infeasible = platforms is None
+    if infeasible:  # deadline objective, nobody meets D: report the fastest plan
+        platforms = _shortest(edges, 1.0, 0.0, 0.0, 1.0)
+    cost = cost_of(platforms)
+    deadline = constraints.deadline_ms
+    feasible = not infeasible and constraints.meets_deadline(cost.latency_ms)
+    if infeasible:
+        reason = _join(
+            reason,
+            f"no placement meets the deadline of {deadline:g} ms; the "
+            f"fastest plan takes {cost.latency_ms:.3f} ms",
+        )
+    elif not feasible:
+        reason = _join(reason, f"this {used} plan misses the deadline of {deadline:g} ms")
+    value = objective_value(used, cost, constraints, mobile_only)
+    value = value if math.isfinite(value) and not infeasible else None  # JSON has no inf
+    return Plan(
+        objective=objective,
+        objective_used=used,
+        reason=reason,
+        units=inp.names,
+        placement=tuple(PLATFORMS[p] for p in platforms),
+        cost=cost,
+        feasible=feasible,
+        objective_value=value,
+        baselines=_baselines(inp, link, power, edges, used, constraints, mobile_only),
+        link=link,
+        power=power,
+        constraints=constraints,
+    )
+
+
+def _solve(
+    edges: _Edges, objective: str, constraints: Constraints, mobile_only: Cost
+) -> tuple[int, ...] | None:
+    """The optimal platforms (0/1 per unit), or None for an infeasible deadline."""
+    if objective == "latency":
+        return _shortest(edges, 1.0, 0.0, 0.0, 1.0)
+    if objective == "energy":
+        return _shortest(edges, 0.0, 1.0, 1.0, 0.0)
+    if objective == "weighted":
+        a, b = _weights(constraints.weight, mobile_only)
+        return _shortest(edges, a, b, 1.0, 0.0)
+    assert constraints.deadline_ms is not None
+    return _deadline_search(edges, constraints.deadline_bound_ms)
+
+
+def _weights(w: float, mobile_only: Cost) -> tuple[float, float]:
+    """Coefficients of ms and mJ in the weighted objective, normalised by the
+    mobile-only figures (a zero figure, a degenerate model, normalises by 1)."""
+    l0 = mobile_only.latency_ms if mobile_only.latency_ms > 0 else 1.0
+    e0 = mobile_only.mobile_energy_mj if mobile_only.mobile_energy_mj > 0 else 1.0
+    return w / l0, (1.0 - w) / e0
+
+
+def _scorer(objective: str, constraints: Constraints, mobile_only: Cost) -> Callable[[Cost], float]:
+    """``cost -> the number objective minimises``."""
+    score = _pair_scorer(objective, constraints, mobile_only)
+    return lambda c: score(c.latency_ms, c.mobile_energy_mj)
+
+
+def _pair_scorer(
+    objective: str, constraints: Constraints, mobile_only: Cost
+) -> Callable[[float, float], float]:
+    """``(ms, mJ) -> the number objective minimises`` (inf: misses the deadline)."""
+    if objective == "latency":
+        return lambda ms, mj: ms
+    if objective == "energy":
+        return lambda ms, mj: mj
+    if objective == "weighted":
+        a, b = _weights(constraints.weight, mobile_only)
+        return lambda ms, mj: a * ms + b * mj
+    if objective == "deadline":
+        if constraints.deadline_ms is None:
+            raise ValueError("the deadline objective needs a deadline (deadline_ms)")
+        meets = constraints.meets_deadline
+        return lambda ms, mj: mj if meets(ms) else _INF
+    raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+
+
+def _objective_used(objective: str, constraints: Constraints) -> tuple[str, str]:
+    """Apply the battery rule: below the threshold, save energy."""
+    battery, threshold = constraints.battery_fraction, constraints.battery_threshold
+    if battery >= threshold:
+        return objective, ""
+    low = f"battery at {battery:.0%} is below the threshold of {threshold:.0%}"
+    if objective == "deadline":
+        return objective, f"{low}; the deadline objective already minimises energy"
+    if constraints.deadline_ms is not None:
+        return "deadline", (
+            f"{low}: switched from {objective} to deadline (least energy "
+            f"within {constraints.deadline_ms:g} ms)"
+        )
+    if objective == "energy":
+        return objective, f"{low}; the energy objective already minimises energy"
+    return "energy", f"{low}: switched from {objective} to energy"
+
+
+def _baselines(
+    inp: PlanInput,
+    link: Link,
+    power: PowerModel,
+    edges: _Edges,
+    objective: str,
+    constraints: Constraints,
+    mobile_only: Cost,
+) -> dict[str, Baseline]:
+    """All-mobile, all-cloud and the best single cut for ``objective``.
+
+    The best cut k in 0..N puts units [0, k) on the phone and [k, N) in the cloud
+    (Neurosurgeon).  For ``deadline`` the best cut is the least-energy one that meets D,
+    or the fastest cut when none does.  Cuts are scored in O(N) from prefix sums; only
+    the winner is priced in full by :func:`evaluate`.
+    """
+    n = len(inp.units)
+
+    def baseline(name: str, cut: int | None, placement: tuple[str, ...]) -> Baseline:
+        cost = evaluate(inp, link, power, placement, constraints.cloud_load)
+        return Baseline(name, placement, cost, constraints.meets_deadline(cost.latency_ms), cut)
+
+    score = _pair_scorer(objective, constraints, mobile_only)
+    cuts = _cut_costs(edges)
+    ranked = [(score(ms, mj), ms, mj, k) for k, (ms, mj) in enumerate(cuts)]
+    best = min(ranked)
+    if best[0] == _INF:  # no cut meets the deadline: the fastest one
+        best = min((ms, mj, math.inf, k) for _, ms, mj, k in ranked)
+    k = best[3]
+    return {
+        "mobile_only": baseline("mobile_only", None, (MOBILE,) * n),
+        "cloud_only": baseline("cloud_only", None, (CLOUD,) * n),
+        "best_single_cut": baseline("best_single_cut", k, (MOBILE,) * k + (CLOUD,) * (n - k)),
+    }
+
+
+def _cut_costs(edges: _Edges) -> list[tuple[float, float]]:
+    """(ms, mJ) of every single cut k = 0..N: units [0, k) on M, then boundary k goes
+    up, units [k, N) run on C and boundary N comes back (k = N: all on the phone)."""
+    n = edges.n
+    # suffix[k]: cloud compute of units [k, N) plus the logits' trip back
+    back_ms, back_mj = edges.back()
+    suffix = [(back_ms, back_mj)] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        ms, mj = suffix[i + 1]
+        suffix[i] = (ms + edges.comp_ms[i][1], mj + edges.comp_mj[i][1])
+    out = []
+    head_ms = head_mj = 0.0
+    for k in range(n + 1):
+        if k == n:
+            out.append((head_ms, head_mj))
+        else:
+            out.append(
+                (
+                    head_ms + edges.xfer_ms[k][0] + suffix[k][0],
+                    head_mj + edges.xfer_mj[k][0] + suffix[k][1],
+                )
+            )
+            head_ms += edges.comp_ms[k][0]
+            head_mj += edges.comp_mj[k][0]
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_inputs(inp: PlanInput, link: Link, power: PowerModel) -> None:
+    if not isinstance(inp, PlanInput):
+        raise ValueError(f"expected a PlanInput, got {type(inp).__name__}")
+    if not isinstance(link, Link):
+        raise ValueError(f"expected a Link, got {type(link).__name__}")
+    if not isinstance(power, PowerModel):
+        raise ValueError(f"expected a PowerModel, got {type(power).__name__}")
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _pct(reference: float, value: float) -> float | None:
+    return None if reference <= 0 else 100.0 * (reference - value) / reference
+
+
+def _join(first: str, second: str) -> str:
+    return f"{first}; {second}" if first else second
