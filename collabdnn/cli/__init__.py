@@ -17,7 +17,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from collabdnn import __version__
 
@@ -87,13 +88,19 @@ def apply_environment(
         elif isinstance(action, argparse._CountAction):
             action.default = int(value)
         elif action.nargs in ("+", "*"):
-            convert = action.type or str
+            convert = _converter(action)
             action.default = [convert(v) for v in value.split()]
         else:
-            action.default = (action.type or str)(value)
+            action.default = _converter(action)(value)
         action.required = False
         if action.help and action.help is not argparse.SUPPRESS:
             action.help += f" [{env_name(action.dest)} is set]"
+
+
+def _converter(action: argparse.Action) -> Callable[[str], Any]:
+    """The callable argparse would apply to the option's text (``str`` when untyped)."""
+    convert = action.type
+    return convert if callable(convert) else str
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:

@@ -9,6 +9,7 @@ adaptive average pool, the identity at 224x224), so its output is the 9,216-vect
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from collabdnn.model.units import UnitModule
@@ -50,7 +51,7 @@ class AlexNet2012(nn.Module):
             nn.Linear(4096, num_classes),
         )
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.flatten(self.features(x)))
 
 
@@ -67,20 +68,34 @@ _CLASSIFIER_UNITS = (("fc1", (0, 3)), ("fc2", (3, 6)), ("fc3", (6, 7)))
 
 
 def _alexnet_units(model: nn.Module, pool3_tail: list[nn.Module]) -> list[UnitModule]:
-    f, c = model.features, model.classifier
+    f, c = _sequential(model, "features"), _sequential(model, "classifier")
     units = [UnitModule(name, nn.Sequential(*f[a:b])) for name, (a, b) in _FEATURE_UNITS]
     units.append(UnitModule("pool3", nn.Sequential(f[12], *pool3_tail), kind="pool"))
     units += [UnitModule(name, nn.Sequential(*c[a:b])) for name, (a, b) in _CLASSIFIER_UNITS]
     return units
 
 
+def _sequential(model: nn.Module, name: str) -> nn.Sequential:
+    part = getattr(model, name)
+    if not isinstance(part, nn.Sequential):
+        raise TypeError(f"{type(model).__name__}.{name} is not an nn.Sequential")
+    return part
+
+
+def _module(model: nn.Module, name: str) -> nn.Module:
+    part = getattr(model, name)
+    if not isinstance(part, nn.Module):
+        raise TypeError(f"{type(model).__name__}.{name} is not a module")
+    return part
+
+
 def partition_torchvision_alexnet(model: nn.Module) -> list[UnitModule]:
     """torchvision's AlexNet: features, avgpool, flatten, classifier."""
-    return _alexnet_units(model, [model.avgpool, nn.Flatten(1)])
+    return _alexnet_units(model, [_module(model, "avgpool"), nn.Flatten(1)])
 
 
 def partition_alexnet_2012(model: nn.Module) -> list[UnitModule]:
-    return _alexnet_units(model, [model.flatten])
+    return _alexnet_units(model, [_module(model, "flatten")])
 
 
 def build_alexnet_2012() -> nn.Module:

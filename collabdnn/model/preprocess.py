@@ -53,6 +53,8 @@ class Preprocess(torch.nn.Module):
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
 
     def forward(self, images: bytes | Sequence[bytes]) -> torch.Tensor:  # type: ignore[override]
         batch = [images] if isinstance(images, bytes | bytearray | memoryview) else list(images)
@@ -86,9 +88,8 @@ class Preprocess(torch.nn.Module):
                     raise ImageError(
                         f"image is {width}x{height}; both sides must be at least {limits.min_side}"
                     )
-                image = image.convert("RGB")
-                image = self._resize_crop(image)
-                return np.asarray(image, dtype=np.uint8)
+                rgb = self._resize_crop(image.convert("RGB"))
+                return np.asarray(rgb, dtype=np.uint8)
         except ImageError:
             raise
         except UnidentifiedImageError as exc:
