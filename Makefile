@@ -49,7 +49,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_load
 	-$(PY) -m benchmarks.bench_link
 	-$(PY) -m benchmarks.bench_linkswitch
-	$(PY) -m benchmarks.readme_tables
+	$(PY) -m benchmarks.doc_tables
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -34,7 +34,7 @@ def median(values: list[float]) -> float:
 
 
 def write_results(name: str, data: dict[str, Any], table: str) -> Path:
-    """Write ``results/NAME.json`` and ``results/NAME.md`` (the table the README shows)."""
+    """Write ``results/NAME.json`` and ``results/NAME.md`` (the table docs/benchmarks.md shows)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = {
         "benchmark": name,

@@ -1,7 +1,7 @@
 """Default bounds on untrusted input, torch-free so that command-line help can show them.
 
 Every service checks what it is sent against these (or the values its flags give)
-before spending memory or time on it; the README, "Failure behaviour" lists them all.
+before spending memory or time on it; docs/failure.md lists them all.
 """
 
 from __future__ import annotations

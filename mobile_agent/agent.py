@@ -11,7 +11,7 @@ the last activation it holds, and the result says ``fallback``. A circuit breake
 (:mod:`collabdnn.transport.breaker`) then keeps requests off the cloud for ``breaker_reset_s``,
 so that they do not each wait for a dead cloud; after that one background probe (an
 Info call: health and identity at once) decides whether offloading resumes. Requests
-never wait for the probe. See the README, "Failure behaviour".
+never wait for the probe. See docs/failure.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Failure behaviour with real services as subprocesses (the README, "Failure behaviour").
+"""Failure behaviour with real services as subprocesses (docs/failure.md).
 
 - The cloud is SIGKILLed during a stream of classifications: every one returns, those
   after the kill with ``fallback``; a cloud restarted on the same port is used again

@@ -11,7 +11,7 @@ it (``nsenter --net``, which keeps the cgroup filesystem visible for the mobile'
 quota), shapes that namespace's loopback with tc, and deletes it at the end.  Elsewhere
 the shaped parts are recorded as skipped, with the reason.  Writes
 ``benchmarks/results/bench_*.{json,md,png}`` and refreshes the generated block of
-the README's Benchmarks section.
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--doc",
         type=Path,
-        help="page whose generated block gets the new tables (default: README.md when "
+        help="page whose generated block gets the new tables (default: docs/benchmarks.md when "
         "writing to the default results folder, none otherwise; never with --quick)",
     )
     parser.add_argument(
@@ -195,13 +195,13 @@ def _forward(args: argparse.Namespace, config: BenchConfig, netns: str) -> list[
 
 
 def _doc(args: argparse.Namespace, config: BenchConfig) -> Path | None:
-    """The page to refresh: the one given, else the README for default results."""
+    """The page to refresh: the one given, else docs/benchmarks.md for default results."""
     if config.quick:
         return None
     if args.doc is not None:
         return args.doc
     if config.output == BenchConfig().output.resolve():
-        return Path(__file__).resolve().parents[2] / "README.md"
+        return Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
     return None
 
 
@@ -255,7 +255,7 @@ def _run_here(args: argparse.Namespace, config: BenchConfig, shaping_problem: st
     total = time.perf_counter() - begin
     written = report.write_all(results, config.output, total)
     doc = _doc(args, config)
-    if doc is not None and report.update_doc(doc, config.output, list(results)):
+    if doc is not None and report.update_doc(doc, config.output):
         written.append(doc)
     if args.json:
         print(json.dumps(results, indent=2))
@@ -277,7 +277,7 @@ def _render_only(args: argparse.Namespace, config: BenchConfig) -> int:
         print(f"collabdnn bench: no bench_*.json in {config.output}", file=sys.stderr)
         return 1
     doc = _doc(args, config)
-    if doc is not None and report.update_doc(doc, config.output, list(done)):
+    if doc is not None and report.update_doc(doc, config.output):
         print(f"updated {doc}")
     for paths in done.values():
         for path in paths:

@@ -1,8 +1,9 @@
 """Write a run's results: JSON (every figure), markdown tables and PNG plots.
 
-Why generated tables: the README quotes the tables, and a table typed by hand drifts
-from the data; here every cell is computed from the dict that is also written as
-JSON, so rerunning ``collabdnn bench`` regenerates both.
+Why generated tables: docs/benchmarks.md quotes the tables, and a table typed by hand
+drifts from the data; here every cell is computed from the dict that is also written as
+JSON, so rerunning ``collabdnn bench`` regenerates both (``tests/test_readme.py`` fails
+when the page and the results files disagree).
 """
 
 from __future__ import annotations
@@ -766,15 +767,17 @@ def render_gpu(data: dict[str, Any], output: Path) -> tuple[str, list[Path]]:
 # --------------------------------------------------------------------------- docs page
 
 
-def update_doc(doc: Path, output: Path, parts: Sequence[str]) -> bool:
-    """Replace the generated block of ``doc`` with the current tables; False if no block."""
-    if not doc.is_file():
-        return False
-    text = doc.read_text()
+def render_doc(text: str, doc_dir: Path, output: Path) -> str | None:
+    """``text`` with its generated block rebuilt from ``output``; None if it has no block.
+
+    Every part whose ``bench_NAME.md`` is in ``output`` is shown, whichever parts the
+    last run measured, so a partial run does not drop the others from the page. Links
+    are relative to ``doc_dir``, the folder of the page.
+    """
     pattern = re.compile(re.escape(DOC_BEGIN) + r".*?" + re.escape(DOC_END), re.S)
     if not pattern.search(text):
-        return False
-    rel = os.path.relpath(output, doc.parent)
+        return None
+    rel = Path(os.path.relpath(output, doc_dir)).as_posix()
     titles = {
         "paper": "1. The paper's experiment",
         "cuts": "2. Is the pick right?",
@@ -792,14 +795,24 @@ def update_doc(doc: Path, output: Path, parts: Sequence[str]) -> bool:
     body = [DOC_BEGIN, ""]
     for name in titles:
         md = output / f"bench_{name}.md"
-        if name not in parts or not md.is_file():
+        if not md.is_file():
             continue
         table = md.read_text().rstrip()
-        if name == "cuts":  # the README shows the summary; the full table stays in the file
+        if name == "cuts":  # the page shows the summary; the full table stays in the file
             table = table.split("\n\nEvery plan:")[0]
         body += [f"### {titles[name]}", "", table, ""]
         body += [f"![{name}]({rel}/{img})" for img in images[name] if (output / img).is_file()]
         body += [f"(Data: [`bench_{name}.json`]({rel}/bench_{name}.json).)", ""]
     body.append(DOC_END)
-    doc.write_text(pattern.sub(lambda _: "\n".join(body), text))
+    return pattern.sub(lambda _: "\n".join(body), text)
+
+
+def update_doc(doc: Path, output: Path) -> bool:
+    """Rebuild the generated block of the page ``doc`` from ``output``; False if no block."""
+    if not doc.is_file():
+        return False
+    new = render_doc(doc.read_text(), doc.resolve().parent, output.resolve())
+    if new is None:
+        return False
+    doc.write_text(new)
     return True

@@ -1,7 +1,7 @@
 """``collabdnn link set|clear|show``: shape the link between mobile and cloud with tc.
 
 Meant to run as root inside a private network namespace (``ip netns exec NAME
-collabdnn link set ...``) or in a container with NET_ADMIN; see the README, "Shaping a link".
+collabdnn link set ...``) or in a container with NET_ADMIN; see docs/link.md.
 """
 
 from __future__ import annotations

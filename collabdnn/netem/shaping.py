@@ -7,7 +7,7 @@ has to be tested against the real thing.  Rules are put on the interface of the
 private namespace created with :class:`collabdnn.netem.netns.NetNamespace`, so that nothing
 outside it is touched.
 
-Layout (see the README, "Shaping a link")::
+Layout (see docs/link.md)::
 
     root htb 1: (default class 1:30 when a cloud port is given, else 1:10)
       class 1:10  uplink rate    -> netem 10: delay RTT/2   (filter: dport == cloud port)
