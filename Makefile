@@ -8,7 +8,7 @@ LINK ?=
 # pytest exits 5 when it collected no tests: that is not a failure of the suite.
 PYTEST = $(PY) -m pytest $(1); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
-.PHONY: demo test test-fast lint format protos bench compose-test clean
+.PHONY: demo test test-fast lint format protos bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
