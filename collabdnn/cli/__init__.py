@@ -1,7 +1,8 @@
 """The ``collabdnn`` console script.
 
 Each subcommand lives in its own module under :mod:`collabdnn.cli` and exposes
-``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``. Modules are
+``configure(parser)``, ``run(args) -> int`` and optionally ``LOG_LEVEL``; its one-line
+help is in :data:`COMMANDS`, so the top-level ``--help`` imports none. Modules are
 imported only when their subcommand is chosen, and must not import torch at module
 level, so that thin clients (``classify``, ``health``, ``--help``) start fast.
 
@@ -87,10 +88,10 @@ def apply_environment(
         elif isinstance(action, argparse._CountAction):
             action.default = int(value)
         elif action.nargs in ("+", "*"):
-            convert = action.type or str
+            convert = action.type if callable(action.type) else str
             action.default = [convert(v) for v in value.split()]
         else:
-            action.default = (action.type or str)(value)
+            action.default = (action.type if callable(action.type) else str)(value)
         action.required = False
         if action.help and action.help is not argparse.SUPPRESS:
             action.help += f" [{env_name(action.dest)} is set]"

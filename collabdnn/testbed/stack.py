@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from collabdnn.planning.profiles import slower_profile
 from collabdnn.testbed.procs import Service
@@ -69,7 +70,7 @@ class Stack:
         return f"127.0.0.1:{self.scheduler_port}"
 
     def start(self, timeout: float = 180.0) -> Stack:
-        kw = {"log_dir": self.log_dir, "security_config": self.security}
+        kw: dict[str, Any] = {"log_dir": self.log_dir, "security_config": self.security}
         try:
             port = ["--port", str(self.cloud_port)] if self.cloud_port else []
             self.cloud = Service("cloud", [*self.common, *self.cloud_args, *port], **kw)
@@ -140,9 +141,10 @@ class Stack:
             )
 
     def wait_agent_plan(
-        self, accept: Callable[[str, object], bool], timeout: float = 60.0, poll_s: float = 0.05
+        self, accept: Callable[[str, Any], bool], timeout: float = 60.0, poll_s: float = 0.05
     ) -> tuple[str, float]:
-        """Poll the agent's plan until ``accept(spec, plan)``; returns (spec, seconds)."""
+        """Poll the agent's plan until ``accept(spec, plan)`` (a ``mobile_pb2.Plan``);
+        returns (spec, seconds)."""
         from collabdnn.wire import serde
 
         begin = time.monotonic()
