@@ -6,8 +6,6 @@ health says NOT_SERVING until the model is loaded, then SERVING.
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,12 +15,10 @@ from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
-from collabdnn.transport.server import Health, bind, load_in_background, new_server, start_and_run
-from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc
+from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
+from collabdnn.wire.proto import cloud_pb2_grpc
 
-log = logging.getLogger(__name__)
-
-SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudServer"].full_name
+SERVICE_NAME = "collabdnn.proto.CloudServer"  # the proto's full name; health reports on it
 DEFAULT_PORT = 50051
 
 
@@ -44,17 +40,7 @@ class CloudConfig:
     security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
 
 
-@dataclass
-class CloudServer:
-    """A created (not yet started) server and what controls it."""
-
-    server: grpc.Server
-    port: int
-    health: Health
-    failed: threading.Event
-
-
-def _build(config: CloudConfig) -> CloudServer:
+def _build(config: CloudConfig) -> BuiltServer:
     from cloud_server.servicer import CloudServicer
     from collabdnn.transport.probe import add_probe_service
 
@@ -62,22 +48,15 @@ def _build(config: CloudConfig) -> CloudServer:
     # `workers` compute at once; one more is refused RESOURCE_EXHAUSTED at once, and the
     # agent that sent it runs those units itself (collabdnn.transport.admission).
     admission = Admission(config.max_queue, config.workers, name="Execute/Profile calls")
-    server = new_server(
-        config.max_message_mb,
-        pool_threads(config.max_queue, config.workers),
-        config.security,
-        max_concurrent_rpcs(config.max_queue, config.workers),
-    )
     servicer = CloudServicer(
         max_frame_bytes=int(config.max_frame_mb * 1024 * 1024), admission=admission
     )
-    add_probe_service(server)  # the agent measures the link with it when traffic is idle
-    cloud_pb2_grpc.add_CloudServerServicer_to_server(servicer, server)
-    health = Health(server, [SERVICE_NAME])
-    port = bind(server, config.host, config.port, config.security)
-    failed = threading.Event()
 
-    def load() -> None:
+    def register(server: grpc.Server) -> None:
+        add_probe_service(server)  # the agent measures the link with it when traffic is idle
+        cloud_pb2_grpc.add_CloudServerServicer_to_server(servicer, server)
+
+    def load() -> str:
         import torch
 
         from collabdnn.model.preprocess import ImageLimits, set_pillow_pixel_limit
@@ -89,20 +68,30 @@ def _build(config: CloudConfig) -> CloudServer:
         limits = ImageLimits(
             max_bytes=int(config.max_image_mb * 2**20), max_pixels=config.max_pixels
         )
-        servicer.model = load_model(config.model, config.weights, config.device, limits)
-        health.set(True)
-        log.info(
-            "serving %s (weights %s, hash %s) on %s:%d with %d threads",
-            config.model,
-            config.weights,
-            servicer.model.weights_hash,
-            config.host,
-            port,
-            torch.get_num_threads(),
+        model = load_model(config.model, config.weights, config.device, limits)
+        servicer.model = model
+        return (
+            f"{config.model} (weights {config.weights}, hash {model.weights_hash}) "
+            f"with {torch.get_num_threads()} threads"
         )
 
-    load_in_background("cloud", load, failed)
-    return CloudServer(server, port, health, failed)
+    server_config = ServerConfig(
+        host=config.host,
+        port=config.port,
+        max_message_mb=config.max_message_mb,
+        workers=pool_threads(config.max_queue, config.workers),
+        max_concurrent_rpcs=max_concurrent_rpcs(config.max_queue, config.workers),
+        security=config.security,
+        grace_s=config.grace_s,
+    )
+    return build_server(
+        "cloud",
+        server_config,
+        services=[SERVICE_NAME],
+        register=register,
+        load=load,
+        starting=f"loading {config.model}",
+    )
 
 
 def create_server(config: CloudConfig) -> tuple[grpc.Server, int]:
@@ -113,14 +102,4 @@ def create_server(config: CloudConfig) -> tuple[grpc.Server, int]:
 
 def serve(config: CloudConfig, on_bound: Callable[[str, int], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
-    built = _build(config)
-    return start_and_run(
-        built.server,
-        built.port,
-        built.health,
-        built.failed,
-        host=config.host,
-        grace_s=config.grace_s,
-        on_bound=on_bound,
-        describe=f"{config.security.describe()} (loading {config.model})",
-    )
+    return _build(config).serve(on_bound)

@@ -7,7 +7,6 @@ after, but a missing cloud does not keep the agent from serving (it runs locally
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,13 +17,13 @@ from collabdnn.placement import Placement, Plan
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB, ChannelPool
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
-from collabdnn.transport.server import Health, bind, load_in_background, new_server, start_and_run
-from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
+from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
+from collabdnn.wire.proto import mobile_pb2_grpc
 from mobile_agent.link_monitor import LinkMonitor, LinkSettings
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = mobile_pb2.DESCRIPTOR.services_by_name["MobileAgent"].full_name
+SERVICE_NAME = "collabdnn.proto.MobileAgent"  # the proto's full name; health reports on it
 DEFAULT_PORT = 50053
 
 
@@ -55,17 +54,7 @@ class MobileConfig:
     link: LinkSettings = field(default_factory=LinkSettings)
 
 
-@dataclass
-class MobileServer:
-    server: grpc.Server
-    port: int
-    health: Health
-    failed: threading.Event
-    pool: ChannelPool
-    monitor: LinkMonitor
-
-
-def _build(config: MobileConfig) -> MobileServer:
+def _build(config: MobileConfig) -> BuiltServer:
     from mobile_agent.cloud_client import CLOUD_CHANNEL_OPTIONS, CLOUD_IDEMPOTENT
     from mobile_agent.servicer import MobileServicer
 
@@ -73,17 +62,7 @@ def _build(config: MobileConfig) -> MobileServer:
     # Classify requests beyond max_concurrent are refused at once: a phone's agent that
     # queued them would only answer each later than its caller's deadline.
     admission = Admission(config.max_concurrent, name="Classify requests")
-    server = new_server(
-        config.max_message_mb,
-        pool_threads(config.max_concurrent, config.workers),
-        config.security,
-        max_concurrent_rpcs(config.max_concurrent, config.workers),
-    )
     servicer = MobileServicer(admission)
-    mobile_pb2_grpc.add_MobileAgentServicer_to_server(servicer, server)
-    health = Health(server, [SERVICE_NAME])
-    port = bind(server, config.host, config.port, config.security)
-    failed = threading.Event()
     # The agent's own SecurityConfig serves for its calls to the cloud too: its CA to
     # check the cloud, its certificate as the client certificate (mutual TLS), its token.
     pool = ChannelPool(
@@ -94,7 +73,10 @@ def _build(config: MobileConfig) -> MobileServer:
     )
     monitor = LinkMonitor(config.link, channel_for=pool.get, cloud=config.cloud)
 
-    def load() -> None:
+    def register(server: grpc.Server) -> None:
+        mobile_pb2_grpc.add_MobileAgentServicer_to_server(servicer, server)
+
+    def load() -> str:
         import torch
 
         from collabdnn.codec import CodecConfig
@@ -117,28 +99,42 @@ def _build(config: MobileConfig) -> MobileServer:
             codec=CodecConfig(level=config.zstd_level, shuffle=config.shuffle),
             max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
         )
-        agent = MobileAgent(model, plan, pool, settings, monitor)
-        servicer.agent = agent
-        health.set(True)
-        log.info(
-            "serving %s (weights %s, hash %s) on %s:%d with %d threads, plan %s",
-            config.model,
-            config.weights,
-            model.weights_hash,
-            config.host,
-            port,
-            torch.get_num_threads(),
-            plan.placement,
+        servicer.agent = MobileAgent(model, plan, pool, settings, monitor)
+        return (
+            f"{config.model} (weights {config.weights}, hash {model.weights_hash}) "
+            f"with {torch.get_num_threads()} threads, plan {plan.placement}"
         )
+
+    def once_serving() -> None:
+        # After SERVING: a missing cloud does not keep the agent from serving locally.
+        agent = servicer.agent
+        assert agent is not None  # load() set it
         if config.cloud:
             agent.cloud_usable()  # checks once, unless a request got there first
         else:
             log.info("no cloud configured: every unit runs locally")
-        n = model.num_units
+        n = agent.model.num_units
         monitor.start(uses_cloud=lambda: "C" in agent.plan.placement.resolve(n))
 
-    load_in_background("mobile", load, failed)
-    return MobileServer(server, port, health, failed, pool, monitor)
+    server_config = ServerConfig(
+        host=config.host,
+        port=config.port,
+        max_message_mb=config.max_message_mb,
+        workers=pool_threads(config.max_concurrent, config.workers),
+        max_concurrent_rpcs=max_concurrent_rpcs(config.max_concurrent, config.workers),
+        security=config.security,
+        grace_s=config.grace_s,
+    )
+    return build_server(
+        "mobile",
+        server_config,
+        services=[SERVICE_NAME],
+        register=register,
+        load=load,
+        once_serving=once_serving,
+        starting=f"loading {config.model}",
+        cleanup=(monitor.stop, pool.close),
+    )
 
 
 def create_server(config: MobileConfig) -> tuple[grpc.Server, int]:
@@ -149,15 +145,4 @@ def create_server(config: MobileConfig) -> tuple[grpc.Server, int]:
 
 def serve(config: MobileConfig, on_bound: Callable[[str, int], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
-    built = _build(config)
-    return start_and_run(
-        built.server,
-        built.port,
-        built.health,
-        built.failed,
-        host=config.host,
-        grace_s=config.grace_s,
-        on_bound=on_bound,
-        describe=f"{config.security.describe()} (loading {config.model})",
-        cleanup=(built.monitor.stop, built.pool.close),
-    )
+    return _build(config).serve(on_bound)

@@ -10,8 +10,6 @@ exits with status 1.
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,13 +17,11 @@ import grpc
 
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
-from collabdnn.transport.server import Health, bind, load_in_background, new_server, start_and_run
-from collabdnn.wire.proto import scheduler_pb2, scheduler_pb2_grpc
+from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
+from collabdnn.wire.proto import scheduler_pb2_grpc
 from scheduler.core import Scheduler, SchedulerSettings
 
-log = logging.getLogger(__name__)
-
-SERVICE_NAME = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
+SERVICE_NAME = "collabdnn.proto.Scheduler"  # the proto's full name; health reports on it
 DEFAULT_PORT = 50052
 
 
@@ -40,40 +36,35 @@ class SchedulerConfig:
     security: SecurityConfig = PLAINTEXT
 
 
-@dataclass
-class SchedulerServer:
-    server: grpc.Server
-    port: int
-    health: Health
-    failed: threading.Event
-    core: Scheduler
-
-
-def _build(config: SchedulerConfig) -> SchedulerServer:
+def _build(config: SchedulerConfig) -> BuiltServer:
     from scheduler.servicer import SchedulerServicer
 
-    server = new_server(config.max_message_mb, config.workers, config.security)
     core = Scheduler(config.settings)
-    scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(core), server)
-    health = Health(server, [SERVICE_NAME])
-    port = bind(server, config.host, config.port, config.security)
-    failed = threading.Event()
 
-    def load() -> None:
+    def register(server: grpc.Server) -> None:
+        scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(core), server)
+
+    def load() -> str:
         core.start()
-        health.set(True)
         snap = core.snapshot()
-        log.info(
-            "serving plan %s for %s on %s:%d (objective %s)",
-            snap.plan_id,
-            snap.model,
-            config.host,
-            port,
-            snap.plan.objective,
-        )
+        return f"plan {snap.plan_id} for {snap.model} (objective {snap.plan.objective})"
 
-    load_in_background("scheduler", load, failed)
-    return SchedulerServer(server, port, health, failed, core)
+    server_config = ServerConfig(
+        host=config.host,
+        port=config.port,
+        max_message_mb=config.max_message_mb,
+        workers=config.workers,
+        security=config.security,
+        grace_s=config.grace_s,
+    )
+    return build_server(
+        "scheduler",
+        server_config,
+        services=[SERVICE_NAME],
+        register=register,
+        load=load,
+        cleanup=(core.stop,),
+    )
 
 
 def create_server(config: SchedulerConfig) -> tuple[grpc.Server, int]:
@@ -84,15 +75,4 @@ def create_server(config: SchedulerConfig) -> tuple[grpc.Server, int]:
 
 def serve(config: SchedulerConfig, on_bound: Callable[[str, int], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT; ``on_bound(host, port)`` is called once the port is bound."""
-    built = _build(config)
-    return start_and_run(
-        built.server,
-        built.port,
-        built.health,
-        built.failed,
-        host=config.host,
-        grace_s=config.grace_s,
-        on_bound=on_bound,
-        describe=config.security.describe(),
-        cleanup=(built.core.stop,),
-    )
+    return _build(config).serve(on_bound)

@@ -15,9 +15,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -428,15 +427,6 @@ def single_cut_of(spec: str) -> int | None:
     return k if set(spec[k:]) <= {"C"} else None
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step_s)
-    return predicate()
-
-
 def profile_summary(
     mobile: Profile, cloud: Profile, inp: PlanInput, raw: PlanInput | None = None
 ) -> dict[str, Any]:
@@ -481,7 +471,3 @@ def profile_summary(
             ],
         },
     }
-
-
-def sample_dicts(samples: Sequence[RequestSample]) -> list[dict[str, Any]]:
-    return [asdict(s) for s in samples]

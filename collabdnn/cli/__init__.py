@@ -1,7 +1,8 @@
 """The ``collabdnn`` console script.
 
 Each subcommand lives in its own module under :mod:`collabdnn.cli` and exposes
-``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``. Modules are
+``configure(parser)``, ``run(args) -> int`` and optionally ``LOG_LEVEL``; its one-line
+help is in :data:`COMMANDS`, so the top-level ``--help`` imports none. Modules are
 imported only when their subcommand is chosen, and must not import torch at module
 level, so that thin clients (``classify``, ``health``, ``--help``) start fast.
 

@@ -13,8 +13,6 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-HELP = "benchmark: the paper's experiment on shaped links, overhead, throughput"
-
 
 def _suite() -> ModuleType:
     try:

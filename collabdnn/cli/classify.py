@@ -16,7 +16,6 @@ from collabdnn.results import ClassifyResult
 from collabdnn.transport.security import add_security_arguments, config_from_args
 from mobile_agent.client import classify
 
-HELP = "classify images through a mobile agent"
 DEFAULT_AGENT = "127.0.0.1:50053"
 
 
@@ -113,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             security_config=config_from_args(args),
         )
     except grpc.RpcError as exc:
-        print(f"classify: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        print(f"classify: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
     names = [str(path) for path in args.images]
     if args.json:

@@ -13,7 +13,6 @@ from collabdnn.cli._service_args import (
 )
 
 LOG_LEVEL = logging.INFO  # a service says what it does
-HELP = "start the cloud server (runs any unit range it is sent)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -25,18 +25,8 @@ from pathlib import Path
 from types import FrameType
 
 LOG_LEVEL = logging.INFO
-HELP = "run the end-to-end demo on the sample photos"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
 log = logging.getLogger(__name__)
-
-
-def default_images() -> list[Path]:
-    """The sample photos in ``samples/`` beside the package (a checkout or sdist)."""
-    folder = Path(__file__).resolve().parents[2] / "samples"
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def default_weights(model: str) -> str:
@@ -126,14 +116,15 @@ def run(args: argparse.Namespace) -> int:
             args.link,
             reason,
         )
-    images = args.images or default_images()
+    from collabdnn.samples import sample_images
+
+    try:
+        images = args.images or sample_images()
+    except FileNotFoundError as exc:  # an installed package has no samples/
+        print(f"demo: no images: pass --images ({exc})", file=sys.stderr)
+        return 2
     if args.link and not args.images:  # a slow link: one photo, the smallest, stays quick
         images = sorted(images, key=lambda p: p.stat().st_size)[:1]
-    if not images:
-        print(
-            "demo: no images: pass --images or run from a checkout with samples/", file=sys.stderr
-        )
-        return 2
     weights = args.weights or default_weights(args.model)
     meaningful = weights != "seed:0" and not weights.startswith("seed:")
     if not meaningful and not args.json:
@@ -378,15 +369,6 @@ def _report(
         print(f"\nper-unit timings, {names[0]}:")
         print(format_result(names[0], results[0], per_unit=True))
     return 0
-
-
-def _num_units(agent: str) -> int:
-    from collabdnn.transport.channels import open_channel
-    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc
-
-    with open_channel(agent) as channel:
-        info = mobile_pb2_grpc.MobileAgentStub(channel).Info(common_pb2.InfoRequest(), timeout=10)
-    return len(info.info.units)
 
 
 def _summary(names: list[str], results: list) -> str:

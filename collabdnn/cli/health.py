@@ -9,8 +9,6 @@ import argparse
 
 from collabdnn.transport.security import add_security_arguments, config_from_args
 
-HELP = "check a service's gRPC health; exit 0 only when SERVING"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("address", metavar="HOST:PORT", help="the service to check")

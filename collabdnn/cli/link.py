@@ -14,8 +14,6 @@ from collabdnn.cli.output import print_json
 # The cloud server's default port.
 DEFAULT_CLOUD_PORT = 50051
 
-HELP = "shape the link with tc (set, clear, show); needs root"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -16,7 +16,6 @@ from collabdnn.cli._service_args import (
 from collabdnn.placement import Placement, PlacementError
 
 LOG_LEVEL = logging.INFO  # a service says what it does
-HELP = "start the mobile agent (runs its units, offloads the rest to the cloud)"
 
 
 def _placement(text: str) -> str:

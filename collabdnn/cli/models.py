@@ -7,8 +7,6 @@ import argparse
 from collabdnn.cli.output import format_table, print_json
 from collabdnn.model.registry import MODELS
 
-HELP = "list the models in the registry"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")

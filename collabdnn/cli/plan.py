@@ -15,8 +15,6 @@ from typing import Any
 from collabdnn.cli._power_args import add_power_arguments, power_overrides
 from collabdnn.transport.security import add_security_arguments
 
-HELP = "plan where each unit runs, from saved profiles and a link"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -131,10 +129,9 @@ def _run_live(args: argparse.Namespace) -> int:
             )
     except grpc.RpcError as exc:
         print(
-            f"collabdnn plan: scheduler {args.scheduler}: {exc.code().name}: "  # type: ignore[attr-defined]
-            f"{exc.details()}",
+            f"collabdnn plan: scheduler {args.scheduler}: {exc.code().name}: {exc.details()}",
             file=sys.stderr,
-        )  # type: ignore[attr-defined]
+        )
         return 1
     out = json.loads(reply.plan_json)
     if args.json:

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from collabdnn.planning.predictor import HoldoutPrediction
     from collabdnn.planning.profiles import Profile
 
-HELP = "measure a model's per-unit latency, sizes and codec times on one side"
-
 
 @dataclass(frozen=True)
 class ProfileRequest:
@@ -150,7 +148,7 @@ def _remote_profile(args: argparse.Namespace) -> Profile:
         with open_channel(address, security_config=config_from_args(args)) as channel:
             profile = fetch_profile(channel, role, images, settings, args.timeout)
     except grpc.RpcError as exc:
-        code, details = exc.code().name, exc.details()  # type: ignore[attr-defined]
+        code, details = exc.code().name, exc.details()
         raise ValueError(f"the {role} at {address}: {code}: {details}") from exc
     if args.model and args.model != profile.model:
         raise ValueError(f"--model {args.model} but the {role} at {address} serves {profile.model}")

@@ -12,7 +12,6 @@ from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import add_security_arguments
 
 LOG_LEVEL = logging.INFO  # a service says what it does
-HELP = "start the scheduler (profiles both sides, plans, pushes plans to the agent)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,6 @@ import argparse
 
 from collabdnn.cli.output import format_table, print_json
 
-HELP = "print a model's unit table and parameter count"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model name (see 'collabdnn models')")

@@ -141,9 +141,10 @@ class Stack:
             )
 
     def wait_agent_plan(
-        self, accept: Callable[[str, object], bool], timeout: float = 60.0, poll_s: float = 0.05
+        self, accept: Callable[[str, Any], bool], timeout: float = 60.0, poll_s: float = 0.05
     ) -> tuple[str, float]:
-        """Poll the agent's plan until ``accept(spec, plan)``; returns (spec, seconds)."""
+        """Poll the agent's plan until ``accept(spec, plan)`` (a ``mobile_pb2.Plan``);
+        returns (spec, seconds)."""
         from collabdnn.wire import serde
 
         begin = time.monotonic()

@@ -19,7 +19,6 @@ from collabdnn.transport import security
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 
 DEFAULT_MAX_MESSAGE_MB = 64
-DEFAULT_TIMEOUT_S = 30.0
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
 # Every idempotent, cheap call of the code base, by service: channels retry these on
@@ -119,7 +118,7 @@ def check_health(
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as exc:
-            code = exc.code()  # type: ignore[attr-defined]
+            code = exc.code()
             return "UNKNOWN_SERVICE" if code == grpc.StatusCode.NOT_FOUND else "UNREACHABLE"
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 

@@ -55,10 +55,6 @@ class SecurityConfig:
         if (self.cert is None) != (self.key is None):
             raise SecurityError("--tls-cert and --tls-key go together")
 
-    @property
-    def tls(self) -> bool:
-        return not self.insecure
-
     def describe(self) -> str:
         mode = "plaintext (--insecure)" if self.insecure else "TLS"
         if not self.insecure and self.ca and self.cert:
@@ -172,12 +168,12 @@ class _TokenClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStream
 
     def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
         metadata = [*(details.metadata or ()), self._metadata]
-        return details._replace(metadata=metadata)  # type: ignore[attr-defined]
+        return details._replace(metadata=metadata)
 
-    def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+    def intercept_unary_unary(self, continuation, client_call_details, request):
         return continuation(self._details(client_call_details), request)
 
-    def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+    def intercept_unary_stream(self, continuation, client_call_details, request):
         return continuation(self._details(client_call_details), request)
 
 

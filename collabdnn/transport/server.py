@@ -1,8 +1,13 @@
 """What every CollabDNN gRPC service does the same way: bind, health, load, stop.
 
+:func:`build_server` is the one server factory: a service says which servicers to
+register and what loading means (a model, the first plan), and gets a
+:class:`BuiltServer`, whose :meth:`~BuiltServer.serve` is the one serve loop.
+
 A service binds its port first (so ``--port 0`` can be announced at once), reports
 NOT_SERVING on ``grpc.health.v1`` while its model loads in a background thread, then
 SERVING. SIGTERM and SIGINT stop it gracefully: in-flight RPCs get ``grace_s`` seconds.
+A load that fails stops the service with exit status 1.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
+from dataclasses import dataclass
 from types import FrameType
 
 import grpc
@@ -35,25 +41,6 @@ SERVER_KEEPALIVE_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
 ]
-
-
-def new_server(
-    max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
-    workers: int = 8,
-    security_config: SecurityConfig = PLAINTEXT,
-    maximum_concurrent_rpcs: int | None = None,
-) -> grpc.Server:
-    """A server with message limits and, when a token is configured, its check.
-
-    ``workers`` handler threads; beyond ``maximum_concurrent_rpcs`` calls in the server
-    (running or waiting for a thread) gRPC answers RESOURCE_EXHAUSTED by itself.
-    """
-    return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
-        options=[*message_options(max_message_mb), *SERVER_KEEPALIVE_OPTIONS],
-        interceptors=security.server_interceptors(security_config),
-        maximum_concurrent_rpcs=maximum_concurrent_rpcs,
-    )
 
 
 class Health:
@@ -85,72 +72,131 @@ def bind(
         raise OSError(f"cannot bind {address}: {exc}") from exc
 
 
-def load_in_background(name: str, load: Callable[[], None], failed: threading.Event) -> None:
-    """Run ``load`` in a thread; on an exception log it and set ``failed``."""
+@dataclass(frozen=True)
+class ServerConfig:
+    """How a service's gRPC server listens and how busy it may get; the same for all three.
+
+    ``workers`` handler threads; beyond ``max_concurrent_rpcs`` calls in the server
+    (running or waiting for a thread) gRPC answers RESOURCE_EXHAUSTED by itself.
+    """
+
+    host: str
+    port: int  # 0 = any free port
+    max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
+    workers: int = 8
+    max_concurrent_rpcs: int | None = None
+    security: SecurityConfig = PLAINTEXT
+    grace_s: float = 5.0  # what in-flight RPCs get on SIGTERM/SIGINT
+
+
+def new_server(config: ServerConfig) -> grpc.Server:
+    """A server with message limits and, when a token is configured, its check."""
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
+        options=[*message_options(config.max_message_mb), *SERVER_KEEPALIVE_OPTIONS],
+        interceptors=security.server_interceptors(config.security),
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+    )
+
+
+@dataclass
+class BuiltServer:
+    """A bound, not yet started server, its health, and whether its loader failed."""
+
+    config: ServerConfig
+    server: grpc.Server
+    port: int
+    health: Health
+    failed: threading.Event
+    starting: str = ""  # what the ``listening on`` log line adds, e.g. "loading alexnet"
+    cleanup: Sequence[Callable[[], None]] = ()  # run after the server stopped
+
+    def serve(self, on_bound: Callable[[str, int], None] | None = None) -> int:
+        """Start, announce, serve until SIGTERM/SIGINT (exit 0) or a failed start (1).
+
+        ``on_bound(host, port)`` is called once the server is started (the CLI prints
+        the machine-readable ``listening on`` line); ``cleanup`` runs after it stopped.
+        """
+        host = self.config.host
+        self.server.start()
+        describe = self.config.security.describe()
+        log.info(
+            "listening on %s:%d, %s",
+            host,
+            self.port,
+            f"{describe} ({self.starting})" if self.starting else describe,
+        )
+        if on_bound:
+            on_bound(host, self.port)
+        try:
+            return self._run_until_stopped()
+        finally:
+            for step in self.cleanup:
+                step()
+
+    def _run_until_stopped(self) -> int:
+        stop = threading.Event()
+        received: list[str] = []
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            received.append(signal.Signals(signum).name)
+            stop.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            while not stop.wait(0.2) and not self.failed.is_set():
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        why = received[0] if received else "start failure"
+        grace_s = self.config.grace_s
+        log.info("stopping on %s (grace %.1f s)", why, grace_s)
+        begin = time.perf_counter()
+        self.health.shutdown()
+        self.server.stop(grace_s).wait()
+        log.info("stopped in %.2f s", time.perf_counter() - begin)
+        return 1 if self.failed.is_set() else 0
+
+
+def build_server(
+    name: str,
+    config: ServerConfig,
+    *,
+    services: Iterable[str],
+    register: Callable[[grpc.Server], object],
+    load: Callable[[], str],
+    once_serving: Callable[[], None] | None = None,
+    starting: str = "",
+    cleanup: Sequence[Callable[[], None]] = (),
+) -> BuiltServer:
+    """Create a server, ``register`` the service's servicers on it, bind, start loading.
+
+    The port is bound before anything loads, so ``--port 0`` can be announced at once.
+    Health (``""`` and each of ``services``) says NOT_SERVING while ``load`` runs in a
+    background thread, SERVING once it returned (it returns what is served, for the log);
+    then ``once_serving`` runs, in that thread too. An exception in either is logged and
+    sets ``failed``, which makes :meth:`BuiltServer.serve` stop and exit 1.
+    """
+    server = new_server(config)
+    register(server)
+    health = Health(server, services)
+    port = bind(server, config.host, config.port, config.security)
+    failed = threading.Event()
 
     def target() -> None:
         try:
-            load()
+            what = load()
+            health.set(True)
+            log.info("serving on %s:%d: %s", config.host, port, what)
+            if once_serving:
+                once_serving()
         except Exception:
             log.exception("%s failed to start", name)
             failed.set()
 
     threading.Thread(target=target, name=f"{name}-loader", daemon=True).start()
-
-
-def run_until_stopped(
-    server: grpc.Server, health_: Health, failed: threading.Event, grace_s: float = 5.0
-) -> int:
-    """Serve until SIGTERM/SIGINT (exit 0) or a failed start (exit 1); stop gracefully."""
-    stop = threading.Event()
-    received: list[str] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        received.append(signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        while not stop.wait(0.2) and not failed.is_set():
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    why = received[0] if received else "start failure"
-    log.info("stopping on %s (grace %.1f s)", why, grace_s)
-    begin = time.perf_counter()
-    health_.shutdown()
-    server.stop(grace_s).wait()
-    log.info("stopped in %.2f s", time.perf_counter() - begin)
-    return 1 if failed.is_set() else 0
-
-
-def start_and_run(
-    server: grpc.Server,
-    port: int,
-    health_: Health,
-    failed: threading.Event,
-    *,
-    host: str,
-    grace_s: float,
-    describe: str,
-    on_bound: Callable[[str, int], None] | None = None,
-    cleanup: Iterable[Callable[[], None]] = (),
-) -> int:
-    """Start a built server, announce it, serve until SIGTERM/SIGINT, then clean up.
-
-    ``on_bound(host, port)`` is called once the port is bound (the CLI prints the
-    machine-readable ``listening on`` line); ``cleanup`` runs after the server stopped.
-    """
-    server.start()
-    log.info("listening on %s:%d, %s", host, port, describe)
-    if on_bound:
-        on_bound(host, port)
-    try:
-        return run_until_stopped(server, health_, failed, grace_s)
-    finally:
-        for step in cleanup:
-            step()
+    return BuiltServer(config, server, port, health, failed, starting, cleanup)
 
 
 class InFlight:
