@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from benchmarks.readme_tables import refresh
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.common import REPO as ROOT
 
 
 def test_readme_tables_match_the_results_files():
