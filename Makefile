@@ -22,9 +22,10 @@ demo: $(STAMP)
 test: lint
 	$(call PYTEST,)
 
-# Unit tests only: no processes, no sockets beyond in-process servers; under a minute.
+# tests/unit/ less its slow tests: no service processes, no sockets beyond in-process
+# servers; well under a minute. (tests/integration/ and tests/system/ run in make test.)
 test-fast: $(STAMP)
-	$(call PYTEST,-m unit -q)
+	$(call PYTEST,-m "unit and not slow" -q)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
@@ -47,6 +48,10 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_predictor
 	$(PY) -m benchmarks.bench_prediction
 	$(PY) -m benchmarks.bench_load
+	$(PY) -m benchmarks.bench_refusals
+	$(PY) -m benchmarks.bench_fallback
+	$(PY) -m benchmarks.bench_startup
+	-$(PY) -m benchmarks.bench_throttle
 	-$(PY) -m benchmarks.bench_link
 	-$(PY) -m benchmarks.bench_linkswitch
 	$(PY) -m benchmarks.doc_tables

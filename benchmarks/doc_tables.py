@@ -5,7 +5,7 @@ A block ``<!-- NAME-table -->`` ... ``<!-- /NAME-table -->`` in README.md or any
 block of ``docs/benchmarks.md`` (``collabdnn bench``'s tables, between the ``bench:begin``
 and ``bench:end`` markers) is rebuilt from ``benchmarks/results/bench_*.md``. So every
 figure the pages quote comes from a results file, and rerunning the benchmarks
-regenerates it (``make bench`` runs this last; ``tests/test_readme.py`` fails when a
+regenerates it (``make bench`` runs this last; ``tests/unit/test_readme.py`` fails when a
 page and its results file disagree).
 
     python -m benchmarks.doc_tables [--check]

@@ -1,20 +1,24 @@
-"""Shared fixtures: sample photos, models, and real services as subprocesses.
+"""Shared fixtures (sample photos, a model) and the folder-to-marker rule.
 
-Services run on free ports on 127.0.0.1 only. The standard pair (cloud + agent,
-alexnet, seed:0 weights, one torch thread each) is session-scoped: starting a service
-costs seconds on a small machine, so it starts once.
+Every test lives in one of three folders, and the folder is its marker:
+
+- ``tests/unit/``: in process only (in-process gRPC servers on port 0 are fine); ``make test-fast``
+  runs them, less those marked ``slow``;
+- ``tests/integration/``: real services as subprocesses on 127.0.0.1 (fixtures in its conftest);
+- ``tests/system/``: the whole stack, shaped links, namespaces, cgroups, Compose.
+
+Tests marked ``root`` are skipped, with the reason, when not run as root.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from collabdnn.testbed.procs import Service, start_healthy
+from tests.common import SAMPLES
 
 # CI replays the same examples every run (a red CI must be reproducible); locally
 # hypothesis explores new ones each time.
@@ -22,11 +26,24 @@ settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples"
-MODEL = "alexnet"
-WEIGHTS = "seed:0"
-COMMON = ["--model", MODEL, "--weights", WEIGHTS, "--threads", "1"]
+TESTS = Path(__file__).resolve().parent
+KINDS = ("unit", "integration", "system")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    not_root = os.geteuid() != 0
+    for item in items:
+        try:
+            folder = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # collected from elsewhere (a path given on the command line)
+            continue
+        if folder not in KINDS:
+            raise pytest.UsageError(
+                f"{item.path}: tests live in tests/unit, tests/integration or tests/system"
+            )
+        item.add_marker(getattr(pytest.mark, folder))
+        if not_root and item.get_closest_marker("root"):
+            item.add_marker(pytest.mark.skip(reason="needs root (namespaces, tc or cgroups)"))
 
 
 @pytest.fixture(scope="session")
@@ -51,24 +68,3 @@ def alexnet():
     from collabdnn.model.split_model import load_model
 
     return load_model("alexnet", "seed:0")
-
-
-def stop_cleanly(service: Service) -> None:
-    """SIGTERM must end a service gracefully, with exit status 0."""
-    assert service.stop() == 0, f"{service.name} did not stop cleanly:\n{service.log_tail()}"
-
-
-@pytest.fixture(scope="session")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    service = start_healthy("cloud", COMMON, log_dir=tmp_path_factory.mktemp("cloud"))
-    yield service
-    stop_cleanly(service)
-
-
-@pytest.fixture(scope="session")
-def agent(cloud: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    service = start_healthy(
-        "mobile", [*COMMON, "--cloud", cloud.address], log_dir=tmp_path_factory.mktemp("mobile")
-    )
-    yield service
-    stop_cleanly(service)

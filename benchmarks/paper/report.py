@@ -2,7 +2,7 @@
 
 Why generated tables: docs/benchmarks.md quotes the tables, and a table typed by hand
 drifts from the data; here every cell is computed from the dict that is also written as
-JSON, so rerunning ``collabdnn bench`` regenerates both (``tests/test_readme.py`` fails
+JSON, so rerunning ``collabdnn bench`` regenerates both (``tests/unit/test_readme.py`` fails
 when the page and the results files disagree).
 """
 

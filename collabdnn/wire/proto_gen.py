@@ -1,7 +1,7 @@
 """Regenerate the gRPC stubs in ``collabdnn/wire/proto/`` from ``protos/collabdnn/wire/proto``.
 
 ``python -m collabdnn.wire.proto_gen`` (or ``make protos``) writes them in place. The stubs
-are committed so that installing the package needs no protoc; ``tests/test_protos.py``
+are committed so that installing the package needs no protoc; ``tests/unit/test_protos.py``
 regenerates them into a temporary folder and fails on any difference, so the committed
 files can never drift from the ``.proto`` sources. grpcio-tools is pinned exactly in
 pyproject for the same reason: another version writes different bytes.

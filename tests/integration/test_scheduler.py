@@ -26,7 +26,7 @@ from collabdnn.testbed.stack import free_port
 from collabdnn.transport.channels import open_channel
 from collabdnn.wire.proto import common_pb2, scheduler_pb2, scheduler_pb2_grpc
 from mobile_agent.client import classify
-from tests.conftest import COMMON, REPO, SAMPLES, stop_cleanly
+from tests.common import COMMON, REPO, SAMPLES, stop_cleanly
 
 FAST = ProfileSettings(repeats=2, warmup=1)
 

@@ -12,15 +12,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from collabdnn.measure.linkest import LinkEstimator
 from collabdnn.netem.netns import NetNamespace, netns_available
 from collabdnn.planning.link import Link
+from tests.common import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 AVAILABLE, REASON = netns_available()
 pytestmark = [
     pytest.mark.root,

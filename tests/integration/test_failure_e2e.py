@@ -42,7 +42,7 @@ from collabdnn.wire.proto import (
     tensor_pb2,
 )
 from tests.badinputs import jpeg, png, png_header_claiming
-from tests.conftest import COMMON, stop_cleanly
+from tests.common import COMMON, stop_cleanly
 
 MCM = "MMMCCCCCCMMM"  # a cloud-using placement whose upload is a small activation
 RESET_S = 1.0

@@ -23,7 +23,7 @@ from collabdnn.model.split_model import SplitModel, load_model
 from collabdnn.placement import Placement
 from collabdnn.testbed.procs import Service, start_healthy
 from mobile_agent.client import classify
-from tests.conftest import MODEL, WEIGHTS, stop_cleanly
+from tests.common import MODEL, WEIGHTS, stop_cleanly
 
 AGENT_CODEC = CodecConfig(level=1)  # the agent's default (--zstd-level 1, no shuffle)
 MULTI_SWITCH = [

@@ -11,7 +11,7 @@ from collabdnn.testbed.procs import Service, start_healthy
 from collabdnn.transport.channels import open_channel
 from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc
 from mobile_agent.client import classify
-from tests.conftest import COMMON, stop_cleanly
+from tests.common import COMMON, stop_cleanly
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 from collabdnn.testbed.procs import Service
-from tests.conftest import REPO, SAMPLES
+from tests.common import REPO, SAMPLES
 
 DESIGN_KEYS = {
     "top5",
@@ -19,6 +18,8 @@ DESIGN_KEYS = {
     "mobile_energy_mj",
     "fallback",
 }
+# What only the model's side needs: a thin client that imports one of these is not thin.
+HEAVY = {"torch", "torchvision", "numpy", "PIL"}
 
 
 def collabdnn(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -40,13 +41,12 @@ def imported(stderr: str) -> set[str]:
     return names
 
 
-def test_classify_help_is_fast_and_torch_free() -> None:
-    begin = time.perf_counter()
-    done = collabdnn("classify", "--help", timeout=10)
-    elapsed = time.perf_counter() - begin
+def test_classify_help_loads_no_heavy_module() -> None:
+    """The thin client's help imports none of the model stack (its start-up time is
+    measured by ``benchmarks/bench_startup.py``, not asserted here)."""
+    done = collabdnn("classify", "--help", timeout=60)
     assert done.returncode == 0 and "--agent" in done.stdout
-    assert "torch" not in imported(done.stderr)
-    assert elapsed < 2.0, f"classify --help took {elapsed:.2f} s"
+    assert not imported(done.stderr) & HEAVY, imported(done.stderr) & HEAVY
 
 
 def test_classify_json_has_the_design_keys(agent: Service) -> None:

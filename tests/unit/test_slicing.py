@@ -8,7 +8,9 @@ import torch
 from collabdnn.errors import TensorMismatchError, UnitRangeError
 from collabdnn.model.split_model import load_model
 
-MODELS = ["alexnet", "alexnet-2012", "resnet18", "mobilenet_v2", "vgg11"]
+# AlexNet runs in make test-fast; the other models (vgg11 alone takes seconds) in make test.
+OTHER_MODELS = ["alexnet-2012", "resnet18", "mobilenet_v2", "vgg11"]
+MODELS = ["alexnet", *(pytest.param(name, marks=pytest.mark.slow) for name in OTHER_MODELS)]
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.common import REPO
 
 PARTS = ("paper", "cuts", "overhead", "throughput", "gpu")
 

@@ -11,10 +11,10 @@ import pytest
 
 from benchmarks.doc_tables import RESULTS, pages, refresh_page
 from benchmarks.paper.report import DOC_BEGIN, render_doc
+from tests.common import REPO as ROOT
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 LINKED_PAGES = [README, *sorted(DOCS.glob("*.md")), ROOT / "benchmarks" / "README.md"]

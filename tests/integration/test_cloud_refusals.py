@@ -18,7 +18,7 @@ from collabdnn.testbed.procs import Service
 from collabdnn.transport.channels import check_health, open_channel
 from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
 from tests.badinputs import png, png_header_claiming, zstd_bomb, zstd_bomb_lying, zstd_frame
-from tests.conftest import MODEL
+from tests.common import MODEL
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 CONV5 = (1, 256, 13, 13)  # the input of unit 8, as in _with_frame

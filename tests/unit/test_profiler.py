@@ -7,7 +7,6 @@ import math
 import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -31,6 +30,7 @@ from collabdnn.planning.profiles import (
     save_profile,
 )
 from collabdnn.samples import read_images, sample_images
+from tests.common import SAMPLES
 
 FAST = {"repeats": 2, "warmup": 1}
 
@@ -243,7 +243,7 @@ def test_cli_profile_writes_a_valid_file(tmp_path, capsys):
     from collabdnn.cli import main
 
     out = tmp_path / "alexnet.json"
-    chelsea = Path(__file__).resolve().parent.parent / "samples" / "chelsea.png"
+    chelsea = SAMPLES / "chelsea.png"
     argv = [
         "profile",
         "--side",

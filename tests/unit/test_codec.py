@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
-import time
+import tracemalloc
 import zlib
 
 import pytest
@@ -144,13 +144,25 @@ def _header(shape, raw_len, codec_id=codec.CODEC_ZSTD, dtype_code=5, crc=0):
     return head + struct.pack("<QI", raw_len, crc)
 
 
-def test_frame_claiming_10_gb_is_refused_before_allocating():
+@pytest.mark.parametrize("codec_id", [codec.CODEC_RAW, codec.CODEC_ZSTD])
+def test_frame_claiming_10_gb_is_refused_before_allocating(codec_id, monkeypatch):
+    """Refused from the header alone: no decompression, no buffer, no tensor."""
     claim = 10 * 1024**3
-    frame = _header((claim,), claim) + b"\x00" * 16
-    begin = time.perf_counter()
-    with pytest.raises(CodecError, match="more than the limit"):
-        decode(frame)
-    assert time.perf_counter() - begin < 0.5  # nothing was allocated or decompressed
+    frame = _header((claim,), claim, codec_id=codec_id) + b"\x00" * 16
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a refused frame reached decompression or allocation")
+
+    monkeypatch.setattr(codec, "_decompress", must_not_run)
+    monkeypatch.setattr(codec.torch, "frombuffer", must_not_run)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CodecError, match="more than the limit"):
+            decode(frame)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024, f"refusing the frame allocated {peak} bytes"
 
 
 def test_zstd_bomb_is_refused():

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.common import REPO
+
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parent.parent
 RUNTIME_PACKAGES = ("collabdnn", "mobile_agent", "cloud_server", "scheduler")
 NOT_RUNTIME = ("collabdnn/cli/", "collabdnn/testbed/", "collabdnn/__main__.py")
 HARNESS = ("collabdnn.testbed", "collabdnn.cli", "benchmarks", "tests")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, SAMPLES
+from tests.common import REPO, SAMPLES
 
 
 @pytest.mark.slow

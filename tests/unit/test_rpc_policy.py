@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import json
-from pathlib import Path
 
 import grpc
 import pytest
@@ -13,8 +12,8 @@ import pytest
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.transport.channels import HEALTH_SERVICE, IDEMPOTENT, retry_service_config
 from collabdnn.wire.proto import cloud_pb2, mobile_pb2
+from tests.common import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SOURCES = ["collabdnn", "cloud_server", "mobile_agent", "benchmarks"]
 
 
