@@ -37,7 +37,7 @@ def measure(requests: int, image_path: Path, repeats: int) -> dict[str, Any]:
     from collabdnn.placement import Placement
     from collabdnn.planning.energy import power_model
     from collabdnn.planning.link import Link
-    from collabdnn.planning.planner import evaluate, spec_to_placement
+    from collabdnn.planning.planner import evaluate
     from collabdnn.planning.profiles import plan_input_from_profiles
     from collabdnn.testbed.stack import Stack
     from collabdnn.transport.channels import open_channel
@@ -81,7 +81,7 @@ def measure(requests: int, image_path: Path, repeats: int) -> dict[str, Any]:
         power = power_model(link.network)
         rows = []
         for name, spec in specs.items():
-            placement = spec_to_placement(spec, len(inp.units))
+            placement = Placement.parse(spec).resolve(len(inp.units))
             predicted = evaluate(inp, link, power, placement)
             for _ in range(3):  # warm-up: connections, caches, allocator
                 classify(stack.agent.address, [image], Placement.parse(spec))

@@ -29,7 +29,7 @@ import torch
 from collabdnn.codec import CodecConfig, encode
 from collabdnn.errors import CodecError
 from collabdnn.model.split_model import SplitModel, imagenet_labels
-from collabdnn.placement import CLOUD, MOBILE, Placement, Plan, segments
+from collabdnn.placement import AssignedPlan, Placement, Side, segments
 from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
 from collabdnn.transport.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from collabdnn.transport.channels import ChannelPool
@@ -37,8 +37,6 @@ from mobile_agent.cloud_client import CloudClient
 from mobile_agent.link_monitor import LinkMonitor
 
 log = logging.getLogger(__name__)
-
-_WORDS = {MOBILE: "mobile", CLOUD: "cloud"}
 
 # cloud_state values; "refused": the cloud rejected this agent's token or certificate
 UNCHECKED, VERIFIED, MISMATCH, UNREACHABLE = "unchecked", "verified", "mismatch", "unreachable"
@@ -69,7 +67,7 @@ class MobileAgent:
     def __init__(
         self,
         model: SplitModel,
-        plan: Plan,
+        plan: AssignedPlan,
         pool: ChannelPool,
         settings: AgentSettings,
         link: LinkMonitor | None = None,
@@ -95,11 +93,15 @@ class MobileAgent:
     # --- plan --------------------------------------------------------------------------
 
     @property
-    def plan(self) -> Plan:
+    def plan(self) -> AssignedPlan:
         with self._lock:
             return self._plan
 
-    def set_plan(self, plan: Plan) -> Plan:
+    def uses_cloud(self) -> bool:
+        """Whether the current plan puts any unit in the cloud."""
+        return Side.CLOUD in self.plan.placement.resolve(self.model.num_units)
+
+    def set_plan(self, plan: AssignedPlan) -> AssignedPlan:
         plan.placement.resolve(self.model.num_units)  # PlacementError if it does not fit
         with self._lock:
             self._plan = plan
@@ -223,20 +225,20 @@ class MobileAgent:
         # The plan is read once: a plan pushed meanwhile applies to the next request.
         sides = list((placement or self.plan.placement).resolve(self.model.num_units))
         fallback = False
-        if CLOUD in sides and not self.cloud_usable():
+        if Side.CLOUD in sides and not self.cloud_usable():
             log.debug(
                 "cloud %s not used (identity %s, breaker %s): running locally",
                 self.settings.cloud or "(none)",
                 self.cloud_state,
                 self.breaker.state,
             )
-            sides, fallback = [MOBILE] * len(sides), True
-        units = [UnitTiming(u.index, u.name, _WORDS[sides[u.index]]) for u in self.model.units]
+            sides, fallback = [Side.MOBILE] * len(sides), True
+        units = [UnitTiming(u.index, u.name, sides[u.index]) for u in self.model.units]
         transfers: list[Transfer] = []
         request_id = uuid.uuid4().hex[:12]
         x: Any = image
         for segment in segments(sides):
-            if segment.side == MOBILE:
+            if segment.side == Side.MOBILE:
                 x = self._run_local(segment.start, segment.end, x, units)
                 continue
             try:
@@ -246,7 +248,7 @@ class MobileAgent:
                 # have consumed: the last activation (or the image) this agent holds.
                 fallback = True
                 for index in range(segment.start, len(sides)):
-                    sides[index], units[index].platform = MOBILE, _WORDS[MOBILE]
+                    sides[index] = units[index].platform = Side.MOBILE
                 x = self._run_local(segment.start, len(sides), x, units)
                 break
         logits = x.float()

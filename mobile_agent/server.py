@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
-from collabdnn.placement import Placement, Plan
+from collabdnn.placement import AssignedPlan, Placement
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB, ChannelPool
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
@@ -69,7 +69,7 @@ def _build(config: MobileConfig) -> MobileServer:
     from mobile_agent.cloud_client import CLOUD_CHANNEL_OPTIONS, CLOUD_IDEMPOTENT
     from mobile_agent.servicer import MobileServicer
 
-    plan = Plan(Placement.parse(config.placement), source="command line")
+    plan = AssignedPlan(Placement.parse(config.placement), source="command line")
     # Classify requests beyond max_concurrent are refused at once: a phone's agent that
     # queued them would only answer each later than its caller's deadline.
     admission = Admission(config.max_concurrent, name="Classify requests")
@@ -134,8 +134,7 @@ def _build(config: MobileConfig) -> MobileServer:
             agent.cloud_usable()  # checks once, unless a request got there first
         else:
             log.info("no cloud configured: every unit runs locally")
-        n = model.num_units
-        monitor.start(uses_cloud=lambda: "C" in agent.plan.placement.resolve(n))
+        monitor.start(uses_cloud=agent.uses_cloud)
 
     load_in_background("mobile", load, failed)
     return MobileServer(server, port, health, failed, pool, monitor)

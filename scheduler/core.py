@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +30,7 @@ import grpc
 
 from collabdnn.errors import NotReadyError, PlanRequestError
 from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
+from collabdnn.placement import AssignedPlan, Placement
 from collabdnn.planning.link import LINK_PRESETS, Link
 from collabdnn.planning.planner import OBJECTIVES, Constraints, Plan
 from collabdnn.planning.profiles import (
@@ -86,6 +86,10 @@ class Snapshot:
     pushed: bool
     reason: str
     model: str
+
+    def assigned(self) -> AssignedPlan:
+        """What the agent is given: the placement, this plan's id, the scheduler as source."""
+        return AssignedPlan(Placement.of(self.plan.placement), self.plan_id, SOURCE)
 
     def to_dict(self) -> dict[str, Any]:
         """``collabdnn plan --json``'s object plus the scheduler's fields."""
@@ -340,14 +344,9 @@ class Scheduler:
 
     def _push(self) -> None:
         from collabdnn.wire import serde
-        from collabdnn.wire.proto import mobile_pb2
 
         snap = self.snapshot()
-        message = mobile_pb2.Plan(
-            placement=serde.sides_to_proto(_letters(snap.plan.placement)),
-            plan_id=snap.plan_id,
-            source=SOURCE,
-        )
+        message = serde.plan_to_proto(snap.assigned())
         begin = time.perf_counter()
         self._stub().SetPlan(message, timeout=self.settings.rpc_timeout_s)
         with self._lock:
@@ -399,8 +398,3 @@ class Scheduler:
 def cloud_load_factor(load: Any) -> float:
     """K from the cloud's reported load: max(1, requests in flight) (see module doc)."""
     return float(max(1, load.in_flight))
-
-
-def _letters(placement: Sequence[str]) -> list[str]:
-    """Planner words ("mobile"/"cloud") -> the agent's letters (M/C)."""
-    return ["M" if side == "mobile" else "C" for side in placement]

@@ -19,7 +19,7 @@ from collabdnn.planning.scheduling import PlanSwitch
 from collabdnn.wire import serde
 from collabdnn.wire.proto import scheduler_pb2, scheduler_pb2_grpc
 from collabdnn.wire.status import domain_errors
-from scheduler.core import Scheduler, _letters, cloud_load_factor
+from scheduler.core import Scheduler, cloud_load_factor
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         snap = self.core.snapshot()
         return scheduler_pb2.PlanReply(
             plan_json=json.dumps(snap.to_dict()),
-            placement=serde.sides_to_proto(_letters(snap.plan.placement)),
+            placement=serde.sides_to_proto(snap.plan.placement),
             plan_id=snap.plan_id, pushed=snap.pushed, reason=snap.reason,
         )  # fmt: skip
 
@@ -40,7 +40,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         snap = self.core.snapshot()
         return scheduler_pb2.ReportReply(
             replanned=switch is not None, changed=bool(switch and switch.changed),
-            plan_id=snap.plan_id, placement=serde.sides_to_proto(_letters(snap.plan.placement)),
+            plan_id=snap.plan_id, placement=serde.sides_to_proto(snap.plan.placement),
         )  # fmt: skip
 
     @domain_errors("GetPlan")

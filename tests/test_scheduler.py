@@ -20,6 +20,7 @@ import grpc
 import pytest
 
 from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
+from collabdnn.placement import spec_of
 from collabdnn.planning.profiles import Profile, save_profile, slower_profile
 from collabdnn.testbed.procs import Service, start_healthy
 from collabdnn.testbed.stack import free_port
@@ -110,7 +111,7 @@ def test_agent_runs_the_pushed_plan_and_reports_energy(
         (result,) = classify(agent.address, [chelsea])
         after = stub.GetPlan(scheduler_pb2.GetSchedulerPlanRequest(), timeout=5)
     assert plan.plan_id.split("-")[0].isdigit()
-    used = "".join(result.placement)
+    used = spec_of(result.placement)
     assert used in {letters(before.placement), letters(after.placement)}
     assert "C" in used, "a 10x slower phone on a fast link offloads"
     assert result.mobile_energy_mj is not None and result.mobile_energy_mj > 0

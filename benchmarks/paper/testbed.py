@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from collabdnn.netem.throttle import add_process
+from collabdnn.placement import Side
 from collabdnn.planning.link import LINK_PRESETS, Link
 from collabdnn.planning.profiles import PlanInput, Profile, load_profile
 from collabdnn.results import ClassifyResult
@@ -39,7 +40,7 @@ AGENT_PORT = 50053
 
 
 @dataclass(frozen=True)
-class Side:
+class SideSetup:
     """How one side runs: torch threads, device, and an optional cgroup (the quota)."""
 
     threads: int
@@ -61,8 +62,8 @@ class Testbed:
     def __init__(
         self,
         model: str,
-        mobile: Side,
-        cloud: Side,
+        mobile: SideSetup,
+        cloud: SideSetup,
         *,
         weights: str = "seed:0",
         fixed_ports: bool = False,
@@ -198,7 +199,7 @@ class Testbed:
         return out[0], out[1]
 
     def _spawn_profiler(
-        self, side: str, how: Side, image: Path, repeats: int, warmup: int
+        self, side: str, how: SideSetup, image: Path, repeats: int, warmup: int
     ) -> tuple[subprocess.Popen[str], Path]:
         out = self.log_dir / f"{self.model}-{side}-profile.json"
         argv = [
@@ -271,8 +272,8 @@ class RequestSample:
             latency_ms=result.latency_ms,
             network_ms=sum(t.transfer_ms for t in result.transfers),
             codec_ms=sum(t.encode_ms + t.decode_ms for t in result.transfers),
-            mobile_ms=sum(u.compute_ms for u in result.units if u.platform == "mobile"),
-            cloud_ms=sum(u.compute_ms for u in result.units if u.platform == "cloud"),
+            mobile_ms=sum(u.compute_ms for u in result.units if u.platform == Side.MOBILE),
+            cloud_ms=sum(u.compute_ms for u in result.units if u.platform == Side.CLOUD),
             calls=len(uploads),
             bytes_up=result.bytes_up,
             bytes_down=result.bytes_down,

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from collabdnn.placement import Side
 from collabdnn.planning.profiles import Codec, LatencyStats, Profile, ProfileError, UnitProfile
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ class LatencyPredictor:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": PREDICTOR_SCHEMA,
-            "side": self.side,
+            "side": str(self.side),
             "device": self.device,
             "threads": self.threads,
             "models": list(self.models),
@@ -392,7 +393,7 @@ def predict_profile(
         units.append(_predicted_unit(predictor, info, previous, batch_size))
         previous = info.output_bytes * batch_size
     return Profile(
-        side=side,
+        side=Side(side),
         model=model.name,
         units=tuple(units),
         input_bytes=input_bytes,

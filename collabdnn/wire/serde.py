@@ -8,9 +8,9 @@ conversions import the codec (and so torch) only when called.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from collabdnn.placement import CLOUD, MOBILE, Placement, Plan
+from collabdnn.placement import AssignedPlan, Placement, PlacementError, Side
 from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
 from collabdnn.wire.proto import common_pb2, mobile_pb2, tensor_pb2
 
@@ -21,10 +21,21 @@ if TYPE_CHECKING:
     from collabdnn.model.split_model import SplitModel
     from collabdnn.model.units import UnitInfo
 
-_TO_PLATFORM = {MOBILE: common_pb2.MOBILE, CLOUD: common_pb2.CLOUD}
-_FROM_PLATFORM = {v: k for k, v in _TO_PLATFORM.items()}
-_PLATFORM_WORDS = {MOBILE: "mobile", CLOUD: "cloud"}
-_WORD_SIDES = {v: k for k, v in _PLATFORM_WORDS.items()}
+
+# --- sides -----------------------------------------------------------------------------
+# The proto enum's names are the Side members' names (MOBILE, CLOUD): no table needed.
+
+
+def side_to_proto(side: Side) -> common_pb2.Platform:
+    return cast("common_pb2.Platform", common_pb2.Platform.Value(Side.coerce(side).name))
+
+
+def side_from_proto(value: int) -> Side:
+    """PlacementError for PLATFORM_UNSPECIFIED or a number this build does not know."""
+    name = common_pb2.Platform.Name(value) if value in common_pb2.Platform.values() else ""
+    if name not in Side.__members__:
+        raise PlacementError("placement names an unspecified platform")
+    return Side[name]
 
 
 # --- tensors ---------------------------------------------------------------------------
@@ -63,43 +74,36 @@ def codec_from_proto(message: tensor_pb2.CodecOptions) -> CodecConfig:
 
 def placement_to_proto(placement: Placement) -> common_pb2.Placement:
     if placement.everywhere is not None:
-        return common_pb2.Placement(everywhere=_TO_PLATFORM[placement.everywhere])
+        return common_pb2.Placement(everywhere=side_to_proto(placement.everywhere))
     return sides_to_proto(placement.per_unit)
 
 
-def sides_to_proto(sides: Iterable[str]) -> common_pb2.Placement:
-    units = [_TO_PLATFORM[s] for s in sides]
+def sides_to_proto(sides: Iterable[Side]) -> common_pb2.Placement:
+    units = [side_to_proto(s) for s in sides]
     return common_pb2.Placement(per_unit=common_pb2.PlatformList(units=units))
 
 
 def placement_from_proto(message: common_pb2.Placement) -> Placement | None:
     """``None`` for an empty message (no placement given); PlacementError if invalid."""
-    from collabdnn.placement import PlacementError
-
     kind = message.WhichOneof("kind")
     if kind is None:
         return None
-    try:
-        if kind == "everywhere":
-            return Placement(everywhere=_FROM_PLATFORM[message.everywhere])
-        return Placement(per_unit=tuple(_FROM_PLATFORM[u] for u in message.per_unit.units))
-    except KeyError:
-        raise PlacementError("placement names an unspecified platform") from None
+    if kind == "everywhere":
+        return Placement(everywhere=side_from_proto(message.everywhere))
+    return Placement(per_unit=tuple(side_from_proto(u) for u in message.per_unit.units))
 
 
-def plan_to_proto(plan: Plan) -> mobile_pb2.Plan:
+def plan_to_proto(plan: AssignedPlan) -> mobile_pb2.Plan:
     return mobile_pb2.Plan(
         placement=placement_to_proto(plan.placement), plan_id=plan.plan_id, source=plan.source
     )
 
 
-def plan_from_proto(message: mobile_pb2.Plan) -> Plan:
-    from collabdnn.placement import PlacementError
-
+def plan_from_proto(message: mobile_pb2.Plan) -> AssignedPlan:
     placement = placement_from_proto(message.placement)
     if placement is None:
         raise PlacementError("a plan needs a placement")
-    return Plan(placement, message.plan_id, message.source)
+    return AssignedPlan(placement, message.plan_id, message.source)
 
 
 # --- units and service info ------------------------------------------------------------
@@ -175,7 +179,7 @@ def result_to_proto(result: ClassifyResult) -> mobile_pb2.ClassifyResult:
             mobile_pb2.UnitTiming(
                 index=u.index,
                 name=u.name,
-                platform=_TO_PLATFORM[_WORD_SIDES[u.platform]],
+                platform=side_to_proto(u.platform),
                 compute_ms=u.compute_ms,
                 encode_ms=u.encode_ms,
                 transfer_ms=u.transfer_ms,
@@ -220,7 +224,7 @@ def result_from_proto(message: mobile_pb2.ClassifyResult) -> ClassifyResult:
             UnitTiming(
                 u.index,
                 u.name,
-                _PLATFORM_WORDS[_FROM_PLATFORM[u.platform]],
+                side_from_proto(u.platform),
                 u.compute_ms,
                 u.encode_ms,
                 u.transfer_ms,
