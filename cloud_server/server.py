@@ -18,11 +18,12 @@ from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_t
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.transport.server import Health, bind, load_in_background, new_server, start_and_run
-from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc
+from collabdnn.wire.proto import cloud_pb2_grpc
+from collabdnn.wire.stubs import CLOUD_SERVICE
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudServer"].full_name
+SERVICE_NAME = CLOUD_SERVICE
 DEFAULT_PORT = 50051
 
 

@@ -27,16 +27,22 @@ import grpc
 import torch
 
 from collabdnn.codec import CodecConfig, encode
-from collabdnn.errors import CodecError
+from collabdnn.errors import CodecError, ImageError
+from collabdnn.measure.profile_service import ProfileQuery, handle_profile
 from collabdnn.model.split_model import SplitModel, imagenet_labels
-from collabdnn.placement import AssignedPlan, Placement, Side, segments
+from collabdnn.placement import AssignedPlan, Placement, PlacementError, Side, segments
+from collabdnn.planning.profiles import Profile
 from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
+from collabdnn.services import AgentInfo, ClassifyRequest, Load, ServiceInfo
 from collabdnn.transport.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from collabdnn.transport.channels import ChannelPool
 from mobile_agent.cloud_client import CloudClient
 from mobile_agent.link_monitor import LinkMonitor
 
 log = logging.getLogger(__name__)
+
+MAX_TOP_K = 1000
+DEFAULT_TOP_K = 5
 
 # cloud_state values; "refused": the cloud rejected this agent's token or certificate
 UNCHECKED, VERIFIED, MISMATCH, UNREACHABLE = "unchecked", "verified", "mismatch", "unreachable"
@@ -126,7 +132,7 @@ class MobileAgent:
         try:
             info = self.cloud().info(timeout, wait_for_ready=wait_for_ready)
         except grpc.RpcError as exc:
-            code = exc.code()  # type: ignore[attr-defined]
+            code = exc.code()
             if code in _CREDENTIAL_FAULTS:
                 state = REFUSED
                 log.error(
@@ -135,7 +141,7 @@ class MobileAgent:
                     self.settings.cloud,
                     code.name,
                     exc.details(),
-                )  # type: ignore[attr-defined]
+                )
             else:
                 state = UNREACHABLE
                 log.warning(
@@ -211,7 +217,37 @@ class MobileAgent:
             ).start()
         return False
 
+    # --- what the agent is ------------------------------------------------------------
+
+    def describe(self, load: Load) -> AgentInfo:
+        """The agent's Info: its model, its cloud, its plan and its link estimate."""
+        return AgentInfo(
+            info=ServiceInfo.describe(Side.MOBILE, self.model, load),
+            cloud_address=self.settings.cloud,
+            cloud_state=self.cloud_state,
+            plan=self.plan,
+            link=self.link.estimate(),
+            scheduler_address=self.link.settings.scheduler,
+        )
+
+    def profile(self, query: ProfileQuery) -> Profile:
+        """This side's profile (the scheduler asks before planning)."""
+        with self.link.busy():  # no link probes during the timings
+            return handle_profile(self.model, Side.MOBILE, query)
+
     # --- classification ----------------------------------------------------------------
+
+    def classify_all(self, request: ClassifyRequest) -> list[ClassifyResult]:
+        """Each image of a Classify request on its own, under the request's placement."""
+        if not request.images:
+            raise ImageError("no images given")
+        if not 0 <= request.top_k <= MAX_TOP_K:
+            raise PlacementError(f"top_k must be in 0..{MAX_TOP_K}")
+        top_k = request.top_k or DEFAULT_TOP_K
+        return [
+            self.classify(image, request.placement, top_k, request.return_logits)
+            for image in request.images
+        ]
 
     def classify(
         self,
@@ -300,7 +336,7 @@ class MobileAgent:
                     request_id,
                 )
         except grpc.RpcError as exc:
-            self._cloud_failed(exc.code(), exc.details(), start, end, request_id)  # type: ignore[attr-defined]
+            self._cloud_failed(exc.code(), exc.details(), start, end, request_id)
             raise _CloudFailed from exc
         except CodecError as exc:  # the cloud's reply frame does not decode
             self._cloud_failed(grpc.StatusCode.DATA_LOSS, str(exc), start, end, request_id)

@@ -19,12 +19,13 @@ from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_t
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB, ChannelPool
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.transport.server import Health, bind, load_in_background, new_server, start_and_run
-from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
+from collabdnn.wire.proto import mobile_pb2_grpc
+from collabdnn.wire.stubs import MOBILE_SERVICE
 from mobile_agent.link_monitor import LinkMonitor, LinkSettings
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = mobile_pb2.DESCRIPTOR.services_by_name["MobileAgent"].full_name
+SERVICE_NAME = MOBILE_SERVICE
 DEFAULT_PORT = 50053
 
 

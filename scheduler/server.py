@@ -20,12 +20,13 @@ import grpc
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.transport.server import Health, bind, load_in_background, new_server, start_and_run
-from collabdnn.wire.proto import scheduler_pb2, scheduler_pb2_grpc
+from collabdnn.wire.proto import scheduler_pb2_grpc
+from collabdnn.wire.stubs import SCHEDULER_SERVICE
 from scheduler.core import Scheduler, SchedulerSettings
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
+SERVICE_NAME = SCHEDULER_SERVICE
 DEFAULT_PORT = 50052
 
 

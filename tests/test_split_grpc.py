@@ -115,22 +115,19 @@ def test_result_reports_top5_and_timings(
 def test_plan_is_used_when_the_request_names_none(agent: Service, chelsea: bytes) -> None:
     from collabdnn.placement import AssignedPlan
     from collabdnn.transport.channels import open_channel
-    from collabdnn.wire import serde
-    from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
+    from collabdnn.wire.stubs import AgentStub
 
     with open_channel(agent.address) as channel:
-        stub = mobile_pb2_grpc.MobileAgentStub(channel)
-        before = stub.GetPlan(mobile_pb2.GetPlanRequest(), timeout=10)
+        stub = AgentStub(channel)
+        before = stub.get_plan(timeout=10)
         plan = AssignedPlan(Placement.parse("MMMMMCCCCCCC"), plan_id="p1", source="test")
-        stub.SetPlan(serde.plan_to_proto(plan), timeout=10)
+        assert stub.set_plan(plan, timeout=10) == plan
         try:
             (result,) = classify(agent.address, [chelsea])
             assert spec_of(result.placement) == "MMMMMCCCCCCC"
-            assert (
-                serde.plan_from_proto(stub.GetPlan(mobile_pb2.GetPlanRequest(), timeout=10)) == plan
-            )
+            assert stub.get_plan(timeout=10) == plan
         finally:
-            stub.SetPlan(before, timeout=10)
+            stub.set_plan(before, timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +152,10 @@ def test_agent_refuses_to_offload_across_a_weights_mismatch(
 
 def test_agent_info_reports_the_verified_cloud(agent: Service, cloud: Service) -> None:
     from collabdnn.transport.channels import open_channel
-    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc
+    from collabdnn.wire.stubs import AgentStub
 
     with open_channel(agent.address) as channel:
-        info = mobile_pb2_grpc.MobileAgentStub(channel).Info(common_pb2.InfoRequest(), timeout=10)
+        info = AgentStub(channel).info(timeout=10)
     assert info.cloud_address == cloud.address and info.cloud_state == "verified"
     assert info.info.role == "mobile" and info.info.threads == 1 and len(info.info.units) == 12
+    assert info.info.units[0].name == "preprocess" and info.link is not None

@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             security_config=config_from_args(args),
         )
     except grpc.RpcError as exc:
-        print(f"classify: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        print(f"classify: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
     names = [str(path) for path in args.images]
     if args.json:

@@ -251,25 +251,25 @@ def _plan_for_measured_link(stack, wait_s: float = 10.0) -> dict:  # stack: Stac
     """
     import time
 
+    from collabdnn.services import ReplanRequest
     from collabdnn.transport.channels import open_channel
-    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+    from collabdnn.wire.stubs import AgentStub, SchedulerStub
 
     deadline = time.monotonic() + wait_s
     with open_channel(stack.agent.address) as channel:
-        agent = mobile_pb2_grpc.MobileAgentStub(channel)
+        agent = AgentStub(channel)
         while time.monotonic() < deadline:
-            link = agent.Info(common_pb2.InfoRequest(), timeout=5).link
-            if link.observations:
+            link = agent.info(timeout=5).link
+            if link is not None and link.observations:
                 break
             time.sleep(0.2)
     time.sleep(min(2.5, max(0.0, deadline - time.monotonic())))  # its report period
     with open_channel(stack.scheduler_address) as channel:
-        reply = scheduler_pb2_grpc.SchedulerStub(channel).Replan(
-            scheduler_pb2.ReplanRequest(reason="demo: the link as the agent measured it"),
-            timeout=30,
+        live = SchedulerStub(channel).replan(
+            ReplanRequest(reason="demo: the link as the agent measured it"), timeout=30
         )
-    stack.wait_agent_plan(lambda spec, plan: plan.plan_id == reply.plan_id, timeout=30)
-    return json.loads(reply.plan_json)
+    stack.wait_agent_plan(lambda spec, plan: plan.plan_id == live.plan_id, timeout=30)
+    return live.to_dict()
 
 
 def _predicted(plan: dict, spec: str) -> dict:
@@ -382,10 +382,10 @@ def _report(
 
 def _num_units(agent: str) -> int:
     from collabdnn.transport.channels import open_channel
-    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc
+    from collabdnn.wire.stubs import AgentStub
 
     with open_channel(agent) as channel:
-        info = mobile_pb2_grpc.MobileAgentStub(channel).Info(common_pb2.InfoRequest(), timeout=10)
+        info = AgentStub(channel).info(timeout=10)
     return len(info.info.units)
 
 

@@ -307,7 +307,9 @@ def fit_latency_models(
     return kinds, global_model
 
 
-def _fit_nonnegative(samples: Sequence[Sample], weighting: str) -> tuple[float, ...]:
+def _fit_nonnegative(
+    samples: Sequence[Sample], weighting: str
+) -> tuple[float, float, float, float]:
     """Least squares with non-negative coefficients, by dropping the most negative one.
 
     Columns are scaled to [0, 1] first: FLOPs (1e9) and the intercept (1) differ by nine
@@ -328,7 +330,8 @@ def _fit_nonnegative(samples: Sequence[Sample], weighting: str) -> tuple[float, 
             coef[active] = solution / scale[active]
             break
         active.pop(worst)
-    return tuple(float(c) for c in coef)
+    a, b, c, d = (float(c) for c in coef)  # one per feature: (flops, out, in, 1)
+    return a, b, c, d
 
 
 def _scaled(global_model: LinearModel, group: Sequence[Sample]) -> LinearModel:

@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from collabdnn.placement import AssignedPlan
 from collabdnn.planning.profiles import slower_profile
 from collabdnn.testbed.procs import Service
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
@@ -69,7 +71,7 @@ class Stack:
         return f"127.0.0.1:{self.scheduler_port}"
 
     def start(self, timeout: float = 180.0) -> Stack:
-        kw = {"log_dir": self.log_dir, "security_config": self.security}
+        kw: dict[str, Any] = {"log_dir": self.log_dir, "security_config": self.security}
         try:
             port = ["--port", str(self.cloud_port)] if self.cloud_port else []
             self.cloud = Service("cloud", [*self.common, *self.cloud_args, *port], **kw)
@@ -129,28 +131,26 @@ class Stack:
 
     # -- asking the agent -------------------------------------------------------------
 
-    def agent_plan(self, timeout: float = 5.0):  # -> mobile_pb2.Plan
+    def agent_plan(self, timeout: float = 5.0) -> AssignedPlan:
         from collabdnn.transport.channels import open_channel
-        from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
+        from collabdnn.wire.stubs import AgentStub
 
         assert self.agent is not None
         with open_channel(self.agent.address, security_config=self.security) as channel:
-            return mobile_pb2_grpc.MobileAgentStub(channel).GetPlan(
-                mobile_pb2.GetPlanRequest(), timeout=timeout
-            )
+            return AgentStub(channel).get_plan(timeout=timeout)
 
     def wait_agent_plan(
-        self, accept: Callable[[str, object], bool], timeout: float = 60.0, poll_s: float = 0.05
+        self,
+        accept: Callable[[str, AssignedPlan], bool],
+        timeout: float = 60.0,
+        poll_s: float = 0.05,
     ) -> tuple[str, float]:
         """Poll the agent's plan until ``accept(spec, plan)``; returns (spec, seconds)."""
-        from collabdnn.wire import serde
-
         begin = time.monotonic()
         spec = ""
         while time.monotonic() - begin < timeout:
             plan = self.agent_plan()
-            placement = serde.placement_from_proto(plan.placement)
-            spec = str(placement) if placement else ""
+            spec = str(plan.placement)
             if accept(spec, plan):
                 return spec, time.monotonic() - begin
             time.sleep(poll_s)
