@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from collabdnn.netem.throttle import add_process
-from collabdnn.placement import Side
+from collabdnn.placement import Placement, Side, spec_of
 from collabdnn.planning.link import LINK_PRESETS, Link
 from collabdnn.planning.profiles import PlanInput, Profile, load_profile
 from collabdnn.results import ClassifyResult
@@ -420,13 +420,15 @@ def physical_bound(inp: PlanInput, link: Link, placement: Sequence[str]) -> dict
 
 def cut_spec(n_units: int, k: int) -> str:
     """Single cut ``k``: units ``[0, k)`` on the phone, ``[k, N)`` in the cloud."""
-    return "M" * k + "C" * (n_units - k)
+    return spec_of((Side.MOBILE,) * k + (Side.CLOUD,) * (n_units - k))
 
 
 def single_cut_of(spec: str) -> int | None:
-    """``k`` when ``spec`` is a single cut (``M^k C^(N-k)``), else None."""
-    k = len(spec) - len(spec.lstrip("M"))
-    return k if set(spec[k:]) <= {"C"} else None
+    """``k`` when ``spec`` (one letter per unit) is a single cut (``M^k C^(N-k)``), else
+    None."""
+    sides = Placement.parse(spec).per_unit
+    k = next((i for i, side in enumerate(sides) if side != Side.MOBILE), len(sides))
+    return k if all(side == Side.CLOUD for side in sides[k:]) else None
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.1) -> bool:

@@ -53,9 +53,11 @@ def default_weights(model: str) -> str:
 
 def demo_placements(num_units: int) -> dict[str, str]:
     """Named placements for a model of ``num_units`` units, unit 0 included."""
+    from collabdnn.placement import Side, spec_of
+
     q = max(1, num_units // 4)
-    mcm = "M" * q + "C" * (num_units - 2 * q) + "M" * q
-    cmcm = "".join("CM"[(i * 4 // num_units) % 2] for i in range(num_units))
+    mcm = spec_of((Side.MOBILE,) * q + (Side.CLOUD,) * (num_units - 2 * q) + (Side.MOBILE,) * q)
+    cmcm = spec_of([(Side.CLOUD, Side.MOBILE)[(i * 4 // num_units) % 2] for i in range(num_units)])
     return {
         "mobile only": "mobile",
         "cloud only": "cloud",
