@@ -98,12 +98,14 @@ class Placement:
         stripped = text.strip() if isinstance(text, str) else ""
         if stripped.lower() in tuple(Side):
             return cls(everywhere=Side(stripped.lower()))
-        letters = {side.letter: side for side in Side}
-        if not stripped or any(c not in letters for c in stripped.upper()):
+        try:
+            if not stripped:
+                raise PlacementError("empty")
+            return cls(per_unit=tuple(Side.parse(letter) for letter in stripped))
+        except PlacementError:
             raise PlacementError(
                 f"placement {text!r} is not 'mobile', 'cloud' or one letter M/C per unit"
-            )
-        return cls(per_unit=tuple(letters[c] for c in stripped.upper()))
+            ) from None
 
     @classmethod
     def mobile(cls) -> Placement:

@@ -114,7 +114,7 @@ def unit_from_proto(message: common_pb2.UnitDescription) -> UnitInfo:
 
 def service_info_to_proto(info: ServiceInfo) -> common_pb2.ServiceInfo:
     return common_pb2.ServiceInfo(
-        role=info.role.value,
+        role=str(info.role),
         version=info.version,
         model=info.model,
         weights=info.weights,
