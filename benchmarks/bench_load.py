@@ -54,23 +54,22 @@ def client(
     import grpc
 
     from collabdnn.placement import Placement
+    from collabdnn.services import ClassifyRequest
     from collabdnn.transport.channels import open_channel
-    from collabdnn.wire import serde
-    from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
+    from collabdnn.wire.stubs import AgentStub
 
-    request = mobile_pb2.ClassifyRequest(images=[image], top_k=5)
-    request.placement.CopyFrom(serde.placement_to_proto(Placement.parse(placement)))
+    request = ClassifyRequest((image,), Placement.parse(placement), top_k=5)
     with open_channel(address) as channel:
-        stub = mobile_pb2_grpc.MobileAgentStub(channel)
+        stub = AgentStub(channel)
         while time.monotonic() < stop_at:
             begin = time.perf_counter()
             try:
-                reply = stub.Classify(request, timeout=timeout_s)
+                results = stub.classify(request, timeout=timeout_s)
             except grpc.RpcError as exc:
                 stats.errors[exc.code().name] += 1  # type: ignore[attr-defined]
                 continue
             stats.latencies_ms.append((time.perf_counter() - begin) * 1e3)
-            stats.fallbacks += sum(r.fallback for r in reply.results)
+            stats.fallbacks += sum(r.fallback for r in results)
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import write_results
+from collabdnn.placement import Side
 from collabdnn.planning.energy import power_model
 from collabdnn.planning.link import LINK_PRESETS
 from collabdnn.planning.planner import OBJECTIVES, Constraints, plan
@@ -95,7 +96,7 @@ def time_plan(inp: PlanInput, objective: str, deadline: float, repeats: int) -> 
         "min_ms": min(times),
         "repeats": repeats,
         "placement_spec": result.spec if len(inp.units) <= 40 else None,
-        "mobile_units": result.placement.count("mobile"),
+        "mobile_units": result.placement.count(Side.MOBILE),
         "link_crossings": len(result.cost.transfers),
         "latency_ms": result.latency_ms,
         "mobile_energy_mj": result.mobile_energy_mj,

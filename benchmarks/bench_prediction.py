@@ -14,10 +14,10 @@ placement, and the median measured latency is compared with the prediction.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,12 @@ def measure(requests: int, image_path: Path, repeats: int) -> dict[str, Any]:
     from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
     from collabdnn.placement import Placement
     from collabdnn.planning.energy import power_model
-    from collabdnn.planning.link import Link
-    from collabdnn.planning.planner import evaluate, spec_to_placement
+    from collabdnn.planning.planner import evaluate
     from collabdnn.planning.profiles import plan_input_from_profiles
+    from collabdnn.services import ReplanRequest
     from collabdnn.testbed.stack import Stack
     from collabdnn.transport.channels import open_channel
-    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+    from collabdnn.wire.stubs import AgentStub, SchedulerStub
     from mobile_agent.client import classify
 
     image = image_path.read_bytes()
@@ -64,24 +64,19 @@ def measure(requests: int, image_path: Path, repeats: int) -> dict[str, Any]:
                 classify(stack.agent.address, [image], Placement.parse(spec))
         time.sleep(2.5)
         with open_channel(stack.agent.address) as channel:
-            est = (
-                mobile_pb2_grpc.MobileAgentStub(channel)
-                .Info(common_pb2.InfoRequest(), timeout=10)
-                .link
-            )
-        link = Link(est.up_mbps, est.down_mbps, est.rtt_ms, est.network or "wifi")
+            est = AgentStub(channel).info(timeout=10).link
+        assert est is not None
+        link = replace(est.link, network=est.link.network or "wifi")
         with open_channel(stack.scheduler_address) as channel:
-            reply = scheduler_pb2_grpc.SchedulerStub(channel).Replan(
-                scheduler_pb2.ReplanRequest(reason="benchmark"), timeout=60
-            )
-        plan = json.loads(reply.plan_json)
+            live = SchedulerStub(channel).replan(ReplanRequest(reason="benchmark"), timeout=60)
+        plan = live.to_dict()
         specs = {"scheduler plan": plan["placement_spec"]}
         specs.update({name: b["placement_spec"] for name, b in plan["baselines"].items()})
         specs.update(EXTRA)
         power = power_model(link.network)
         rows = []
         for name, spec in specs.items():
-            placement = spec_to_placement(spec, len(inp.units))
+            placement = Placement.parse(spec).resolve(len(inp.units))
             predicted = evaluate(inp, link, power, placement)
             for _ in range(3):  # warm-up: connections, caches, allocator
                 classify(stack.agent.address, [image], Placement.parse(spec))

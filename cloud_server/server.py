@@ -17,8 +17,9 @@ from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
 from collabdnn.wire.proto import cloud_pb2_grpc
+from collabdnn.wire.stubs import CLOUD_SERVICE
 
-SERVICE_NAME = "collabdnn.proto.CloudServer"  # the proto's full name; health reports on it
+SERVICE_NAME = CLOUD_SERVICE
 DEFAULT_PORT = 50051
 
 

@@ -1,150 +1,86 @@
-"""The CloudServer RPCs, thin over :class:`~collabdnn.model.split_model.SplitModel`.
+"""The CloudServer RPCs, thin over :class:`~cloud_server.cloud.Cloud`.
 
-Each handler converts with :mod:`collabdnn.wire.serde`, calls the library, and maps domain
-errors to status codes with :func:`collabdnn.wire.status.abort_for`, so a bad request gets a
-precise message and the server keeps serving.
+Each handler converts the request with :mod:`collabdnn.wire.serde`, calls the cloud and
+converts the reply back; :func:`collabdnn.wire.status.rpc` maps domain errors to status
+codes, so a bad request gets a precise message and the server keeps serving.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import grpc
 import psutil
 
-from collabdnn.codec import DEFAULT_MAX_BYTES, encode
-from collabdnn.errors import (
-    CollabError,
-    ImageError,
-    TensorMismatchError,
-    UnitRangeError,
-    UnknownModelError,
-    WeightsError,
-)
-from collabdnn.measure.profile_service import handle_profile
-from collabdnn.model.registry import get_spec
+from cloud_server.cloud import Cloud
+from collabdnn.codec import DEFAULT_MAX_BYTES
 from collabdnn.model.split_model import SplitModel
+from collabdnn.services import Load
 from collabdnn.transport.admission import Admission
 from collabdnn.transport.server import InFlight
 from collabdnn.wire import serde
-from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
-from collabdnn.wire.status import abort_for
+from collabdnn.wire.proto import cloud_pb2_grpc
+from collabdnn.wire.status import Ready, rpc
+
+if TYPE_CHECKING:
+    from collabdnn.wire import messages
 
 log = logging.getLogger(__name__)
 
 
 class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
-    """Serves one model; ``model`` is ``None`` until the loader has finished."""
+    """Serves one model; UNAVAILABLE until the loader has set :attr:`model`."""
 
     def __init__(
         self, max_frame_bytes: int = DEFAULT_MAX_BYTES, admission: Admission | None = None
     ) -> None:
-        self.model: SplitModel | None = None
+        self.cloud: Ready[Cloud] = Ready()
         self.max_frame_bytes = max_frame_bytes
         # Execute and Profile are admitted through one bounded queue (--max-queue).
         self.admission = admission or Admission(64, 8, name="Execute/Profile calls")
         self.in_flight = InFlight()
         psutil.cpu_percent(interval=None)  # the first sample is meaningless; prime it
 
-    # --- helpers -----------------------------------------------------------------------
+    @property
+    def model(self) -> SplitModel:
+        """The model served (NotReadyError while loading); setting it makes the
+        service ready."""
+        return self.cloud.get().model
 
-    def _require_model(self, context: grpc.ServicerContext) -> SplitModel:
-        if self.model is None:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the model is still loading; retry shortly")
-        return self.model  # type: ignore[return-value]
+    @model.setter
+    def model(self, model: SplitModel) -> None:
+        self.cloud.set(Cloud(model, self.max_frame_bytes))
 
-    @staticmethod
-    def _check_caller(model: SplitModel, name: str, weights_hash: str) -> None:
-        """Same model, same parameters, or refuse: mixing weights gives silent garbage."""
-        if name != model.name:
-            get_spec(name)  # UnknownModelError for a name outside the registry
-            raise UnknownModelError(f"this server serves model {model.name!r}, not {name!r}")
-        if weights_hash != model.weights_hash:
-            raise WeightsError(
-                f"caller's weights hash {weights_hash or '(none)'!r} differs from this server's "
-                f"{model.weights_hash!r} ({model.name}, weights {model.weights!r}); "
-                "both sides must hold the same weights"
-            )
-
-    def _load(self, in_flight: int) -> common_pb2.Load:
-        return common_pb2.Load(
-            in_flight=in_flight,
-            cpu_percent=psutil.cpu_percent(interval=None),
-            served=self.in_flight.served,
-        )
+    def _load(self, in_flight: int) -> Load:
+        return Load(in_flight, psutil.cpu_percent(interval=None), self.in_flight.served)
 
     # --- RPCs --------------------------------------------------------------------------
 
+    @rpc("Execute")
     def Execute(
-        self, request: cloud_pb2.ExecuteRequest, context: grpc.ServicerContext
-    ) -> cloud_pb2.ExecuteReply:
-        model = self._require_model(context)
+        self, request: messages.ExecuteRequest, context: grpc.ServicerContext
+    ) -> messages.ExecuteReply:
+        cloud = self.cloud.get()
         begin = time.perf_counter()
+        call = serde.execute_request_from_proto(request)
         with self.admission.admit(context, "Execute"), self.in_flight as in_flight:
-            try:
-                self._check_caller(model, request.model, request.weights_hash)
-                start, end = request.start, request.end
-                model.check_range(start, end)
-                if start >= end:
-                    raise UnitRangeError(f"unit range [{start}, {end}) is empty")
-                x, decode_ms = self._input(request, start)
-                output, times = model.run_timed(start, end, x)
-                tick = time.perf_counter()
-                frame = encode(output, serde.codec_from_proto(request.reply_codec))
-                encode_ms = (time.perf_counter() - tick) * 1e3
-            except CollabError as exc:
-                abort_for(context, exc, f"Execute[{request.start}, {request.end})")
-            server_ms = (time.perf_counter() - begin) * 1e3
-            log.debug(
-                "Execute %s [%d, %d) in %.1f ms, %d bytes out",
-                request.request_id,
-                start,
-                end,
-                server_ms,
-                len(frame),
-            )
-            return cloud_pb2.ExecuteReply(
-                output=tensor_pb2.Tensor(frame=frame),
-                units=[
-                    cloud_pb2.UnitTime(index=start + i, compute_ms=ms) for i, ms in enumerate(times)
-                ],
-                decode_ms=decode_ms,
-                encode_ms=encode_ms,
-                server_ms=server_ms,
-                load=self._load(in_flight),
-            )
+            reply = cloud.execute(call, lambda: self._load(in_flight), begin)
+        return serde.execute_reply_to_proto(reply)
 
-    def _input(self, request: cloud_pb2.ExecuteRequest, start: int) -> tuple[Any, float]:
-        """The request's input for unit ``start``, and how long decoding it took."""
-        kind = request.WhichOneof("input")
-        if start == 0:
-            if kind != "images":
-                raise TensorMismatchError("unit 0 (preprocess) takes encoded images, not a tensor")
-            if not request.images.images:
-                raise ImageError("no images given")
-            return [bytes(b) for b in request.images.images], 0.0
-        if kind != "tensor":
-            raise TensorMismatchError(
-                f"unit {start} takes the output tensor of unit {start - 1}, not images"
-            )
-        tick = time.perf_counter()
-        tensor = serde.tensor_from_proto(request.tensor, self.max_frame_bytes)
-        return tensor, (time.perf_counter() - tick) * 1e3
-
+    @rpc("Profile")
     def Profile(
-        self, request: cloud_pb2.ProfileRequest, context: grpc.ServicerContext
-    ) -> cloud_pb2.ProfileReply:
-        model = self._require_model(context)
+        self, request: messages.ProfileRequest, context: grpc.ServicerContext
+    ) -> messages.ProfileReply:
+        cloud = self.cloud.get()
+        query = serde.profile_query_from_proto(request)
         with self.admission.admit(context, "Profile"), self.in_flight:
-            try:
-                return handle_profile(model, "cloud", request)
-            except CollabError as exc:
-                abort_for(context, exc, "Profile")
+            return serde.profile_reply_to_proto(cloud.profile(query))
 
+    @rpc("Info")
     def Info(
-        self, request: common_pb2.InfoRequest, context: grpc.ServicerContext
-    ) -> common_pb2.ServiceInfo:
-        model = self._require_model(context)
-        return serde.service_info_to_proto("cloud", model, self._load(self.in_flight.count))
+        self, request: messages.InfoRequest, context: grpc.ServicerContext
+    ) -> messages.ServiceInfo:
+        cloud = self.cloud.get()
+        return serde.service_info_to_proto(cloud.info(self._load(self.in_flight.count)))

@@ -1,30 +1,74 @@
-"""Placements: which side runs each unit, and the runs of consecutive units they form.
+"""Sides and placements: where each unit runs, and the runs of consecutive units they form.
+
+A :class:`Side` is the one vocabulary for "mobile or cloud" everywhere in the code: its
+value is the word (``"mobile"``, ``"cloud"``, what JSON output shows) and
+:attr:`Side.letter` the letter of placement specs (``M``, ``C``).
 
 A placement spec is ``mobile``, ``cloud``, or one letter per unit in unit order, unit 0
 (preprocessing) included: ``M`` for mobile, ``C`` for cloud (case-insensitive), e.g.
-``MMMCCCCCCMMM``. Torch-free: thin clients parse specs too.
+``MMMCCCCCCMMM``. :meth:`Placement.parse` is the only parser of specs and
+:func:`spec` / :meth:`Placement.__str__` their only formatters. Torch-free: thin
+clients parse specs too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from collabdnn.errors import CollabError
 
-MOBILE = "M"
-CLOUD = "C"
-_WORDS = {"mobile": MOBILE, "cloud": CLOUD}
+__all__ = [
+    "AssignedPlan",
+    "Placement",
+    "PlacementError",
+    "Segment",
+    "Side",
+    "describe",
+    "segments",
+    "spec_of",
+]
 
 
 class PlacementError(CollabError, ValueError):
     """A placement spec that cannot be read, or does not fit the model."""
 
 
+class Side(StrEnum):
+    """Where a unit runs. The value is the word; :attr:`letter` the spec letter."""
+
+    MOBILE = "mobile"
+    CLOUD = "cloud"
+
+    @property
+    def letter(self) -> str:
+        """``M`` or ``C``: the side's letter in placement specs."""
+        return self.value[0].upper()
+
+    @classmethod
+    def parse(cls, text: str) -> Side:
+        """A side from its word or its letter, case-insensitive."""
+        key = text.strip().lower() if isinstance(text, str) else text
+        for side in cls:
+            if key in (side.value, side.letter.lower()):
+                return side
+        raise PlacementError(f"unknown side {text!r}; use mobile (M) or cloud (C)")
+
+    @classmethod
+    def coerce(cls, value: str) -> Side:
+        """``value`` as a Side: a Side, or its word. Letters are for specs only."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise PlacementError(f"unknown side {value!r}; use 'mobile' or 'cloud'") from None
+
+
 @dataclass(frozen=True)
 class Segment:
     """A maximal run of consecutive units on one side: units ``[start, end)``."""
 
-    side: str
+    side: Side
     start: int
     end: int
 
@@ -34,37 +78,45 @@ class Placement:
     """Either one side for every unit (``everywhere``) or one side per unit (``per_unit``).
 
     ``everywhere`` placements fit any model; :meth:`resolve` turns either kind into one
-    letter per unit for a model of a given size.
+    side per unit for a model of a given size. Sides may be given as words; they are
+    stored as :class:`Side`.
     """
 
-    everywhere: str | None = None
-    per_unit: tuple[str, ...] = ()
+    everywhere: Side | None = None
+    per_unit: tuple[Side, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.everywhere is None) == (not self.per_unit):
             raise PlacementError("a placement is either one side everywhere or one side per unit")
-        sides = [self.everywhere] if self.everywhere is not None else list(self.per_unit)
-        bad = sorted({s for s in sides if s not in (MOBILE, CLOUD)})
-        if bad:
-            raise PlacementError(f"unknown side(s) {bad}; use M (mobile) or C (cloud)")
+        if self.everywhere is not None:
+            object.__setattr__(self, "everywhere", Side.coerce(self.everywhere))
+        object.__setattr__(self, "per_unit", tuple(Side.coerce(s) for s in self.per_unit))
 
     @classmethod
-    def parse(cls, spec: str) -> Placement:
-        text = spec.strip()
-        if text.lower() in _WORDS:
-            return cls(everywhere=_WORDS[text.lower()])
-        letters = tuple(text.upper())
-        if not letters or any(c not in (MOBILE, CLOUD) for c in letters):
+    def parse(cls, text: str) -> Placement:
+        """``mobile``, ``cloud``, or one letter M/C per unit (case-insensitive)."""
+        stripped = text.strip() if isinstance(text, str) else ""
+        if stripped.lower() in tuple(Side):
+            return cls(everywhere=Side(stripped.lower()))
+        try:
+            if not stripped:
+                raise PlacementError("empty")
+            return cls(per_unit=tuple(Side.parse(letter) for letter in stripped))
+        except PlacementError:
             raise PlacementError(
-                f"placement {spec!r} is not 'mobile', 'cloud' or one letter M/C per unit"
-            )
-        return cls(per_unit=letters)
+                f"placement {text!r} is not 'mobile', 'cloud' or one letter M/C per unit"
+            ) from None
 
     @classmethod
     def mobile(cls) -> Placement:
-        return cls(everywhere=MOBILE)
+        return cls(everywhere=Side.MOBILE)
 
-    def resolve(self, num_units: int) -> tuple[str, ...]:
+    @classmethod
+    def of(cls, sides: Iterable[Side | str]) -> Placement:
+        """One side per unit, in unit order."""
+        return cls(per_unit=tuple(Side.coerce(s) for s in sides))
+
+    def resolve(self, num_units: int) -> tuple[Side, ...]:
         """One side per unit for a model of ``num_units`` units."""
         if self.everywhere is not None:
             return (self.everywhere,) * num_units
@@ -77,11 +129,16 @@ class Placement:
 
     def __str__(self) -> str:
         if self.everywhere is not None:
-            return "mobile" if self.everywhere == MOBILE else "cloud"
-        return "".join(self.per_unit)
+            return self.everywhere.value
+        return spec_of(self.per_unit)
 
 
-def segments(sides: tuple[str, ...] | list[str]) -> list[Segment]:
+def spec_of(sides: Sequence[Side]) -> str:
+    """One letter per unit: ``(MOBILE, CLOUD, MOBILE)`` -> ``"MCM"``."""
+    return "".join(Side.coerce(s).letter for s in sides)
+
+
+def segments(sides: Sequence[Side]) -> list[Segment]:
     """Split per-unit sides into maximal runs: ``MMCCM`` -> M[0,2), C[2,4), M[4,5)."""
     runs: list[Segment] = []
     start = 0
@@ -92,19 +149,23 @@ def segments(sides: tuple[str, ...] | list[str]) -> list[Segment]:
     return runs
 
 
-def describe(sides: tuple[str, ...] | list[str]) -> str:
+def describe(sides: Sequence[Side]) -> str:
     """Human summary: ``mobile``, ``cloud`` or the letters, e.g. ``MMMCCCCCCMMM``."""
-    if sides and all(s == MOBILE for s in sides):
-        return "mobile"
-    if sides and all(s == CLOUD for s in sides):
-        return "cloud"
-    return "".join(sides)
+    for side in Side:
+        if sides and all(s == side for s in sides):
+            return side.value
+    return spec_of(sides)
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The placement an agent uses when a request names none; ``plan_id`` and ``source``
-    are opaque labels (e.g. which scheduler made it), echoed back for tracing."""
+class AssignedPlan:
+    """The placement an agent uses when a request names none, as the scheduler pushes
+    it (or the command line sets it); ``plan_id`` and ``source`` are opaque labels
+    (e.g. which scheduler made it), echoed back for tracing.
+
+    Not to be confused with :class:`collabdnn.planning.planner.Plan`, the planner's
+    answer (a placement with its predicted cost and baselines).
+    """
 
     placement: Placement
     plan_id: str = ""

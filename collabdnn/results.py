@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-_SIDE_WORDS = {"M": "mobile", "C": "cloud"}
+from collabdnn.placement import Side, spec_of
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class UnitTiming:
 
     index: int
     name: str
-    platform: str  # "mobile" or "cloud"
+    platform: Side
     compute_ms: float = 0.0
     encode_ms: float = 0.0
     transfer_ms: float = 0.0
@@ -50,7 +50,7 @@ class Transfer:
 @dataclass
 class ClassifyResult:
     top: list[Prediction]
-    placement: tuple[str, ...]  # the placement used: one letter (M/C) per unit
+    placement: tuple[Side, ...]  # the placement used: one side per unit
     latency_ms: float
     bytes_up: int
     bytes_down: int
@@ -68,14 +68,14 @@ class ClassifyResult:
                 {"label": p.label, "probability": p.probability, "class_index": p.class_index}
                 for p in self.top
             ],
-            "placement": [_SIDE_WORDS[s] for s in self.placement],
-            "placement_spec": "".join(self.placement),
+            "placement": [str(side) for side in self.placement],
+            "placement_spec": spec_of(self.placement),
             "latency_ms": self.latency_ms,
             "bytes_up": self.bytes_up,
             "bytes_down": self.bytes_down,
             "mobile_energy_mj": self.mobile_energy_mj,
             "fallback": self.fallback,
             "emulated_link": self.emulated_link,
-            "units": [asdict(u) for u in self.units],
+            "units": [{**asdict(u), "platform": str(u.platform)} for u in self.units],
             "transfers": [asdict(t) for t in self.transfers],
         }

@@ -27,10 +27,13 @@ import grpc
 import torch
 
 from collabdnn.codec import CodecConfig, encode
-from collabdnn.errors import CodecError
+from collabdnn.errors import CodecError, ImageError
+from collabdnn.measure.profile_service import ProfileQuery, handle_profile
 from collabdnn.model.split_model import SplitModel, imagenet_labels
-from collabdnn.placement import CLOUD, MOBILE, Placement, Plan, segments
+from collabdnn.placement import AssignedPlan, Placement, PlacementError, Side, segments
+from collabdnn.planning.profiles import Profile
 from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
+from collabdnn.services import AgentInfo, ClassifyRequest, Load, ServiceInfo
 from collabdnn.transport.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from collabdnn.transport.channels import ChannelPool
 from mobile_agent.cloud_client import CloudClient
@@ -38,7 +41,8 @@ from mobile_agent.link_monitor import LinkMonitor
 
 log = logging.getLogger(__name__)
 
-_WORDS = {MOBILE: "mobile", CLOUD: "cloud"}
+MAX_TOP_K = 1000
+DEFAULT_TOP_K = 5
 
 # cloud_state values; "refused": the cloud rejected this agent's token or certificate
 UNCHECKED, VERIFIED, MISMATCH, UNREACHABLE = "unchecked", "verified", "mismatch", "unreachable"
@@ -69,7 +73,7 @@ class MobileAgent:
     def __init__(
         self,
         model: SplitModel,
-        plan: Plan,
+        plan: AssignedPlan,
         pool: ChannelPool,
         settings: AgentSettings,
         link: LinkMonitor | None = None,
@@ -95,11 +99,15 @@ class MobileAgent:
     # --- plan --------------------------------------------------------------------------
 
     @property
-    def plan(self) -> Plan:
+    def plan(self) -> AssignedPlan:
         with self._lock:
             return self._plan
 
-    def set_plan(self, plan: Plan) -> Plan:
+    def uses_cloud(self) -> bool:
+        """Whether the current plan puts any unit in the cloud."""
+        return Side.CLOUD in self.plan.placement.resolve(self.model.num_units)
+
+    def set_plan(self, plan: AssignedPlan) -> AssignedPlan:
         plan.placement.resolve(self.model.num_units)  # PlacementError if it does not fit
         with self._lock:
             self._plan = plan
@@ -124,7 +132,7 @@ class MobileAgent:
         try:
             info = self.cloud().info(timeout, wait_for_ready=wait_for_ready)
         except grpc.RpcError as exc:
-            code = exc.code()  # type: ignore[attr-defined]
+            code = exc.code()
             if code in _CREDENTIAL_FAULTS:
                 state = REFUSED
                 log.error(
@@ -133,7 +141,7 @@ class MobileAgent:
                     self.settings.cloud,
                     code.name,
                     exc.details(),
-                )  # type: ignore[attr-defined]
+                )
             else:
                 state = UNREACHABLE
                 log.warning(
@@ -209,7 +217,37 @@ class MobileAgent:
             ).start()
         return False
 
+    # --- what the agent is ------------------------------------------------------------
+
+    def describe(self, load: Load) -> AgentInfo:
+        """The agent's Info: its model, its cloud, its plan and its link estimate."""
+        return AgentInfo(
+            info=ServiceInfo.describe(Side.MOBILE, self.model, load),
+            cloud_address=self.settings.cloud,
+            cloud_state=self.cloud_state,
+            plan=self.plan,
+            link=self.link.estimate(),
+            scheduler_address=self.link.settings.scheduler,
+        )
+
+    def profile(self, query: ProfileQuery) -> Profile:
+        """This side's profile (the scheduler asks before planning)."""
+        with self.link.busy():  # no link probes during the timings
+            return handle_profile(self.model, Side.MOBILE, query)
+
     # --- classification ----------------------------------------------------------------
+
+    def classify_all(self, request: ClassifyRequest) -> list[ClassifyResult]:
+        """Each image of a Classify request on its own, under the request's placement."""
+        if not request.images:
+            raise ImageError("no images given")
+        if not 0 <= request.top_k <= MAX_TOP_K:
+            raise PlacementError(f"top_k must be in 0..{MAX_TOP_K}")
+        top_k = request.top_k or DEFAULT_TOP_K
+        return [
+            self.classify(image, request.placement, top_k, request.return_logits)
+            for image in request.images
+        ]
 
     def classify(
         self,
@@ -223,20 +261,20 @@ class MobileAgent:
         # The plan is read once: a plan pushed meanwhile applies to the next request.
         sides = list((placement or self.plan.placement).resolve(self.model.num_units))
         fallback = False
-        if CLOUD in sides and not self.cloud_usable():
+        if Side.CLOUD in sides and not self.cloud_usable():
             log.debug(
                 "cloud %s not used (identity %s, breaker %s): running locally",
                 self.settings.cloud or "(none)",
                 self.cloud_state,
                 self.breaker.state,
             )
-            sides, fallback = [MOBILE] * len(sides), True
-        units = [UnitTiming(u.index, u.name, _WORDS[sides[u.index]]) for u in self.model.units]
+            sides, fallback = [Side.MOBILE] * len(sides), True
+        units = [UnitTiming(u.index, u.name, sides[u.index]) for u in self.model.units]
         transfers: list[Transfer] = []
         request_id = uuid.uuid4().hex[:12]
         x: Any = image
         for segment in segments(sides):
-            if segment.side == MOBILE:
+            if segment.side == Side.MOBILE:
                 x = self._run_local(segment.start, segment.end, x, units)
                 continue
             try:
@@ -246,7 +284,7 @@ class MobileAgent:
                 # have consumed: the last activation (or the image) this agent holds.
                 fallback = True
                 for index in range(segment.start, len(sides)):
-                    sides[index], units[index].platform = MOBILE, _WORDS[MOBILE]
+                    sides[index] = units[index].platform = Side.MOBILE
                 x = self._run_local(segment.start, len(sides), x, units)
                 break
         logits = x.float()
@@ -298,7 +336,7 @@ class MobileAgent:
                     request_id,
                 )
         except grpc.RpcError as exc:
-            self._cloud_failed(exc.code(), exc.details(), start, end, request_id)  # type: ignore[attr-defined]
+            self._cloud_failed(exc.code(), exc.details(), start, end, request_id)
             raise _CloudFailed from exc
         except CodecError as exc:  # the cloud's reply frame does not decode
             self._cloud_failed(grpc.StatusCode.DATA_LOSS, str(exc), start, end, request_id)

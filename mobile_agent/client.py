@@ -23,19 +23,14 @@ def classify(
     security_config: SecurityConfig = PLAINTEXT,
 ) -> list[ClassifyResult]:
     """Classify each image with one Classify call (a deadline per image)."""
+    from collabdnn.services import ClassifyRequest
     from collabdnn.transport.channels import open_channel
-    from collabdnn.wire import serde
-    from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
+    from collabdnn.wire.stubs import AgentStub
 
     results = []
     with open_channel(agent, security_config=security_config) as channel:
-        stub = mobile_pb2_grpc.MobileAgentStub(channel)
+        stub = AgentStub(channel)
         for image in images:
-            request = mobile_pb2.ClassifyRequest(
-                images=[image], top_k=top_k, return_logits=return_logits
-            )
-            if placement is not None:
-                request.placement.CopyFrom(serde.placement_to_proto(placement))
-            reply = stub.Classify(request, timeout=timeout)
-            results += [serde.result_from_proto(r) for r in reply.results]
+            request = ClassifyRequest((image,), placement, top_k, return_logits)
+            results += stub.classify(request, timeout=timeout)
     return results

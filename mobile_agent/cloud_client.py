@@ -13,11 +13,10 @@ from typing import Any
 
 import grpc
 
-from collabdnn.codec import CodecConfig
-from collabdnn.wire import serde
-from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
+from collabdnn.codec import CodecConfig, decode, encode
+from collabdnn.services import ExecuteReply, ExecuteRequest, ServiceInfo
+from collabdnn.wire.stubs import CLOUD_SERVICE, CloudStub
 
-CLOUD_SERVICE = cloud_pb2.DESCRIPTOR.services_by_name["CloudServer"].full_name
 # Idempotent and cheap: retried on UNAVAILABLE by the channel's service config.
 CLOUD_IDEMPOTENT = {CLOUD_SERVICE: ["Info", "Profile"]}
 
@@ -51,7 +50,7 @@ class CloudCall:
     encode_ms: float  # mobile encoding the input frame
     rpc_ms: float  # the call as seen by the agent
     decode_ms: float  # mobile decoding the output frame
-    reply: cloud_pb2.ExecuteReply
+    reply: ExecuteReply
 
     @property
     def network_ms(self) -> float:
@@ -66,18 +65,12 @@ class CloudClient:
         self.address = address
         self.timeout_s = timeout_s
         self.max_frame_bytes = max_frame_bytes
-        self._stub = cloud_pb2_grpc.CloudServerStub(channel)
+        self._stub = CloudStub(channel)
 
-    def info(
-        self, timeout_s: float | None = None, wait_for_ready: bool = False
-    ) -> common_pb2.ServiceInfo:
+    def info(self, timeout_s: float | None = None, wait_for_ready: bool = False) -> ServiceInfo:
         """The cloud's model and weights hash. ``wait_for_ready`` waits (up to the
         deadline) for a connection instead of failing at once while there is none."""
-        return self._stub.Info(
-            common_pb2.InfoRequest(),
-            timeout=timeout_s or self.timeout_s,
-            wait_for_ready=wait_for_ready,
-        )
+        return self._stub.info(timeout=timeout_s or self.timeout_s, wait_for_ready=wait_for_ready)
 
     def execute(
         self,
@@ -90,29 +83,23 @@ class CloudClient:
         request_id: str = "",
     ) -> CloudCall:
         """Run units ``[start, end)`` in the cloud; ``x`` is image bytes when start == 0."""
-        request = cloud_pb2.ExecuteRequest(
-            model=model,
-            weights_hash=weights_hash,
-            start=start,
-            end=end,
-            reply_codec=serde.codec_to_proto(codec),
-            request_id=request_id,
-        )
         tick = time.perf_counter()
+        frame: bytes | None = None
+        images: tuple[bytes, ...] | None = None
         if start == 0:
-            images = [x] if isinstance(x, bytes | bytearray) else list(x)
-            request.images.CopyFrom(tensor_pb2.ImageBatch(images=images))
+            images = (bytes(x),) if isinstance(x, bytes | bytearray) else tuple(x)
             bytes_up = sum(len(i) for i in images)
         else:
-            request.tensor.CopyFrom(serde.tensor_to_proto(x, codec))
-            bytes_up = len(request.tensor.frame)
+            frame = encode(x, codec)
+            bytes_up = len(frame)
         encode_ms = (time.perf_counter() - tick) * 1e3
+        request = ExecuteRequest(
+            model, weights_hash, start, end, codec, frame, images, request_id=request_id
+        )
         tick = time.perf_counter()
-        reply = self._stub.Execute(request, timeout=self.timeout_s)
+        reply = self._stub.execute(request, timeout=self.timeout_s)
         rpc_ms = (time.perf_counter() - tick) * 1e3
         tick = time.perf_counter()
-        output = serde.tensor_from_proto(reply.output, self.max_frame_bytes)
+        output = decode(reply.output, self.max_frame_bytes)
         decode_ms = (time.perf_counter() - tick) * 1e3
-        return CloudCall(
-            output, bytes_up, len(reply.output.frame), encode_ms, rpc_ms, decode_ms, reply
-        )
+        return CloudCall(output, bytes_up, len(reply.output), encode_ms, rpc_ms, decode_ms, reply)

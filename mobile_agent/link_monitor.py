@@ -32,9 +32,10 @@ import grpc
 from collabdnn.measure.emulated import TokenBucketShaper
 from collabdnn.measure.linkest import LinkEstimator
 from collabdnn.planning.energy import PowerModel, battery_fraction, power_model, result_energy_mj
-from collabdnn.planning.link import LINK_PRESETS, Link
+from collabdnn.planning.link import LINK_PRESETS, Link, LinkEstimate
 from collabdnn.planning.scheduling import relative_change
-from collabdnn.wire.proto import common_pb2, scheduler_pb2, scheduler_pb2_grpc
+from collabdnn.services import LinkReport
+from collabdnn.wire.stubs import SchedulerStub
 
 if TYPE_CHECKING:
     from collabdnn.results import Transfer, UnitTiming
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LinkMonitor", "LinkSettings", "link_to_proto"]
+__all__ = ["LinkMonitor", "LinkSettings"]
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,6 @@ class LinkSettings:
 
     def prior_link(self) -> Link:
         return self.prior or replace(LINK_PRESETS[self.network], network=self.network)
-
-
-def link_to_proto(
-    link: Link, observations: int = 0, emulated: bool = False
-) -> common_pb2.LinkEstimate:
-    return common_pb2.LinkEstimate(
-        up_mbps=link.up_mbps, down_mbps=link.down_mbps, rtt_ms=link.rtt_ms,
-        network=link.network, observations=observations, emulated=emulated,
-    )  # fmt: skip
 
 
 @dataclass
@@ -145,8 +137,9 @@ class LinkMonitor:
         """The estimate, or the prior until something was measured."""
         return self.estimator.estimate() or self.prior
 
-    def to_proto(self) -> common_pb2.LinkEstimate:
-        return link_to_proto(self.current(), self.estimator.observations, self.emulated)
+    def estimate(self) -> LinkEstimate:
+        """The current link with how many observations back it (what Info reports)."""
+        return LinkEstimate(self.current(), self.estimator.observations, self.emulated)
 
     @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
@@ -252,7 +245,7 @@ class LinkMonitor:
                 self.cloud,
                 exc.code().name,
                 delay,
-            )  # type: ignore[attr-defined]
+            )
             return 0
         self._probe_backoff.ok()
         log.debug("probed %s: %s", self.cloud, _fmt(self.current()))
@@ -272,19 +265,14 @@ class LinkMonitor:
         )
         if now < self._next_report and not moved:
             return False
-        stub = scheduler_pb2_grpc.SchedulerStub(self.channel_for(s.scheduler))
+        stub = SchedulerStub(self.channel_for(s.scheduler))
+        report = LinkReport(
+            LinkEstimate(estimate, self.estimator.observations, self.emulated),
+            source="mobile agent" + (" (emulated link)" if self.emulated else ""),
+        )
         try:
-            stub.ReportLink(
-                scheduler_pb2.LinkReport(
-                    link=link_to_proto(estimate, self.estimator.observations, self.emulated),
-                    source="mobile agent" + (" (emulated link)" if self.emulated else ""),
-                ),
-                timeout=s.report_timeout_s,
-            )
-            stub.ReportBattery(
-                scheduler_pb2.BatteryReport(fraction=battery_fraction(s.battery)),
-                timeout=s.report_timeout_s,
-            )
+            stub.report_link(report, timeout=s.report_timeout_s)
+            stub.report_battery(battery_fraction(s.battery), timeout=s.report_timeout_s)
         except grpc.RpcError as exc:
             delay = self._report_backoff.failed(time.monotonic())
             log.debug(
@@ -292,7 +280,7 @@ class LinkMonitor:
                 s.scheduler,
                 exc.code().name,
                 delay,
-            )  # type: ignore[attr-defined]
+            )
             return False
         self._report_backoff.ok()
         self._reported, self._next_report = estimate, now + s.report_s

@@ -13,17 +13,18 @@ from dataclasses import dataclass, field
 import grpc
 
 from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
-from collabdnn.placement import Placement, Plan
+from collabdnn.placement import AssignedPlan, Placement
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB, ChannelPool
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
 from collabdnn.wire.proto import mobile_pb2_grpc
+from collabdnn.wire.stubs import MOBILE_SERVICE
 from mobile_agent.link_monitor import LinkMonitor, LinkSettings
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = "collabdnn.proto.MobileAgent"  # the proto's full name; health reports on it
+SERVICE_NAME = MOBILE_SERVICE
 DEFAULT_PORT = 50053
 
 
@@ -58,7 +59,7 @@ def _build(config: MobileConfig) -> BuiltServer:
     from mobile_agent.cloud_client import CLOUD_CHANNEL_OPTIONS, CLOUD_IDEMPOTENT
     from mobile_agent.servicer import MobileServicer
 
-    plan = Plan(Placement.parse(config.placement), source="command line")
+    plan = AssignedPlan(Placement.parse(config.placement), source="command line")
     # Classify requests beyond max_concurrent are refused at once: a phone's agent that
     # queued them would only answer each later than its caller's deadline.
     admission = Admission(config.max_concurrent, name="Classify requests")
@@ -113,8 +114,7 @@ def _build(config: MobileConfig) -> BuiltServer:
             agent.cloud_usable()  # checks once, unless a request got there first
         else:
             log.info("no cloud configured: every unit runs locally")
-        n = agent.model.num_units
-        monitor.start(uses_cloud=lambda: "C" in agent.plan.placement.resolve(n))
+        monitor.start(uses_cloud=agent.uses_cloud)
 
     server_config = ServerConfig(
         host=config.host,

@@ -23,16 +23,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 import grpc
 
 from collabdnn.errors import NotReadyError, PlanRequestError
 from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
+from collabdnn.placement import Placement, Side
 from collabdnn.planning.link import LINK_PRESETS, Link
-from collabdnn.planning.planner import OBJECTIVES, Constraints, Plan
+from collabdnn.planning.planner import OBJECTIVES, Constraints
 from collabdnn.planning.profiles import (
     PlanInput,
     Profile,
@@ -41,8 +40,11 @@ from collabdnn.planning.profiles import (
     slower_profile,
 )
 from collabdnn.planning.scheduling import PlanKeeper, PlanSwitch, PowerSettings
+from collabdnn.services import Load, ReportOutcome, ScheduledPlan
 from collabdnn.transport.channels import ChannelPool, check_health
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
+from collabdnn.wire.status import Ready
+from collabdnn.wire.stubs import AgentStub, CloudStub
 
 log = logging.getLogger(__name__)
 
@@ -77,35 +79,13 @@ class SchedulerSettings:
     security: SecurityConfig = PLAINTEXT
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """The current plan as the servicer returns it."""
-
-    plan: Plan
-    plan_id: str
-    pushed: bool
-    reason: str
-    model: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """``collabdnn plan --json``'s object plus the scheduler's fields."""
-        return {
-            **self.plan.to_dict(),
-            "model": self.model,
-            "plan_id": self.plan_id,
-            "source": SOURCE,
-            "pushed": self.pushed,
-            "replan_reason": self.reason,
-        }
-
-
 class Scheduler:
     """Profiles, the plan keeper, the pusher and the load poller (thread-safe)."""
 
     def __init__(self, settings: SchedulerSettings, pool: ChannelPool | None = None) -> None:
         self.settings = settings
         self.pool = pool or ChannelPool(security_config=settings.security)
-        self.keeper: PlanKeeper | None = None
+        self.keeper: Ready[PlanKeeper] = Ready("the scheduler is still profiling; no plan yet")
         self.model = ""
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -134,7 +114,7 @@ class Scheduler:
         except ValueError as exc:
             raise PlanRequestError(f"cannot plan: {exc}") from exc
         with self._lock:
-            self.keeper = keeper
+            self.keeper.set(keeper)
             self._new_plan_locked(keeper.history[-1])
         for name, target in (("pusher", self._push_loop), ("load", self._load_loop)):
             thread = threading.Thread(target=target, name=f"scheduler-{name}", daemon=True)
@@ -152,8 +132,9 @@ class Scheduler:
     # -- profiles ---------------------------------------------------------------------
 
     def _load_inputs(self) -> PlanInput:
-        mobile = self._profile("mobile", self.settings.mobile_profile, self.settings.mobile)
-        cloud = self._profile("cloud", self.settings.cloud_profile, self.settings.cloud)
+        s = self.settings
+        mobile = self._profile(Side.MOBILE, s.mobile_profile, s.mobile)
+        cloud = self._profile(Side.CLOUD, s.cloud_profile, s.cloud)
         if mobile.weights_hash and cloud.weights_hash and mobile.weights_hash != cloud.weights_hash:
             log.warning(
                 "the profiles come from different weights (mobile %s, cloud %s): the "
@@ -165,11 +146,11 @@ class Scheduler:
         return plan_input_from_profiles(mobile, cloud)
 
     def _profile(
-        self, side: str, path: str | None, address: str, force_remote: bool = False
+        self, side: Side, path: str | None, address: str, force_remote: bool = False
     ) -> Profile:
         profile = self._measured_profile(side, path, address, force_remote)
         factor = self.settings.mobile_slowdown
-        if side == "mobile" and factor != 1.0:
+        if side == Side.MOBILE and factor != 1.0:
             log.warning(
                 "planning for a phone %.3g times slower than the mobile profile says "
                 "(--mobile-slowdown)", factor,
@@ -178,7 +159,7 @@ class Scheduler:
         return profile
 
     def _measured_profile(
-        self, side: str, path: str | None, address: str, force_remote: bool
+        self, side: Side, path: str | None, address: str, force_remote: bool
     ) -> Profile:
         if path and not force_remote:
             profile = load_profile(path)
@@ -214,7 +195,7 @@ class Scheduler:
 
         return read_images(self.settings.images or sample_images())
 
-    def _wait_serving(self, side: str, address: str) -> None:
+    def _wait_serving(self, side: Side, address: str) -> None:
         deadline = time.monotonic() + self.settings.wait_services_s
         status = "UNKNOWN"
         while not self._stop.is_set():
@@ -230,21 +211,29 @@ class Scheduler:
     # -- the plan ---------------------------------------------------------------------
 
     def _keeper(self) -> PlanKeeper:
-        keeper = self.keeper
-        if keeper is None:
-            raise NotReadyError("the scheduler is still profiling; no plan yet")
-        return keeper
+        return self.keeper.get()  # NotReadyError while profiling
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> ScheduledPlan:
         keeper = self._keeper()
         with self._lock:
-            return Snapshot(
+            return ScheduledPlan(
                 keeper.current,
                 self._plan_id,
                 self._pushed_id == self._plan_id,
                 self._reason,
                 self.model,
+                SOURCE,
             )
+
+    def outcome(self, switch: PlanSwitch | None) -> ReportOutcome:
+        """What a report did, and the plan now current."""
+        snap = self.snapshot()
+        return ReportOutcome(
+            replanned=switch is not None,
+            changed=bool(switch and switch.changed),
+            plan_id=snap.plan_id,
+            placement=Placement.of(snap.plan.placement),
+        )
 
     def _new_plan_locked(self, switch: PlanSwitch) -> None:
         """Record a switch; a changed placement gets a new id and wakes the pusher."""
@@ -261,11 +250,13 @@ class Scheduler:
         return switch
 
     def replan(self, reason: str = "asked", reprofile: bool = False) -> PlanSwitch:
+        """Plan again now; with ``reprofile``, measure both sides first (a failed Profile
+        call raises its ``grpc.RpcError``)."""
         keeper = self._keeper()
         if reprofile:
             s = self.settings  # a service's own measurement wins over a file, when known
-            mobile = self._profile("mobile", s.mobile_profile, s.mobile, bool(s.mobile))
-            cloud = self._profile("cloud", s.cloud_profile, s.cloud, bool(s.cloud))
+            mobile = self._profile(Side.MOBILE, s.mobile_profile, s.mobile, bool(s.mobile))
+            cloud = self._profile(Side.CLOUD, s.cloud_profile, s.cloud, bool(s.cloud))
             switch = keeper.update_inputs(
                 plan_input_from_profiles(mobile, cloud), f"re-profiled ({reason})"
             )
@@ -274,7 +265,11 @@ class Scheduler:
         return self._after(switch)  # type: ignore[return-value]
 
     def report_link(self, link: Link) -> PlanSwitch | None:
-        return self._after(self._keeper().update_link(link))
+        """A link estimate; one without a network kind keeps the current plan's."""
+        keeper = self._keeper()
+        if not link.network:
+            link = replace(link, network=keeper.current.link.network)
+        return self._after(keeper.update_link(link))
 
     def report_battery(self, fraction: float) -> PlanSwitch | None:
         if not 0.0 <= fraction <= 1.0:
@@ -282,6 +277,7 @@ class Scheduler:
         return self._after(self._keeper().update_battery(fraction))
 
     def report_load(self, cloud_load: float) -> PlanSwitch | None:
+        """The cloud's slowdown factor K (see :func:`cloud_load_factor`)."""
         if not cloud_load > 0 or cloud_load != cloud_load:
             raise PlanRequestError(f"cloud load must be > 0, got {cloud_load}")
         return self._after(self._keeper().update_cloud_load(cloud_load))
@@ -330,26 +326,16 @@ class Scheduler:
                     self.settings.mobile,
                     exc.code().name,
                     delay,
-                )  # type: ignore[attr-defined]
+                )
                 self._stop.wait(delay)
 
-    def _stub(self) -> Any:
-        from collabdnn.wire.proto import mobile_pb2_grpc
-
-        return mobile_pb2_grpc.MobileAgentStub(self.pool.get(self.settings.mobile))
+    def _agent(self) -> AgentStub:
+        return AgentStub(self.pool.get(self.settings.mobile))
 
     def _push(self) -> None:
-        from collabdnn.wire import serde
-        from collabdnn.wire.proto import mobile_pb2
-
         snap = self.snapshot()
-        message = mobile_pb2.Plan(
-            placement=serde.sides_to_proto(_letters(snap.plan.placement)),
-            plan_id=snap.plan_id,
-            source=SOURCE,
-        )
         begin = time.perf_counter()
-        self._stub().SetPlan(message, timeout=self.settings.rpc_timeout_s)
+        self._agent().set_plan(snap.assigned(), timeout=self.settings.rpc_timeout_s)
         with self._lock:
             self._pushed_id = snap.plan_id
         self.pushes += 1
@@ -362,11 +348,7 @@ class Scheduler:
         )
 
     def _check_agent(self) -> None:
-        from collabdnn.wire.proto import mobile_pb2
-
-        held = self._stub().GetPlan(
-            mobile_pb2.GetPlanRequest(), timeout=self.settings.rpc_timeout_s
-        )
+        held = self._agent().get_plan(timeout=self.settings.rpc_timeout_s)
         with self._lock:
             if held.plan_id != self._plan_id:
                 log.info(
@@ -383,24 +365,15 @@ class Scheduler:
         s = self.settings
         if not s.cloud or s.load_poll_s <= 0:
             return
-        from collabdnn.wire.proto import cloud_pb2_grpc, common_pb2
-
         while not self._stop.wait(s.load_poll_s):
             try:
-                info = cloud_pb2_grpc.CloudServerStub(self.pool.get(s.cloud)).Info(
-                    common_pb2.InfoRequest(), timeout=s.rpc_timeout_s
-                )
+                info = CloudStub(self.pool.get(s.cloud)).info(timeout=s.rpc_timeout_s)
             except grpc.RpcError as exc:
-                log.debug("cloud %s Info failed (%s)", s.cloud, exc.code().name)  # type: ignore[attr-defined]
+                log.debug("cloud %s Info failed (%s)", s.cloud, exc.code().name)
                 continue
             self._after(self._keeper().update_cloud_load(cloud_load_factor(info.load)))
 
 
-def cloud_load_factor(load: Any) -> float:
+def cloud_load_factor(load: Load) -> float:
     """K from the cloud's reported load: max(1, requests in flight) (see module doc)."""
     return float(max(1, load.in_flight))
-
-
-def _letters(placement: Sequence[str]) -> list[str]:
-    """Planner words ("mobile"/"cloud") -> the agent's letters (M/C)."""
-    return ["M" if side == "mobile" else "C" for side in placement]

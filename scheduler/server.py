@@ -19,9 +19,10 @@ from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
 from collabdnn.wire.proto import scheduler_pb2_grpc
+from collabdnn.wire.stubs import SCHEDULER_SERVICE
 from scheduler.core import Scheduler, SchedulerSettings
 
-SERVICE_NAME = "collabdnn.proto.Scheduler"  # the proto's full name; health reports on it
+SERVICE_NAME = SCHEDULER_SERVICE
 DEFAULT_PORT = 50052
 
 

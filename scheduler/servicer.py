@@ -1,102 +1,81 @@
 """The Scheduler RPCs, thin over :class:`~scheduler.core.Scheduler`.
 
-Each handler converts the request, calls the core, and maps domain errors to status
-codes with :func:`collabdnn.wire.status.abort_for`: UNAVAILABLE before the first plan
-(:class:`~collabdnn.errors.NotReadyError`), INVALID_ARGUMENT for a bad objective, link
-or battery figure.
+Each handler converts the request with :mod:`collabdnn.wire.serde`, calls the core and
+converts the reply back; :func:`collabdnn.wire.status.rpc` maps domain errors to status
+codes: UNAVAILABLE before the first plan (:class:`~collabdnn.errors.NotReadyError`),
+INVALID_ARGUMENT for a bad objective, link or battery figure, and the code of a side's
+failed Profile call while re-profiling.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+from typing import TYPE_CHECKING
 
 import grpc
 
-from collabdnn.errors import PlanRequestError
-from collabdnn.planning.link import Link
-from collabdnn.planning.scheduling import PlanSwitch
 from collabdnn.wire import serde
-from collabdnn.wire.proto import scheduler_pb2, scheduler_pb2_grpc
-from collabdnn.wire.status import domain_errors
-from scheduler.core import Scheduler, _letters, cloud_load_factor
+from collabdnn.wire.proto import scheduler_pb2_grpc
+from collabdnn.wire.status import rpc
+from scheduler.core import Scheduler, cloud_load_factor
+
+if TYPE_CHECKING:
+    from collabdnn.wire import messages
 
 log = logging.getLogger(__name__)
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
+    """UNAVAILABLE until the core has its first plan (its keeper is :class:`Ready`)."""
+
     def __init__(self, core: Scheduler) -> None:
         self.core = core
 
-    def _plan_reply(self) -> scheduler_pb2.PlanReply:
-        snap = self.core.snapshot()
-        return scheduler_pb2.PlanReply(
-            plan_json=json.dumps(snap.to_dict()),
-            placement=serde.sides_to_proto(_letters(snap.plan.placement)),
-            plan_id=snap.plan_id, pushed=snap.pushed, reason=snap.reason,
-        )  # fmt: skip
+    def _plan_reply(self) -> messages.PlanReply:
+        return serde.scheduled_plan_to_proto(self.core.snapshot())
 
-    def _report_reply(self, switch: PlanSwitch | None) -> scheduler_pb2.ReportReply:
-        snap = self.core.snapshot()
-        return scheduler_pb2.ReportReply(
-            replanned=switch is not None, changed=bool(switch and switch.changed),
-            plan_id=snap.plan_id, placement=serde.sides_to_proto(_letters(snap.plan.placement)),
-        )  # fmt: skip
-
-    @domain_errors("GetPlan")
+    @rpc("GetPlan")
     def GetPlan(
-        self, request: scheduler_pb2.GetSchedulerPlanRequest, context: grpc.ServicerContext
-    ) -> scheduler_pb2.PlanReply:
+        self, request: messages.GetSchedulerPlanRequest, context: grpc.ServicerContext
+    ) -> messages.PlanReply:
         return self._plan_reply()
 
-    @domain_errors("Replan")
+    @rpc("Replan", downstream="re-profiling failed")
     def Replan(
-        self, request: scheduler_pb2.ReplanRequest, context: grpc.ServicerContext
-    ) -> scheduler_pb2.PlanReply:
-        try:
-            self.core.replan(request.reason or "asked", request.reprofile)
-        except grpc.RpcError as exc:  # a side's Profile call failed while re-profiling
-            code = exc.code()  # type: ignore[attr-defined]
-            context.abort(code, f"re-profiling failed: {exc.details()}")  # type: ignore[attr-defined]
+        self, request: messages.ReplanRequest, context: grpc.ServicerContext
+    ) -> messages.PlanReply:
+        asked = serde.replan_request_from_proto(request)
+        self.core.replan(asked.reason or "asked", asked.reprofile)
         return self._plan_reply()
 
-    @domain_errors("ReportLink")
+    @rpc("ReportLink")
     def ReportLink(
-        self, request: scheduler_pb2.LinkReport, context: grpc.ServicerContext
-    ) -> scheduler_pb2.ReportReply:
-        est = request.link
-        try:
-            link = Link(
-                est.up_mbps,
-                est.down_mbps,
-                est.rtt_ms,
-                est.network or self.core.snapshot().plan.link.network,
-            )
-        except ValueError as exc:
-            raise PlanRequestError(f"bad link report: {exc}") from exc
-        log.debug("link report from %s: %s", request.source or "-", link)
-        return self._report_reply(self.core.report_link(link))
+        self, request: messages.LinkReport, context: grpc.ServicerContext
+    ) -> messages.ReportReply:
+        report = serde.link_report_from_proto(request)
+        log.debug("link report from %s: %s", report.source or "-", report.estimate.link)
+        switch = self.core.report_link(report.estimate.link)
+        return serde.report_outcome_to_proto(self.core.outcome(switch))
 
-    @domain_errors("ReportBattery")
+    @rpc("ReportBattery")
     def ReportBattery(
-        self, request: scheduler_pb2.BatteryReport, context: grpc.ServicerContext
-    ) -> scheduler_pb2.ReportReply:
-        return self._report_reply(self.core.report_battery(request.fraction))
+        self, request: messages.BatteryReport, context: grpc.ServicerContext
+    ) -> messages.ReportReply:
+        switch = self.core.report_battery(serde.battery_report_from_proto(request))
+        return serde.report_outcome_to_proto(self.core.outcome(switch))
 
-    @domain_errors("ReportLoad")
+    @rpc("ReportLoad")
     def ReportLoad(
-        self, request: scheduler_pb2.LoadReport, context: grpc.ServicerContext
-    ) -> scheduler_pb2.ReportReply:
-        k = request.cloud_load or cloud_load_factor(request.load)
-        return self._report_reply(self.core.report_load(k))
+        self, request: messages.LoadReport, context: grpc.ServicerContext
+    ) -> messages.ReportReply:
+        report = serde.load_report_from_proto(request)
+        switch = self.core.report_load(report.cloud_load or cloud_load_factor(report.load))
+        return serde.report_outcome_to_proto(self.core.outcome(switch))
 
-    @domain_errors("SetObjective")
+    @rpc("SetObjective")
     def SetObjective(
-        self, request: scheduler_pb2.ObjectiveRequest, context: grpc.ServicerContext
-    ) -> scheduler_pb2.PlanReply:
-        self.core.set_objective(
-            request.objective,
-            request.deadline_ms if request.HasField("deadline_ms") else None,
-            request.weight if request.HasField("weight") else None,
-        )
+        self, request: messages.ObjectiveRequest, context: grpc.ServicerContext
+    ) -> messages.PlanReply:
+        change = serde.objective_change_from_proto(request)
+        self.core.set_objective(change.objective, change.deadline_ms, change.weight)
         return self._plan_reply()

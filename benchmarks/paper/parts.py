@@ -29,9 +29,10 @@ from benchmarks.paper.testbed import (
     single_cut_of,
     summarise,
 )
+from collabdnn.placement import Placement, Side, spec_of
 from collabdnn.planning.energy import power_model
 from collabdnn.planning.link import LINK_PRESETS, Link
-from collabdnn.planning.planner import evaluate, placement_to_spec, plan, spec_to_placement
+from collabdnn.planning.planner import evaluate, plan
 from collabdnn.planning.profiles import PlanInput
 
 STRATEGIES = ("mobile_only", "cloud_only", "best_single_cut", "collabdnn")
@@ -53,8 +54,8 @@ class ModelRun:
     def link(self, network: str) -> Link:
         return shaped_link(network, self.rtt_ms)
 
-    def placement(self, spec: str) -> tuple[str, ...]:
-        return spec_to_placement(spec, len(self.inp.units))
+    def placement(self, spec: str) -> tuple[Side, ...]:
+        return Placement.parse(spec).resolve(len(self.inp.units))
 
 
 def _pct(reference: float, value: float) -> float | None:
@@ -86,7 +87,7 @@ def paper_entry(run: ModelRun, network: str, meas: Measurements) -> dict[str, An
             placement = (
                 chosen.placement if name == "collabdnn" else chosen.baselines[name].placement
             )
-            spec = placement_to_spec(placement)
+            spec = spec_of(placement)
             samples = meas.ensure(spec, run.config.requests)
             cost = evaluate(run.inp, link, power, placement)
             strategies[name] = {
@@ -97,7 +98,7 @@ def paper_entry(run: ModelRun, network: str, meas: Measurements) -> dict[str, An
                 "predicted_transfer_ms": math.fsum(t.ms for t in cost.transfers),
                 "predicted_transfer_mj": math.fsum(t.energy_mj for t in cost.transfers),
                 "predicted_mobile_compute_mj": math.fsum(
-                    u.energy_mj for u in cost.units if u.platform == "mobile"
+                    u.energy_mj for u in cost.units if u.platform == Side.MOBILE
                 ),
                 "bound": physical_bound(run.inp, link, placement),
             }

@@ -29,7 +29,7 @@ from benchmarks.paper.parts import (
 from benchmarks.paper.testbed import (
     CLOUD_PORT,
     Measurements,
-    Side,
+    SideSetup,
     Testbed,
     measure_loopback_rtt,
     profile_summary,
@@ -105,8 +105,10 @@ def run(
     image = config.image.read_bytes()
     shaper = _Shaper()
     with _mobile_cgroup(config.mobile_cpus, config.mobile_period_us) as (cgroup, throttle_note):
-        mobile = Side(config.mobile_threads, "cpu", cgroup, config.mobile_cpus if cgroup else None)
-        cloud = Side(config.cloud_threads)
+        mobile = SideSetup(
+            config.mobile_threads, "cpu", cgroup, config.mobile_cpus if cgroup else None
+        )
+        cloud = SideSetup(config.cloud_threads)
         rtt = measure_loopback_rtt()
         say(f"loopback gRPC round trip: {rtt['median_ms']:.2f} ms (median)")
         setup: dict[str, Any] = {
@@ -281,8 +283,8 @@ def _overhead_result(
     config: BenchConfig, setup: dict[str, Any], paper: dict[str, Any], names: tuple[str, ...]
 ) -> dict[str, Any]:
     model = config.models[0]
-    side_m = Side(config.mobile_threads)
-    side_c = Side(config.cloud_threads)
+    side_m = SideSetup(config.mobile_threads)
+    side_c = SideSetup(config.cloud_threads)
     if not names:
         from collabdnn.model.split_model import load_model
 
@@ -309,7 +311,7 @@ def _overhead_result(
 def _gpu_result(
     config: BenchConfig,
     setup: dict[str, Any],
-    mobile: Side,
+    mobile: SideSetup,
     image: bytes,
     rtt_ms: float,
     shaped: bool,
@@ -323,7 +325,7 @@ def _gpu_result(
     if not shaped:
         return {"skipped": "no CUDA run without shaped links", "setup": setup}
     model = config.models[0]
-    cloud = Side(config.cloud_threads, "cuda")
+    cloud = SideSetup(config.cloud_threads, "cuda")
     out: dict[str, Any] = {"setup": {**setup, "cloud": cloud.describe()}, "models": {}}
     networks = tuple(config.networks)
     shaper.apply(networks[0], CLOUD_PORT)

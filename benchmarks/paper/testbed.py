@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from collabdnn.netem.throttle import add_process
+from collabdnn.placement import Placement, Side, spec_of
 from collabdnn.planning.link import LINK_PRESETS, Link
 from collabdnn.planning.profiles import PlanInput, Profile, load_profile
 from collabdnn.results import ClassifyResult
@@ -38,7 +39,7 @@ AGENT_PORT = 50053
 
 
 @dataclass(frozen=True)
-class Side:
+class SideSetup:
     """How one side runs: torch threads, device, and an optional cgroup (the quota)."""
 
     threads: int
@@ -60,8 +61,8 @@ class Testbed:
     def __init__(
         self,
         model: str,
-        mobile: Side,
-        cloud: Side,
+        mobile: SideSetup,
+        cloud: SideSetup,
         *,
         weights: str = "seed:0",
         fixed_ports: bool = False,
@@ -197,7 +198,7 @@ class Testbed:
         return out[0], out[1]
 
     def _spawn_profiler(
-        self, side: str, how: Side, image: Path, repeats: int, warmup: int
+        self, side: str, how: SideSetup, image: Path, repeats: int, warmup: int
     ) -> tuple[subprocess.Popen[str], Path]:
         out = self.log_dir / f"{self.model}-{side}-profile.json"
         argv = [
@@ -270,8 +271,8 @@ class RequestSample:
             latency_ms=result.latency_ms,
             network_ms=sum(t.transfer_ms for t in result.transfers),
             codec_ms=sum(t.encode_ms + t.decode_ms for t in result.transfers),
-            mobile_ms=sum(u.compute_ms for u in result.units if u.platform == "mobile"),
-            cloud_ms=sum(u.compute_ms for u in result.units if u.platform == "cloud"),
+            mobile_ms=sum(u.compute_ms for u in result.units if u.platform == Side.MOBILE),
+            cloud_ms=sum(u.compute_ms for u in result.units if u.platform == Side.CLOUD),
             calls=len(uploads),
             bytes_up=result.bytes_up,
             bytes_down=result.bytes_down,
@@ -418,13 +419,15 @@ def physical_bound(inp: PlanInput, link: Link, placement: Sequence[str]) -> dict
 
 def cut_spec(n_units: int, k: int) -> str:
     """Single cut ``k``: units ``[0, k)`` on the phone, ``[k, N)`` in the cloud."""
-    return "M" * k + "C" * (n_units - k)
+    return spec_of((Side.MOBILE,) * k + (Side.CLOUD,) * (n_units - k))
 
 
 def single_cut_of(spec: str) -> int | None:
-    """``k`` when ``spec`` is a single cut (``M^k C^(N-k)``), else None."""
-    k = len(spec) - len(spec.lstrip("M"))
-    return k if set(spec[k:]) <= {"C"} else None
+    """``k`` when ``spec`` (one letter per unit) is a single cut (``M^k C^(N-k)``), else
+    None."""
+    sides = Placement.parse(spec).per_unit
+    k = next((i for i, side in enumerate(sides) if side != Side.MOBILE), len(sides))
+    return k if all(side == Side.CLOUD for side in sides[k:]) else None
 
 
 def profile_summary(

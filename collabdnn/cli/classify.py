@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from collabdnn.placement import Placement, PlacementError
+from collabdnn.placement import Placement, PlacementError, spec_of
 from collabdnn.results import ClassifyResult
 from collabdnn.transport.security import add_security_arguments, config_from_args
 from mobile_agent.client import classify
@@ -48,7 +48,7 @@ def result_json(name: str, result: ClassifyResult) -> dict:
 def format_result(name: str, result: ClassifyResult, per_unit: bool = True) -> str:
     """A readable block: top classes, totals, and (optionally) the per-unit table."""
     lines = [
-        f"{name}: placement {''.join(result.placement)}"
+        f"{name}: placement {spec_of(result.placement)}"
         f"{'  (FALLBACK: ran locally)' if result.fallback else ''}",
         f"  latency {result.latency_ms:.1f} ms, up {result.bytes_up:,} B, "
         f"down {result.bytes_down:,} B",

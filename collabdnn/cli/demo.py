@@ -43,9 +43,11 @@ def default_weights(model: str) -> str:
 
 def demo_placements(num_units: int) -> dict[str, str]:
     """Named placements for a model of ``num_units`` units, unit 0 included."""
+    from collabdnn.placement import Side, spec_of
+
     q = max(1, num_units // 4)
-    mcm = "M" * q + "C" * (num_units - 2 * q) + "M" * q
-    cmcm = "".join("CM"[(i * 4 // num_units) % 2] for i in range(num_units))
+    mcm = spec_of((Side.MOBILE,) * q + (Side.CLOUD,) * (num_units - 2 * q) + (Side.MOBILE,) * q)
+    cmcm = spec_of([(Side.CLOUD, Side.MOBILE)[(i * 4 // num_units) % 2] for i in range(num_units)])
     return {
         "mobile only": "mobile",
         "cloud only": "cloud",
@@ -242,25 +244,25 @@ def _plan_for_measured_link(stack, wait_s: float = 10.0) -> dict:  # stack: Stac
     """
     import time
 
+    from collabdnn.services import ReplanRequest
     from collabdnn.transport.channels import open_channel
-    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+    from collabdnn.wire.stubs import AgentStub, SchedulerStub
 
     deadline = time.monotonic() + wait_s
     with open_channel(stack.agent.address) as channel:
-        agent = mobile_pb2_grpc.MobileAgentStub(channel)
+        agent = AgentStub(channel)
         while time.monotonic() < deadline:
-            link = agent.Info(common_pb2.InfoRequest(), timeout=5).link
-            if link.observations:
+            link = agent.info(timeout=5).link
+            if link is not None and link.observations:
                 break
             time.sleep(0.2)
     time.sleep(min(2.5, max(0.0, deadline - time.monotonic())))  # its report period
     with open_channel(stack.scheduler_address) as channel:
-        reply = scheduler_pb2_grpc.SchedulerStub(channel).Replan(
-            scheduler_pb2.ReplanRequest(reason="demo: the link as the agent measured it"),
-            timeout=30,
+        live = SchedulerStub(channel).replan(
+            ReplanRequest(reason="demo: the link as the agent measured it"), timeout=30
         )
-    stack.wait_agent_plan(lambda spec, plan: plan.plan_id == reply.plan_id, timeout=30)
-    return json.loads(reply.plan_json)
+    stack.wait_agent_plan(lambda spec, plan: plan.plan_id == live.plan_id, timeout=30)
+    return live.to_dict()
 
 
 def _predicted(plan: dict, spec: str) -> dict:

@@ -120,20 +120,18 @@ def _run_live(args: argparse.Namespace) -> int:
 
     from collabdnn.transport.channels import open_channel
     from collabdnn.transport.security import config_from_args
-    from collabdnn.wire.proto import scheduler_pb2, scheduler_pb2_grpc
+    from collabdnn.wire.stubs import SchedulerStub
 
     try:
         with open_channel(args.scheduler, security_config=config_from_args(args)) as channel:
-            reply = scheduler_pb2_grpc.SchedulerStub(channel).GetPlan(
-                scheduler_pb2.GetSchedulerPlanRequest(), timeout=args.timeout
-            )
+            live = SchedulerStub(channel).get_plan(timeout=args.timeout)
     except grpc.RpcError as exc:
         print(
             f"collabdnn plan: scheduler {args.scheduler}: {exc.code().name}: {exc.details()}",
             file=sys.stderr,
         )
         return 1
-    out = json.loads(reply.plan_json)
+    out = live.to_dict()
     if args.json:
         print(json.dumps(out, indent=2))
     else:

@@ -30,7 +30,8 @@ import torch
 
 from collabdnn.codec import CodecConfig, decode, encode
 from collabdnn.model.split_model import SplitModel
-from collabdnn.planning.profiles import SIDES, Codec, LatencyStats, Profile, UnitProfile
+from collabdnn.placement import Side
+from collabdnn.planning.profiles import Codec, LatencyStats, Profile, UnitProfile
 
 __all__ = ["ProgressCallback", "host_facts", "latency_stats", "make_batches", "profile_model"]
 
@@ -79,7 +80,7 @@ def profile_model(
         for batch in batches:
             _measure_batch(model, batch, samples, repeats, warmup, codec, advance)
     return Profile(
-        side=side,
+        side=Side(side),
         model=model.name,
         units=tuple(_unit_profile(info, s) for info, s in zip(model.units, samples, strict=True)),
         input_bytes=int(statistics.median_low(sum(map(len, b)) for b in batches)),
@@ -227,8 +228,8 @@ def _unit_profile(info: Any, samples: _UnitSamples) -> UnitProfile:
 def _check_arguments(
     side: str, images: Sequence[bytes], repeats: int, warmup: int, batch_size: int
 ) -> None:
-    if side not in SIDES:
-        raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+    if side not in tuple(Side):
+        raise ValueError(f"side must be 'mobile' or 'cloud', got {side!r}")
     if not images:
         raise ValueError("profiling needs at least one image")
     if not all(isinstance(image, bytes | bytearray) for image in images):

@@ -7,32 +7,16 @@ are half-open, ``[start, end)``, everywhere.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from collabdnn.codec import dtype_name
+from collabdnn.model.unit_info import UnitInfo
 
-
-@dataclass(frozen=True)
-class UnitInfo:
-    """Static facts about one unit, for batch size 1."""
-
-    index: int
-    name: str
-    kind: str
-    output_shape: tuple[int, ...]
-    dtype: str
-    output_bytes: int
-    params: int
-    flops: int  # multiply-accumulates of conv/linear layers plus one op per pooling window input
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["output_shape"] = list(self.output_shape)
-        return data
+__all__ = ["UnitInfo", "UnitModule", "describe_units", "infer_kind"]
 
 
 @dataclass(frozen=True)

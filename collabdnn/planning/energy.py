@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from collabdnn.placement import Side
+
 if TYPE_CHECKING:
     from collabdnn.planning.link import Link
     from collabdnn.results import Transfer, UnitTiming
@@ -201,7 +203,7 @@ def result_energy_mj(
     """
     busy_ms = wait_ms = radio_mj = 0.0
     for unit in units:
-        if unit.platform == "mobile":
+        if unit.platform == Side.MOBILE:
             busy_ms += unit.compute_ms
         else:
             wait_ms += unit.compute_ms

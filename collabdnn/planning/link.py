@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["LINK_PRESETS", "Link", "link_from_args"]
+__all__ = ["LINK_PRESETS", "Link", "LinkEstimate", "link_from_args"]
 
 
 def _is_number(value: object) -> bool:
@@ -41,6 +41,17 @@ class Link:
             "rtt_ms": self.rtt_ms,
             "network": self.network,
         }
+
+
+@dataclass(frozen=True)
+class LinkEstimate:
+    """The agent's view of its link: the figures, how many observations (cloud calls and
+    probes) back them (0: the prior), and whether they were measured through the
+    in-process emulated shaper."""
+
+    link: Link
+    observations: int = 0
+    emulated: bool = False
 
 
 # Presets per network.

@@ -61,15 +61,15 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from collabdnn.placement import Side, spec_of
 from collabdnn.planning.energy import PowerModel
 from collabdnn.planning.link import Link
 from collabdnn.planning.profiles import Boundary, PlanInput, UnitCost
 
 __all__ = [
-    "CLOUD",
     "DEADLINE_RTOL",
-    "MOBILE",
     "OBJECTIVES",
+    "PLATFORMS",
     "Baseline",
     "Constraints",
     "Cost",
@@ -78,16 +78,13 @@ __all__ = [
     "UnitBreakdown",
     "evaluate",
     "objective_value",
-    "placement_to_spec",
     "plan",
-    "spec_to_placement",
 ]
 
-MOBILE = "mobile"
-CLOUD = "cloud"
-PLATFORMS = (MOBILE, CLOUD)  # index 0 = M, 1 = C in the search's arrays
+# The search's arrays index a side by its position here (0 = mobile, 1 = cloud): the one
+# place where a Side becomes a number.
+PLATFORMS: tuple[Side, Side] = (Side.MOBILE, Side.CLOUD)
 OBJECTIVES = ("latency", "energy", "weighted", "deadline")
-_LETTER = {MOBILE: "M", CLOUD: "C"}
 _INF = math.inf
 # A plan "meets" deadline D when its latency <= D * (1 + DEADLINE_RTOL): sums of the same
 # costs taken in a different order differ in the last bits, and a deadline set to a
@@ -153,7 +150,7 @@ class UnitBreakdown:
 
     index: int
     name: str
-    platform: str
+    platform: Side
     compute_ms: float
     energy_mj: float
 
@@ -161,7 +158,7 @@ class UnitBreakdown:
         return {
             "index": self.index,
             "name": self.name,
-            "platform": self.platform,
+            "platform": str(self.platform),
             "compute_ms": self.compute_ms,
             "energy_mj": self.energy_mj,
         }
@@ -215,15 +212,15 @@ class Baseline:
     (units ``[0, cut)`` on the phone, ``[cut, N)`` in the cloud)."""
 
     name: str
-    placement: tuple[str, ...]
+    placement: tuple[Side, ...]
     cost: Cost
     feasible: bool
     cut: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "placement": list(self.placement),
-            "placement_spec": placement_to_spec(self.placement),
+            "placement": [str(side) for side in self.placement],
+            "placement_spec": spec_of(self.placement),
             "predicted": self.cost.predicted(),
             "feasible": self.feasible,
         }
@@ -240,7 +237,7 @@ class Plan:
     objective_used: str
     reason: str
     units: tuple[str, ...]
-    placement: tuple[str, ...]
+    placement: tuple[Side, ...]
     cost: Cost
     feasible: bool
     objective_value: float | None
@@ -259,7 +256,7 @@ class Plan:
 
     @property
     def spec(self) -> str:
-        return placement_to_spec(self.placement)
+        return spec_of(self.placement)
 
     def improvement_pct(self) -> dict[str, Any]:
         """How much better than the best single platform (by the objective used) the
@@ -283,7 +280,7 @@ class Plan:
             "objective_used": self.objective_used,
             "reason": self.reason,
             "units": list(self.units),
-            "placement": list(self.placement),
+            "placement": [str(side) for side in self.placement],
             "placement_spec": self.spec,
             "predicted": self.cost.predicted(),
             "objective_value": self.objective_value,
@@ -298,47 +295,14 @@ class Plan:
         }
 
 
-# ------------------------------------------------------------------ placement specs
-
-
-def placement_to_spec(placement: Sequence[str]) -> str:
-    """``("mobile", "cloud", ...)`` -> ``"MC..."``, one letter per unit."""
-    try:
-        return "".join(_LETTER[p] for p in placement)
-    except KeyError as exc:
-        raise ValueError(
-            f"placement entries must be 'mobile' or 'cloud', got {exc.args[0]!r}"
-        ) from None
-
-
-def spec_to_placement(spec: str, n_units: int | None = None) -> tuple[str, ...]:
-    """``"MMCCM"`` -> placement tuple; ``"mobile"`` / ``"cloud"`` put every unit on one
-    side (and then need ``n_units``).  Letters are case-insensitive."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"a placement spec must be a non-empty string, got {spec!r}")
-    text = spec.strip()
-    if text.lower() in PLATFORMS:
-        if n_units is None:
-            raise ValueError(f"placement {text!r} needs the number of units")
-        return (text.lower(),) * n_units
-    bad = sorted({ch for ch in text.upper() if ch not in "MC"})
-    if bad:
-        raise ValueError(
-            f"placement spec {spec!r} has letters other than M (mobile) and C (cloud): {bad}"
-        )
-    if n_units is not None and len(text) != n_units:
-        raise ValueError(f"placement spec {spec!r} has {len(text)} letters for {n_units} units")
-    return tuple(MOBILE if ch == "M" else CLOUD for ch in text.upper())
-
-
 # ------------------------------------------------------------------------ cost model
 
 
 def compute_cost(
-    unit: UnitCost, platform: str, power: PowerModel, cloud_load: float
+    unit: UnitCost, platform: Side, power: PowerModel, cloud_load: float
 ) -> tuple[float, float]:
     """(ms, mobile mJ) of running ``unit`` on ``platform``: busy on M, waiting on C."""
-    if platform == MOBILE:
+    if platform == Side.MOBILE:
         ms = unit.mobile_ms
         return ms, power.busy_mw * ms / 1000.0
     ms = cloud_load * unit.cloud_ms
@@ -371,7 +335,11 @@ def transfer_cost(
 
 
 def evaluate(
-    inp: PlanInput, link: Link, power: PowerModel, placement: Sequence[str], cloud_load: float = 1.0
+    inp: PlanInput,
+    link: Link,
+    power: PowerModel,
+    placement: Sequence[Side],
+    cloud_load: float = 1.0,
 ) -> Cost:
     """Price one placement by walking the chain (no search), with a full breakdown.
 
@@ -379,29 +347,28 @@ def evaluate(
     it is elsewhere; at the end the result moves back to the phone.
     """
     _check_inputs(inp, link, power)
-    placement = tuple(placement)
-    if len(placement) != len(inp.units):
-        raise ValueError(f"placement has {len(placement)} entries for {len(inp.units)} units")
-    placement_to_spec(placement)  # validates the entries
+    sides = tuple(Side.coerce(p) for p in placement)  # PlacementError (a ValueError)
+    if len(sides) != len(inp.units):
+        raise ValueError(f"placement has {len(sides)} entries for {len(inp.units)} units")
     names = inp.names
     units: list[UnitBreakdown] = []
     transfers: list[TransferBreakdown] = []
-    where = MOBILE
+    where = Side.MOBILE
 
-    def move(b: int, to: str) -> None:
-        direction = "up" if to == CLOUD else "down"
+    def move(b: int, to: Side) -> None:
+        direction = "up" if to == Side.CLOUD else "down"
         ms, mj = transfer_cost(inp.boundaries[b], direction, link, power)
         after = "input" if b == 0 else names[b - 1]
         transfers.append(TransferBreakdown(b, after, direction, inp.boundaries[b].bytes, ms, mj))
 
-    for i, (unit, platform) in enumerate(zip(inp.units, placement, strict=True)):
+    for i, (unit, platform) in enumerate(zip(inp.units, sides, strict=True)):
         if platform != where:
             move(i, platform)
             where = platform
         ms, mj = compute_cost(unit, platform, power, cloud_load)
         units.append(UnitBreakdown(i, unit.name, platform, ms, mj))
-    if where != MOBILE:
-        move(len(inp.units), MOBILE)
+    if where != Side.MOBILE:
+        move(len(inp.units), Side.MOBILE)
     latency = math.fsum([u.compute_ms for u in units] + [t.ms for t in transfers])
     energy = math.fsum([u.energy_mj for u in units] + [t.energy_mj for t in transfers])
     return Cost(latency, energy, tuple(units), tuple(transfers))
@@ -433,8 +400,9 @@ class _Edges:
 
     @classmethod
     def build(cls, inp: PlanInput, link: Link, power: PowerModel, cloud_load: float) -> _Edges:
+        mobile, cloud = PLATFORMS
         comp = [
-            (compute_cost(u, MOBILE, power, cloud_load), compute_cost(u, CLOUD, power, cloud_load))
+            (compute_cost(u, mobile, power, cloud_load), compute_cost(u, cloud, power, cloud_load))
             for u in inp.units
         ]
         xfer = [
@@ -699,10 +667,10 @@ def plan(
 
     mobile_only = cost_of([0] * n)
     edges = _Edges.build(inp, link, power, k)
-    platforms = _solve(edges, used, constraints, mobile_only)
-    infeasible = platforms is None
-    if infeasible:  # deadline objective, nobody meets D: report the fastest plan
-        platforms = _shortest(edges, 1.0, 0.0, 0.0, 1.0)
+    solved = _solve(edges, used, constraints, mobile_only)
+    infeasible = solved is None
+    # deadline objective, nobody meets D: report the fastest plan
+    platforms = _shortest(edges, 1.0, 0.0, 0.0, 1.0) if solved is None else solved
     cost = cost_of(platforms)
     deadline = constraints.deadline_ms
     feasible = not infeasible and constraints.meets_deadline(cost.latency_ms)
@@ -714,8 +682,8 @@ def plan(
         )
     elif not feasible:
         reason = _join(reason, f"this {used} plan misses the deadline of {deadline:g} ms")
-    value = objective_value(used, cost, constraints, mobile_only)
-    value = value if math.isfinite(value) and not infeasible else None  # JSON has no inf
+    score = objective_value(used, cost, constraints, mobile_only)
+    value = score if math.isfinite(score) and not infeasible else None  # JSON has no inf
     return Plan(
         objective=objective,
         objective_used=used,
@@ -816,7 +784,7 @@ def _baselines(
     """
     n = len(inp.units)
 
-    def baseline(name: str, cut: int | None, placement: tuple[str, ...]) -> Baseline:
+    def baseline(name: str, cut: int | None, placement: tuple[Side, ...]) -> Baseline:
         cost = evaluate(inp, link, power, placement, constraints.cloud_load)
         return Baseline(name, placement, cost, constraints.meets_deadline(cost.latency_ms), cut)
 
@@ -828,9 +796,11 @@ def _baselines(
         best = min((ms, mj, math.inf, k) for _, ms, mj, k in ranked)
     k = best[3]
     return {
-        "mobile_only": baseline("mobile_only", None, (MOBILE,) * n),
-        "cloud_only": baseline("cloud_only", None, (CLOUD,) * n),
-        "best_single_cut": baseline("best_single_cut", k, (MOBILE,) * k + (CLOUD,) * (n - k)),
+        "mobile_only": baseline("mobile_only", None, (Side.MOBILE,) * n),
+        "cloud_only": baseline("cloud_only", None, (Side.CLOUD,) * n),
+        "best_single_cut": baseline(
+            "best_single_cut", k, (Side.MOBILE,) * k + (Side.CLOUD,) * (n - k)
+        ),
     }
 
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from collabdnn.placement import Side
 from collabdnn.planning.profiles import Codec, LatencyStats, Profile, ProfileError, UnitProfile
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ class LatencyPredictor:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": PREDICTOR_SCHEMA,
-            "side": self.side,
+            "side": str(self.side),
             "device": self.device,
             "threads": self.threads,
             "models": list(self.models),
@@ -329,7 +330,7 @@ def _fit_nonnegative(
             coef[active] = solution / scale[active]
             break
         active.pop(worst)
-    a, b, c, d = (float(c) for c in coef)
+    a, b, c, d = (float(c) for c in coef)  # one per feature: (flops, out, in, 1)
     return a, b, c, d
 
 
@@ -395,7 +396,7 @@ def predict_profile(
         units.append(_predicted_unit(predictor, info, previous, batch_size))
         previous = info.output_bytes * batch_size
     return Profile(
-        side=side,
+        side=Side(side),
         model=model.name,
         units=tuple(units),
         input_bytes=input_bytes,

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from collabdnn.errors import CollabError
+from collabdnn.placement import Side
 
 __all__ = [
     "SCHEMA",
@@ -53,7 +54,6 @@ __all__ = [
 ]
 
 SCHEMA = "collabdnn.profile/1"
-SIDES = ("mobile", "cloud")
 
 
 class ProfileError(CollabError, ValueError):
@@ -166,7 +166,7 @@ class UnitProfile:
 class Profile:
     """One side's profile of one model (see the module docstring for the JSON)."""
 
-    side: str
+    side: Side
     model: str
     units: tuple[UnitProfile, ...]
     input_bytes: int
@@ -189,7 +189,7 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": self.schema,
-            "side": self.side,
+            "side": str(self.side),
             "model": self.model,
             "weights_hash": self.weights_hash,
             "device": self.device,
@@ -216,7 +216,7 @@ class Profile:
             raise ProfileError("profile.host must be an object")
         return cls(
             schema=schema,
-            side=_string(obj, "side", "profile"),
+            side=_side(_string(obj, "side", "profile")),
             model=_string(obj, "model", "profile"),
             weights_hash=_string(obj, "weights_hash", "profile", default=""),
             device=_string(obj, "device", "profile", default="cpu"),
@@ -261,8 +261,7 @@ def save_profile(profile: Profile, path: str | Path) -> None:
 def _validate_profile(profile: Profile) -> None:
     if profile.schema != SCHEMA:
         raise ProfileError(f"unsupported profile schema {profile.schema!r}; expected {SCHEMA!r}")
-    if profile.side not in SIDES:
-        raise ProfileError(f"side must be 'mobile' or 'cloud', got {profile.side!r}")
+    object.__setattr__(profile, "side", _side(profile.side))
     if not profile.model:
         raise ProfileError("model must be a non-empty string")
     if not profile.units:
@@ -383,10 +382,10 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
     from the mobile profile (both sides encode the same tensors with the same codec);
     the encode/decode times of each side come from that side's profile.
     """
-    if mobile.side != "mobile":
-        raise ProfileError(f"the mobile profile says side={mobile.side!r}")
-    if cloud.side != "cloud":
-        raise ProfileError(f"the cloud profile says side={cloud.side!r}")
+    if mobile.side != Side.MOBILE:
+        raise ProfileError(f"the mobile profile says side={str(mobile.side)!r}")
+    if cloud.side != Side.CLOUD:
+        raise ProfileError(f"the cloud profile says side={str(cloud.side)!r}")
     _check_same(mobile, cloud)
     units = tuple(
         UnitCost(
@@ -475,6 +474,12 @@ def _string(obj: Mapping[str, Any], key: str, where: str, default: Any = _MISSIN
     if not isinstance(value, str):
         raise ProfileError(f"{where}.{key} must be a string, got {value!r}")
     return value
+
+
+def _side(value: str) -> Side:
+    if value not in tuple(Side):
+        raise ProfileError(f"side must be 'mobile' or 'cloud', got {value!r}")
+    return Side(value)
 
 
 def _check_nonnegative(what: str, value: float) -> None:

@@ -15,9 +15,10 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
+from collabdnn.placement import spec_of
 from collabdnn.planning.energy import power_model
 from collabdnn.planning.link import Link
-from collabdnn.planning.planner import Constraints, Plan, placement_to_spec, plan
+from collabdnn.planning.planner import Constraints, Plan, plan
 from collabdnn.planning.profiles import PlanInput
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,11 @@ class PlanKeeper:
     def replan(self, reason: str) -> PlanSwitch:
         """Plan now for the current inputs; logs and records the switch."""
         with self._lock:
-            old = placement_to_spec(self._plan.placement) if self._plan else None
+            old = spec_of(self._plan.placement) if self._plan else None
             new_plan = self._compute()
             self._plan, self._planned_link = new_plan, self.link
             switch = PlanSwitch(
-                time.time(), reason, old, placement_to_spec(new_plan.placement), self.link, new_plan
+                time.time(), reason, old, spec_of(new_plan.placement), self.link, new_plan
             )
             self.history.append(switch)
             del self.history[:-100]

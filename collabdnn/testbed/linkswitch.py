@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from collabdnn.placement import spec_of
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +52,7 @@ def _classify_loop(
                 "issued_s": issued,
                 "done_s": time.monotonic() - clock0,
                 "ok": True,
-                "spec": "".join(result.placement),
+                "spec": spec_of(result.placement),
                 "latency_ms": result.latency_ms,
                 "fallback": result.fallback,
             }

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from collabdnn.placement import AssignedPlan
 from collabdnn.planning.profiles import slower_profile
 from collabdnn.testbed.procs import Service
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
@@ -130,29 +131,26 @@ class Stack:
 
     # -- asking the agent -------------------------------------------------------------
 
-    def agent_plan(self, timeout: float = 5.0):  # -> mobile_pb2.Plan
+    def agent_plan(self, timeout: float = 5.0) -> AssignedPlan:
         from collabdnn.transport.channels import open_channel
-        from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
+        from collabdnn.wire.stubs import AgentStub
 
         assert self.agent is not None
         with open_channel(self.agent.address, security_config=self.security) as channel:
-            return mobile_pb2_grpc.MobileAgentStub(channel).GetPlan(
-                mobile_pb2.GetPlanRequest(), timeout=timeout
-            )
+            return AgentStub(channel).get_plan(timeout=timeout)
 
     def wait_agent_plan(
-        self, accept: Callable[[str, Any], bool], timeout: float = 60.0, poll_s: float = 0.05
+        self,
+        accept: Callable[[str, AssignedPlan], bool],
+        timeout: float = 60.0,
+        poll_s: float = 0.05,
     ) -> tuple[str, float]:
-        """Poll the agent's plan until ``accept(spec, plan)`` (a ``mobile_pb2.Plan``);
-        returns (spec, seconds)."""
-        from collabdnn.wire import serde
-
+        """Poll the agent's plan until ``accept(spec, plan)``; returns (spec, seconds)."""
         begin = time.monotonic()
         spec = ""
         while time.monotonic() - begin < timeout:
             plan = self.agent_plan()
-            placement = serde.placement_from_proto(plan.placement)
-            spec = str(placement) if placement else ""
+            spec = str(plan.placement)
             if accept(spec, plan):
                 return spec, time.monotonic() - begin
             time.sleep(poll_s)

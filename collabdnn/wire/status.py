@@ -1,11 +1,13 @@
-"""Domain errors -> gRPC status codes, in one table.
+"""How every servicer answers: domain errors -> gRPC status codes in one table, one
+decorator that applies it (:func:`rpc`), and one readiness guard (:class:`Ready`).
 
 A request that is wrong in itself (bad model name, range, tensor, frame, image,
 placement) is INVALID_ARGUMENT: retrying it cannot help. A weights mismatch is
 FAILED_PRECONDITION: the request is fine but the two sides hold different parameters,
-so the system is not in a state to run it. A service that is still starting (the
-scheduler before its first plan) is UNAVAILABLE: retry shortly. Anything else is a bug:
-INTERNAL.
+so the system is not in a state to run it. A service that is still starting (a model
+loading, the scheduler before its first plan) is UNAVAILABLE: retry shortly. A call the
+handler made to another service that failed ends the request with that call's code,
+its details prefixed with whom the handler called. Anything else is a bug: INTERNAL.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 import grpc
 
@@ -34,6 +36,9 @@ from collabdnn.planning.profiles import ProfileError
 log = logging.getLogger(__name__)
 
 _Reply = TypeVar("_Reply")
+_T = TypeVar("_T")
+
+LOADING = "the model is still loading; retry shortly"
 
 _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (CodecError, grpc.StatusCode.INVALID_ARGUMENT),
@@ -57,13 +62,20 @@ def code_for(exc: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def domain_errors(
-    what: str,
+def rpc(
+    what: str, downstream: str | Callable[[Any], str] = "a downstream call"
 ) -> Callable[[Callable[..., _Reply]], Callable[..., _Reply]]:
-    """Decorate a servicer method: a domain error ends the RPC with its status code.
+    """Decorate a servicer method (``what``: its name in logs): every error it meets on
+    purpose ends the RPC with a precise status, never UNKNOWN.
 
-    The servicers stay thin: the method converts, calls the library and returns; the
-    mapping of :class:`~collabdnn.errors.CollabError` to a code lives here, once.
+    * a :class:`~collabdnn.errors.CollabError` ends it with the code of the table above
+      (so :class:`Ready` not yet set is UNAVAILABLE);
+    * a ``grpc.RpcError`` of a call the handler made to another service ends it with
+      that call's code and details, prefixed by ``downstream`` (a string, or a function
+      of the servicer that says whom it called, e.g. ``"cloud HOST:PORT"``).
+
+    The servicers stay thin: the method converts, calls the domain object and converts
+    back; the mapping lives here, once.
     """
 
     def wrap(method: Callable[..., _Reply]) -> Callable[..., _Reply]:
@@ -73,10 +85,39 @@ def domain_errors(
                 return method(self, request, context)
             except CollabError as exc:
                 abort_for(context, exc, what)
+            except grpc.RpcError as exc:
+                whom = downstream(self) if callable(downstream) else downstream
+                abort_downstream(context, exc, what, whom)
 
         return handler
 
     return wrap
+
+
+class Ready(Generic[_T]):
+    """What a servicer serves once loading has finished (a model, an agent, a plan).
+
+    :meth:`get` raises :class:`~collabdnn.errors.NotReadyError` (UNAVAILABLE under
+    :func:`rpc`) with ``not_ready`` as its message until :meth:`set` was called.
+    """
+
+    def __init__(self, not_ready: str = LOADING) -> None:
+        self.not_ready = not_ready
+        self._value: _T | None = None
+
+    def set(self, value: _T) -> None:
+        self._value = value
+
+    @property
+    def value(self) -> _T | None:
+        """The value, or None while not ready."""
+        return self._value
+
+    def get(self) -> _T:
+        value = self._value
+        if value is None:
+            raise NotReadyError(self.not_ready)
+        return value
 
 
 def abort_for(context: grpc.ServicerContext, exc: BaseException, what: str = "") -> NoReturn:
@@ -89,4 +130,18 @@ def abort_for(context: grpc.ServicerContext, exc: BaseException, what: str = "")
     else:
         log.info("%s refused (%s): %s", what or "request", code.name, message)
     context.abort(code, message)
+    raise AssertionError("context.abort returned")  # pragma: no cover
+
+
+def abort_downstream(
+    context: grpc.ServicerContext, exc: grpc.RpcError, what: str, whom: str
+) -> NoReturn:
+    """End the RPC after a failed call to another service: its code (UNKNOWN, which says
+    nothing, becomes INTERNAL) and its details, prefixed by ``whom`` was called."""
+    code = getattr(exc, "code", lambda: None)() or grpc.StatusCode.UNKNOWN
+    details = getattr(exc, "details", lambda: None)() or type(exc).__name__
+    if code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.OK):
+        code = grpc.StatusCode.INTERNAL
+    log.warning("%s: %s failed (%s): %s", what, whom, code.name, details)
+    context.abort(code, f"{whom}: {details}")
     raise AssertionError("context.abort returned")  # pragma: no cover

@@ -6,7 +6,6 @@ of the message are checked, then a good request must still succeed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -16,6 +15,7 @@ import torch
 from collabdnn.codec import CodecConfig, encode
 from collabdnn.testbed.procs import Service
 from collabdnn.transport.channels import check_health, open_channel
+from collabdnn.wire import serde
 from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc, common_pb2, tensor_pb2
 from tests.badinputs import png, png_header_claiming, zstd_bomb, zstd_bomb_lying, zstd_frame
 from tests.common import MODEL
@@ -251,12 +251,13 @@ def test_profile_measures_every_unit(
         ),
         timeout=60,
     )
-    assert [u.name for u in reply.units] == [u.name for u in info.units]
-    assert all(u.median_ms > 0 for u in reply.units)
-    profile = json.loads(reply.profile_json)
-    assert profile["weights_hash"] == info.weights_hash
-    assert profile["schema"] == "collabdnn.profile/1" and profile["side"] == "cloud"
-    assert all(u["latency_ms"]["repeats"] == 2 for u in profile["units"])
+    profile = serde.profile_reply_from_proto(reply)
+    assert [u.name for u in profile.units] == [u.name for u in info.units]
+    assert all(u.latency_ms.median > 0 for u in profile.units)
+    assert profile.weights_hash == info.weights_hash
+    assert profile.schema == "collabdnn.profile/1" and profile.side == "cloud"
+    assert all(u.latency_ms.repeats == 2 for u in profile.units)
+    assert profile.host["images"] == 1 and isinstance(profile.host["cores"], int | None)
 
 
 def test_profile_refuses_without_images_or_with_wrong_weights(

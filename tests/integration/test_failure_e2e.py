@@ -27,7 +27,7 @@ import pytest
 import torch
 
 from collabdnn.codec import encode
-from collabdnn.placement import Placement
+from collabdnn.placement import Placement, spec_of
 from collabdnn.testbed.certs import make_ca, make_cert
 from collabdnn.testbed.procs import Service, start_healthy
 from collabdnn.transport.channels import check_health, open_channel
@@ -116,7 +116,7 @@ def test_cloud_killed_mid_stream_then_restarted_on_the_same_port(tmp_path: Path)
             assert resumed_after is not None, f"never resumed offloading:\n{agent.log_tail()}"
             # The breaker probes every RESET_S (plus a reconnect back-off of at most 1 s).
             assert resumed_after < RESET_S + 2.5, resumed_after
-            assert "".join(serde.result_from_proto(result).placement) == MCM
+            assert spec_of(serde.result_from_proto(result).placement) == MCM
             print(f"offloading resumed {resumed_after:.2f} s after the cloud was back")
     finally:
         cloud.stop()
@@ -260,7 +260,7 @@ def test_tls_and_token_end_to_end(pki: dict, tmp_path: Path) -> None:
 
         (result,) = classify(config(pki, "client")).results
         assert not result.fallback and result.bytes_up > 0
-        assert "".join(serde.result_from_proto(result).placement) == MCM
+        assert spec_of(serde.result_from_proto(result).placement) == MCM
 
         refusals = {
             "plaintext": SecurityConfig(insecure=True, token=TOKEN),

@@ -20,7 +20,7 @@ import torch
 
 from collabdnn.codec import CodecConfig, decode, encode
 from collabdnn.model.split_model import SplitModel, load_model
-from collabdnn.placement import Placement
+from collabdnn.placement import Placement, spec_of
 from collabdnn.testbed.procs import Service, start_healthy
 from mobile_agent.client import classify
 from tests.common import MODEL, WEIGHTS, stop_cleanly
@@ -81,7 +81,7 @@ def test_every_single_cut_and_multi_switch_is_bit_exact(
     failures = []
     for spec in specs:
         (result,) = classify(agent.address, [chelsea], Placement.parse(spec), return_logits=True)
-        assert "".join(result.placement) == spec
+        assert spec_of(result.placement) == spec
         assert not result.fallback
         logits = decode(result.logits_frame)
         if not torch.equal(logits, reference):
@@ -113,24 +113,21 @@ def test_result_reports_top5_and_timings(
 
 
 def test_plan_is_used_when_the_request_names_none(agent: Service, chelsea: bytes) -> None:
-    from collabdnn.placement import Plan
+    from collabdnn.placement import AssignedPlan
     from collabdnn.transport.channels import open_channel
-    from collabdnn.wire import serde
-    from collabdnn.wire.proto import mobile_pb2, mobile_pb2_grpc
+    from collabdnn.wire.stubs import AgentStub
 
     with open_channel(agent.address) as channel:
-        stub = mobile_pb2_grpc.MobileAgentStub(channel)
-        before = stub.GetPlan(mobile_pb2.GetPlanRequest(), timeout=10)
-        plan = Plan(Placement.parse("MMMMMCCCCCCC"), plan_id="p1", source="test")
-        stub.SetPlan(serde.plan_to_proto(plan), timeout=10)
+        stub = AgentStub(channel)
+        before = stub.get_plan(timeout=10)
+        plan = AssignedPlan(Placement.parse("MMMMMCCCCCCC"), plan_id="p1", source="test")
+        assert stub.set_plan(plan, timeout=10) == plan
         try:
             (result,) = classify(agent.address, [chelsea])
-            assert "".join(result.placement) == "MMMMMCCCCCCC"
-            assert (
-                serde.plan_from_proto(stub.GetPlan(mobile_pb2.GetPlanRequest(), timeout=10)) == plan
-            )
+            assert spec_of(result.placement) == "MMMMMCCCCCCC"
+            assert stub.get_plan(timeout=10) == plan
         finally:
-            stub.SetPlan(before, timeout=10)
+            stub.set_plan(before, timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +144,7 @@ def test_agent_refuses_to_offload_across_a_weights_mismatch(
     mismatched_agent: Service, chelsea: bytes
 ) -> None:
     (result,) = classify(mismatched_agent.address, [chelsea], Placement.parse("cloud"))
-    assert "".join(result.placement) == "M" * 12
+    assert spec_of(result.placement) == "M" * 12
     assert result.fallback
     assert result.bytes_up == result.bytes_down == 0
     assert "REFUSING TO OFFLOAD" in mismatched_agent.log_tail(100)
@@ -155,9 +152,10 @@ def test_agent_refuses_to_offload_across_a_weights_mismatch(
 
 def test_agent_info_reports_the_verified_cloud(agent: Service, cloud: Service) -> None:
     from collabdnn.transport.channels import open_channel
-    from collabdnn.wire.proto import common_pb2, mobile_pb2_grpc
+    from collabdnn.wire.stubs import AgentStub
 
     with open_channel(agent.address) as channel:
-        info = mobile_pb2_grpc.MobileAgentStub(channel).Info(common_pb2.InfoRequest(), timeout=10)
+        info = AgentStub(channel).info(timeout=10)
     assert info.cloud_address == cloud.address and info.cloud_state == "verified"
     assert info.info.role == "mobile" and info.info.threads == 1 and len(info.info.units) == 12
+    assert info.info.units[0].name == "preprocess" and info.link is not None

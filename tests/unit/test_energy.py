@@ -68,6 +68,7 @@ def test_battery_sensor_failure_falls_back(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_result_energy_prices_measured_times_like_the_planner() -> None:
+    from collabdnn.placement import Side
     from collabdnn.planning.energy import result_energy_mj
     from collabdnn.planning.link import Link
     from collabdnn.results import Transfer, UnitTiming
@@ -75,8 +76,8 @@ def test_result_energy_prices_measured_times_like_the_planner() -> None:
     power = power_model("wifi")
     link = Link(8.0, 16.0, 10.0, "wifi")
     units = [
-        UnitTiming(0, "a", "mobile", compute_ms=10.0),
-        UnitTiming(1, "b", "cloud", compute_ms=4.0),
+        UnitTiming(0, "a", Side.MOBILE, compute_ms=10.0),
+        UnitTiming(1, "b", Side.CLOUD, compute_ms=4.0),
     ]
     # 10 kB up (10 ms airtime at 8 Mbit/s), 2 kB down (1 ms at 16), 20 ms network time.
     transfers = [
@@ -95,5 +96,5 @@ def test_result_energy_prices_measured_times_like_the_planner() -> None:
     bound = (power.busy_mw * busy + power.wait_mw * 4.75 + radio_mw * 20.0) / 1000.0
     assert 0 < capped <= bound + 1e-9
     # Everything on the phone: busy power only.
-    local = [UnitTiming(0, "a", "mobile", compute_ms=10.0)]
+    local = [UnitTiming(0, "a", Side.MOBILE, compute_ms=10.0)]
     assert result_energy_mj(local, [], power, link) == pytest.approx(power.busy_mw * 10 / 1000)

@@ -22,7 +22,7 @@ from PIL import Image
 from cloud_server.servicer import CloudServicer
 from collabdnn.errors import ImageError
 from collabdnn.model.split_model import SplitModel
-from collabdnn.placement import Placement, Plan
+from collabdnn.placement import AssignedPlan, Placement, spec_of
 from collabdnn.transport.breaker import CLOSED, OPEN
 from collabdnn.transport.channels import ChannelPool
 from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc
@@ -87,7 +87,10 @@ def make_agent(
 ) -> tuple[MobileAgent, ChannelPool]:
     pool = ChannelPool(options=CLOUD_CHANNEL_OPTIONS)
     agent = MobileAgent(
-        model, Plan(MCM), pool, AgentSettings(cloud=address, breaker_reset_s=RESET_S, **settings)
+        model,
+        AssignedPlan(MCM),
+        pool,
+        AgentSettings(cloud=address, breaker_reset_s=RESET_S, **settings),
     )
     return agent, pool
 
@@ -124,7 +127,7 @@ def test_an_error_mid_request_finishes_locally_then_the_breaker_resumes(
         servicer.fail_with = grpc.StatusCode.INTERNAL
         failed = agent.classify(image, return_logits=True)
         # Units 0-2 ran here before the call; 3-11 ran here after it failed.
-        assert failed.fallback and "".join(failed.placement) == "M" * 12
+        assert failed.fallback and spec_of(failed.placement) == "M" * 12
         assert failed.top == first.top and failed.bytes_up == 0
         assert all(u.compute_ms > 0 for u in failed.units)
         assert agent.breaker.state == OPEN

@@ -17,17 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from collabdnn.placement import Placement, Side, spec_of
 from collabdnn.planning.energy import RADIO_MODELS, PowerModel, RadioModel, power_model
 from collabdnn.planning.link import LINK_PRESETS, Link, link_from_args
 from collabdnn.planning.planner import (
-    CLOUD,
     DEADLINE_RTOL,
-    MOBILE,
     Constraints,
     evaluate,
-    placement_to_spec,
     plan,
-    spec_to_placement,
 )
 from collabdnn.planning.profiles import (
     SCHEMA,
@@ -126,8 +123,8 @@ def brute_force(
     return bits, lat, mj
 
 
-def to_placement(row: np.ndarray) -> tuple[str, ...]:
-    return tuple(CLOUD if b else MOBILE for b in row)
+def to_placement(row: np.ndarray) -> tuple[Side, ...]:
+    return tuple(Side.CLOUD if b else Side.MOBILE for b in row)
 
 
 def test_brute_force_matches_evaluate() -> None:
@@ -194,13 +191,16 @@ def check_consistent(result, inp, link, power, k) -> None:
     cost = evaluate(inp, link, power, result.placement, k)
     assert cost == result.cost
     n = len(inp.units)
-    mobile = evaluate(inp, link, power, (MOBILE,) * n, k)
-    cloud = evaluate(inp, link, power, (CLOUD,) * n, k)
+    mobile = evaluate(inp, link, power, (Side.MOBILE,) * n, k)
+    cloud = evaluate(inp, link, power, (Side.CLOUD,) * n, k)
     assert result.baselines["mobile_only"].cost == mobile
     assert result.baselines["cloud_only"].cost == cloud
-    cuts = [evaluate(inp, link, power, (MOBILE,) * c + (CLOUD,) * (n - c), k) for c in range(n + 1)]
+    cuts = [
+        evaluate(inp, link, power, (Side.MOBILE,) * c + (Side.CLOUD,) * (n - c), k)
+        for c in range(n + 1)
+    ]
     best = result.baselines["best_single_cut"]
-    assert best.placement == (MOBILE,) * best.cut + (CLOUD,) * (n - best.cut)
+    assert best.placement == (Side.MOBILE,) * best.cut + (Side.CLOUD,) * (n - best.cut)
     c = result.constraints
     used = result.objective_used
     if used == "latency":
@@ -239,7 +239,7 @@ def test_evaluate_by_hand() -> None:
     )
     link = Link(up_mbps=2.0, down_mbps=4.0, rtt_ms=20.0)
     power = PowerModel(1000.0, 100.0, RadioModel(10.0, 5.0, 200.0))
-    cost = evaluate(inp, link, power, (CLOUD, MOBILE), cloud_load=2.0)
+    cost = evaluate(inp, link, power, (Side.CLOUD, Side.MOBILE), cloud_load=2.0)
     # input up: 1000 B = 8000 bit at 2 Mbit/s = 4 ms air, +10 ms half RTT
     up_ms = 4.0 + 10.0
     up_mj = (220.0 * 4.0 + 100.0 * 10.0) / 1000
@@ -255,7 +255,7 @@ def test_evaluate_by_hand() -> None:
         (0, "input", "up", 1000),
         (1, "a", "down", 2500),
     ]
-    assert [u.platform for u in cost.units] == [CLOUD, MOBILE]
+    assert [u.platform for u in cost.units] == [Side.CLOUD, Side.MOBILE]
 
 
 # ------------------------------------------------------------- AlexNet-like instance
@@ -324,9 +324,9 @@ def test_alexnet_link_speed_moves_the_cut() -> None:
     inp = alexnet_like()
     power = power_model("wifi")
     slow = plan(inp, Link(0.5, 1.0, 150.0, "3g"), power, "latency")
-    assert slow.placement == (MOBILE,) * 12
+    assert slow.placement == (Side.MOBILE,) * 12
     fast = plan(inp, Link(200.0, 400.0, 2.0), power, "latency")
-    assert fast.placement.count(CLOUD) >= 11
+    assert fast.placement.count(Side.CLOUD) >= 11
     assert fast.latency_ms < 0.5 * slow.latency_ms
     mid = plan(inp, LINK_PRESETS["wifi"], power, "latency")
     spec = mid.spec
@@ -366,7 +366,7 @@ def test_cloud_load_shifts_work_to_the_phone() -> None:
     counts = []
     for k in (1.0, 2.0, 4.0, 8.0, 50.0):
         result = plan(inp, link, power, "latency", Constraints(cloud_load=k))
-        counts.append(result.placement.count(MOBILE))
+        counts.append(result.placement.count(Side.MOBILE))
     assert counts == sorted(counts)
     assert counts[0] < 12 and counts[-1] == 12
 
@@ -462,23 +462,23 @@ def test_invalid_inputs_raise_value_error() -> None:
     with pytest.raises(ValueError, match="mobile_ms"):
         UnitCost("x", "conv", -1.0, 1.0)
     with pytest.raises(ValueError, match="entries"):
-        evaluate(inp, link, power, (MOBILE,) * 11)
+        evaluate(inp, link, power, (Side.MOBILE,) * 11)
     with pytest.raises(ValueError, match="'mobile' or 'cloud'"):
         evaluate(inp, link, power, ("phone",) * 12)
 
 
 def test_placement_specs() -> None:
-    placement = (MOBILE, MOBILE, CLOUD, MOBILE)
-    assert placement_to_spec(placement) == "MMCM"
-    assert spec_to_placement("MMCM") == placement
-    assert spec_to_placement("mmcm", 4) == placement
-    assert spec_to_placement("cloud", 3) == (CLOUD,) * 3
-    assert spec_to_placement("mobile", 2) == (MOBILE,) * 2
-    for bad, n in (("MXC", None), ("", None), ("MC", 3), ("cloud", None)):
+    placement = (Side.MOBILE, Side.MOBILE, Side.CLOUD, Side.MOBILE)
+    assert spec_of(placement) == "MMCM"
+    assert Placement.parse("MMCM").per_unit == placement
+    assert Placement.parse("mmcm").resolve(4) == placement
+    assert Placement.parse("cloud").resolve(3) == (Side.CLOUD,) * 3
+    assert Placement.parse("mobile").resolve(2) == (Side.MOBILE,) * 2
+    for bad, n in (("MXC", 3), ("", 0), ("MC", 3)):
         with pytest.raises(ValueError):
-            spec_to_placement(bad, n)
+            Placement.parse(bad).resolve(n)
     with pytest.raises(ValueError):
-        placement_to_spec(("mobile", "edge"))
+        spec_of(("mobile", "edge"))  # type: ignore[arg-type]
 
 
 def test_link_and_power_overrides() -> None:

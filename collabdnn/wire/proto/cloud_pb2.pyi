@@ -1,4 +1,5 @@
 from collabdnn.wire.proto import common_pb2 as _common_pb2
+from collabdnn.wire.proto import profile_pb2 as _profile_pb2
 from collabdnn.wire.proto import tensor_pb2 as _tensor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -70,20 +71,8 @@ class ProfileRequest(_message.Message):
     codec: _tensor_pb2.CodecOptions
     def __init__(self, model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., images: _Optional[_Iterable[bytes]] = ..., repeats: _Optional[int] = ..., warmup: _Optional[int] = ..., batch_size: _Optional[int] = ..., codec: _Optional[_Union[_tensor_pb2.CodecOptions, _Mapping]] = ...) -> None: ...
 
-class UnitLatency(_message.Message):
-    __slots__ = ("index", "name", "median_ms")
-    INDEX_FIELD_NUMBER: _ClassVar[int]
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    MEDIAN_MS_FIELD_NUMBER: _ClassVar[int]
-    index: int
-    name: str
-    median_ms: float
-    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., median_ms: _Optional[float] = ...) -> None: ...
-
 class ProfileReply(_message.Message):
-    __slots__ = ("units", "profile_json")
-    UNITS_FIELD_NUMBER: _ClassVar[int]
-    PROFILE_JSON_FIELD_NUMBER: _ClassVar[int]
-    units: _containers.RepeatedCompositeFieldContainer[UnitLatency]
-    profile_json: str
-    def __init__(self, units: _Optional[_Iterable[_Union[UnitLatency, _Mapping]]] = ..., profile_json: _Optional[str] = ...) -> None: ...
+    __slots__ = ("profile",)
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    profile: _profile_pb2.Profile
+    def __init__(self, profile: _Optional[_Union[_profile_pb2.Profile, _Mapping]] = ...) -> None: ...

@@ -1,4 +1,5 @@
 from collabdnn.wire.proto import common_pb2 as _common_pb2
+from collabdnn.wire.proto import plan_pb2 as _plan_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -11,18 +12,20 @@ class GetSchedulerPlanRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PlanReply(_message.Message):
-    __slots__ = ("plan_json", "placement", "plan_id", "pushed", "reason")
-    PLAN_JSON_FIELD_NUMBER: _ClassVar[int]
-    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("plan", "plan_id", "pushed", "reason", "model", "source")
+    PLAN_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     PUSHED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
-    plan_json: str
-    placement: _common_pb2.Placement
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    plan: _plan_pb2.PlanResult
     plan_id: str
     pushed: bool
     reason: str
-    def __init__(self, plan_json: _Optional[str] = ..., placement: _Optional[_Union[_common_pb2.Placement, _Mapping]] = ..., plan_id: _Optional[str] = ..., pushed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    model: str
+    source: str
+    def __init__(self, plan: _Optional[_Union[_plan_pb2.PlanResult, _Mapping]] = ..., plan_id: _Optional[str] = ..., pushed: _Optional[bool] = ..., reason: _Optional[str] = ..., model: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
 
 class ReplanRequest(_message.Message):
     __slots__ = ("reprofile", "reason")

@@ -1,0 +1,109 @@
+"""The cloud's work, free of gRPC: run any unit range for a caller with the same weights.
+
+:class:`Cloud` holds the loaded model. :meth:`Cloud.execute` checks that the caller holds
+the same model and weights (mixing parameters gives silent garbage), checks the range
+and its input, runs the units and encodes the output; it raises domain errors
+(:mod:`collabdnn.errors`), which the servicer maps to status codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from collabdnn.codec import DEFAULT_MAX_BYTES, decode, encode
+from collabdnn.errors import (
+    ImageError,
+    TensorMismatchError,
+    UnitRangeError,
+    UnknownModelError,
+    WeightsError,
+)
+from collabdnn.measure.profile_service import ProfileQuery, handle_profile
+from collabdnn.model.registry import get_spec
+from collabdnn.model.split_model import SplitModel
+from collabdnn.placement import Side
+from collabdnn.planning.profiles import Profile
+from collabdnn.services import ExecuteReply, ExecuteRequest, Load, ServiceInfo, UnitTime
+
+log = logging.getLogger(__name__)
+
+
+class Cloud:
+    """One loaded model, served to callers that hold the same weights."""
+
+    def __init__(self, model: SplitModel, max_frame_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.model = model
+        self.max_frame_bytes = max_frame_bytes
+
+    def check_caller(self, name: str, weights_hash: str) -> None:
+        """Same model, same parameters, or refuse: mixing weights gives silent garbage."""
+        model = self.model
+        if name != model.name:
+            get_spec(name)  # UnknownModelError for a name outside the registry
+            raise UnknownModelError(f"this server serves model {model.name!r}, not {name!r}")
+        if weights_hash != model.weights_hash:
+            raise WeightsError(
+                f"caller's weights hash {weights_hash or '(none)'!r} differs from this server's "
+                f"{model.weights_hash!r} ({model.name}, weights {model.weights!r}); "
+                "both sides must hold the same weights"
+            )
+
+    def execute(
+        self, request: ExecuteRequest, load: Callable[[], Load], begin: float | None = None
+    ) -> ExecuteReply:
+        """Run units ``[start, end)``; ``begin`` (perf_counter) is when the request
+        arrived, ``load()`` the load to report with the reply."""
+        begin = time.perf_counter() if begin is None else begin
+        self.check_caller(request.model, request.weights_hash)
+        start, end = request.start, request.end
+        self.model.check_range(start, end)
+        if start >= end:
+            raise UnitRangeError(f"unit range [{start}, {end}) is empty")
+        x, decode_ms = self._input(request)
+        output, times = self.model.run_timed(start, end, x)
+        tick = time.perf_counter()
+        frame = encode(output, request.reply_codec)
+        encode_ms = (time.perf_counter() - tick) * 1e3
+        server_ms = (time.perf_counter() - begin) * 1e3
+        log.debug(
+            "Execute %s [%d, %d) in %.1f ms, %d bytes out",
+            request.request_id,
+            start,
+            end,
+            server_ms,
+            len(frame),
+        )
+        return ExecuteReply(
+            output=frame,
+            units=tuple(UnitTime(start + i, ms) for i, ms in enumerate(times)),
+            decode_ms=decode_ms,
+            encode_ms=encode_ms,
+            server_ms=server_ms,
+            load=load(),
+        )
+
+    def _input(self, request: ExecuteRequest) -> tuple[Any, float]:
+        """The request's input for unit ``start``, and how long decoding it took."""
+        start = request.start
+        if start == 0:
+            if request.images is None:
+                raise TensorMismatchError("unit 0 (preprocess) takes encoded images, not a tensor")
+            if not request.images:
+                raise ImageError("no images given")
+            return list(request.images), 0.0
+        if request.tensor is None:
+            raise TensorMismatchError(
+                f"unit {start} takes the output tensor of unit {start - 1}, not images"
+            )
+        tick = time.perf_counter()
+        tensor = decode(request.tensor, self.max_frame_bytes)
+        return tensor, (time.perf_counter() - tick) * 1e3
+
+    def profile(self, query: ProfileQuery) -> Profile:
+        return handle_profile(self.model, Side.CLOUD, query)
+
+    def info(self, load: Load) -> ServiceInfo:
+        return ServiceInfo.describe(Side.CLOUD, self.model, load)

@@ -1,0 +1,221 @@
+"""What the three services say about themselves and ask of each other, as plain data.
+
+Placements (:mod:`collabdnn.placement`), classification results (:mod:`collabdnn.results`),
+profiles (:mod:`collabdnn.planning.profiles`) and plans (:mod:`collabdnn.planning.planner`)
+have their own modules; this one holds the rest of what travels: a service's identity
+and load, the cloud's Execute call, the agent's Classify request and Info, and the
+scheduler's reports and replies. :mod:`collabdnn.wire.serde` converts each of them to
+and from its protobuf message; nothing else touches the messages.
+
+Torch-free at import (thin clients and the scheduler use it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from collabdnn.model.unit_info import UnitInfo
+from collabdnn.placement import AssignedPlan, Placement, Side
+from collabdnn.planning.link import LinkEstimate
+from collabdnn.planning.planner import Plan
+
+if TYPE_CHECKING:
+    from collabdnn.codec import CodecConfig
+    from collabdnn.model.split_model import SplitModel
+
+__all__ = [
+    "AgentInfo",
+    "ClassifyRequest",
+    "ExecuteReply",
+    "ExecuteRequest",
+    "LinkReport",
+    "Load",
+    "LoadReport",
+    "ObjectiveChange",
+    "ReplanRequest",
+    "ReportOutcome",
+    "ScheduledPlan",
+    "ServiceInfo",
+    "UnitTime",
+]
+
+# ------------------------------------------------------------------- every service
+
+
+@dataclass(frozen=True)
+class Load:
+    """How busy a service is: requests in flight now, CPU use since the previous
+    sample (0..100), requests finished since it started."""
+
+    in_flight: int = 0
+    cpu_percent: float = 0.0
+    served: int = 0
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """What a side holds (``role``) and how it runs it: both services' Info."""
+
+    role: Side
+    version: str
+    model: str
+    weights: str  # the weights spec, e.g. "seed:0"
+    weights_hash: str  # identifies the parameters; both sides must agree
+    device: str
+    threads: int  # torch intra-op threads
+    load: Load
+    units: tuple[UnitInfo, ...]
+
+    @classmethod
+    def describe(cls, role: Side, model: SplitModel, load: Load) -> ServiceInfo:
+        """The Info of a side that serves ``model`` (imports torch: services only)."""
+        import torch
+
+        from collabdnn import __version__
+
+        return cls(
+            role=role,
+            version=__version__,
+            model=model.name,
+            weights=model.weights,
+            weights_hash=model.weights_hash,
+            device=str(model.device),
+            threads=torch.get_num_threads(),
+            load=load,
+            units=tuple(model.units),
+        )
+
+
+# ------------------------------------------------------------------------ the cloud
+
+
+@dataclass(frozen=True)
+class ExecuteRequest:
+    """Run units ``[start, end)``: on ``tensor`` (a codec frame, the output of unit
+    ``start - 1``) or, when ``start == 0``, on encoded ``images``."""
+
+    model: str
+    weights_hash: str
+    start: int
+    end: int
+    reply_codec: CodecConfig
+    tensor: bytes | None = None
+    images: tuple[bytes, ...] | None = None
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class UnitTime:
+    index: int
+    compute_ms: float
+
+
+@dataclass(frozen=True)
+class ExecuteReply:
+    """The output of unit ``end - 1`` (a codec frame) and what the cloud spent on it."""
+
+    output: bytes
+    units: tuple[UnitTime, ...]
+    decode_ms: float  # decoding the input frame (0 for images)
+    encode_ms: float  # encoding the output frame
+    server_ms: float  # the whole handling time inside the server
+    load: Load  # the server's load when the request arrived
+
+
+# ------------------------------------------------------------------------ the agent
+
+
+@dataclass(frozen=True)
+class ClassifyRequest:
+    """Classify each image on its own; ``placement`` None = the agent's current plan,
+    ``top_k`` 0 = 5."""
+
+    images: tuple[bytes, ...]
+    placement: Placement | None = None
+    top_k: int = 0
+    return_logits: bool = False
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """The agent's Info: what it holds, its cloud and that cloud's state, its plan and
+    its link estimate."""
+
+    info: ServiceInfo
+    cloud_address: str
+    cloud_state: str  # "verified", "mismatch", "unreachable", "refused" or "unchecked"
+    plan: AssignedPlan
+    link: LinkEstimate | None
+    scheduler_address: str = ""  # "" = none
+
+
+# -------------------------------------------------------------------- the scheduler
+
+
+@dataclass(frozen=True)
+class ScheduledPlan:
+    """The scheduler's current plan: the planner's answer, its id (which changes with
+    the placement), whether the agent holds it, and why it was made."""
+
+    plan: Plan
+    plan_id: str
+    pushed: bool
+    reason: str
+    model: str
+    source: str = "scheduler"
+
+    def assigned(self) -> AssignedPlan:
+        """What the agent is given: the placement, this plan's id and source."""
+        return AssignedPlan(Placement.of(self.plan.placement), self.plan_id, self.source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``collabdnn plan --json``'s object plus the scheduler's fields."""
+        return {
+            **self.plan.to_dict(),
+            "model": self.model,
+            "plan_id": self.plan_id,
+            "source": self.source,
+            "pushed": self.pushed,
+            "replan_reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What a report did: re-planned (an input moved past its threshold), changed the
+    placement (a push follows), and the plan now current."""
+
+    replanned: bool
+    changed: bool
+    plan_id: str
+    placement: Placement
+
+
+@dataclass(frozen=True)
+class ReplanRequest:
+    reason: str = ""
+    reprofile: bool = False  # measure both sides again first
+
+
+@dataclass(frozen=True)
+class LinkReport:
+    estimate: LinkEstimate
+    source: str = ""  # who measured it, for the logs
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """The cloud's slowdown factor K (0: derive it from ``load``)."""
+
+    cloud_load: float = 0.0
+    load: Load = Load()
+
+
+@dataclass(frozen=True)
+class ObjectiveChange:
+    """A new objective; ``deadline_ms`` / ``weight`` None keep the current ones."""
+
+    objective: str
+    deadline_ms: float | None = None
+    weight: float | None = None
