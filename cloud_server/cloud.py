@@ -4,6 +4,12 @@
 the same model and weights (mixing parameters gives silent garbage), checks the range
 and its input, runs the units and encodes the output; it raises domain errors
 (:mod:`collabdnn.errors`), which the servicer maps to status codes.
+
+The work of one call is bounded before it starts (:mod:`collabdnn.bounds`): a tensor
+must have exactly the shape its first unit takes, with a batch of at most
+``limits.max_batch``, which is read from the frame's header before its payload is
+decoded; images at unit 0 are at most ``max_batch`` and ``max_request_bytes``. Work
+stops at the next unit boundary once ``should_stop`` says so (the caller left).
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from collabdnn.codec import DEFAULT_MAX_BYTES, decode, encode
+from collabdnn.bounds import RequestLimits, StopCheck
+from collabdnn.codec import DEFAULT_MAX_BYTES, decode, dtype_name, encode, read_header
 from collabdnn.errors import (
     ImageError,
     TensorMismatchError,
@@ -34,9 +41,15 @@ log = logging.getLogger(__name__)
 class Cloud:
     """One loaded model, served to callers that hold the same weights."""
 
-    def __init__(self, model: SplitModel, max_frame_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        model: SplitModel,
+        max_frame_bytes: int = DEFAULT_MAX_BYTES,
+        limits: RequestLimits | None = None,
+    ) -> None:
         self.model = model
         self.max_frame_bytes = max_frame_bytes
+        self.limits = limits or RequestLimits()
 
     def check_caller(self, name: str, weights_hash: str) -> None:
         """Same model, same parameters, or refuse: mixing weights gives silent garbage."""
@@ -51,19 +64,47 @@ class Cloud:
                 "both sides must hold the same weights"
             )
 
-    def execute(
-        self, request: ExecuteRequest, load: Callable[[], Load], begin: float | None = None
-    ) -> ExecuteReply:
-        """Run units ``[start, end)``; ``begin`` (perf_counter) is when the request
-        arrived, ``load()`` the load to report with the reply."""
-        begin = time.perf_counter() if begin is None else begin
+    def check(self, request: ExecuteRequest) -> None:
+        """Everything that can be known wrong about a request before any work: the
+        caller's model and weights, the range, and the size of its input (for a tensor,
+        from the frame's header: its dtype and shape, the batch at most ``max_batch``)."""
         self.check_caller(request.model, request.weights_hash)
         start, end = request.start, request.end
         self.model.check_range(start, end)
         if start >= end:
             raise UnitRangeError(f"unit range [{start}, {end}) is empty")
+        if start == 0:
+            if request.images is None:
+                raise TensorMismatchError("unit 0 (preprocess) takes encoded images, not a tensor")
+            if not request.images:
+                raise ImageError("no images given")
+            self.limits.check_images(request.images, "Execute", self.limits.max_batch)
+            return
+        if request.tensor is None:
+            raise TensorMismatchError(
+                f"unit {start} takes the output tensor of unit {start - 1}, not images"
+            )
+        header = read_header(request.tensor, self.max_frame_bytes)
+        self.model.check_tensor(start, dtype_name(header.dtype), header.shape)
+        self.limits.check_batch(header.shape[0], f"the tensor for unit {start}")
+
+    def execute(
+        self,
+        request: ExecuteRequest,
+        load: Callable[[], Load],
+        begin: float | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> ExecuteReply:
+        """Run units ``[start, end)``; ``begin`` (perf_counter) is when the request
+        arrived, ``load()`` the load to report with the reply; ``should_stop()`` is
+        called at each unit boundary (see :mod:`collabdnn.bounds`)."""
+        begin = time.perf_counter() if begin is None else begin
+        self.check(request)
+        start, end = request.start, request.end
         x, decode_ms = self._input(request)
-        output, times = self.model.run_timed(start, end, x)
+        output, times = self.model.run_timed(start, end, x, should_stop)
+        if should_stop is not None:
+            should_stop()
         tick = time.perf_counter()
         frame = encode(output, request.reply_codec)
         encode_ms = (time.perf_counter() - tick) * 1e3
@@ -86,24 +127,16 @@ class Cloud:
         )
 
     def _input(self, request: ExecuteRequest) -> tuple[Any, float]:
-        """The request's input for unit ``start``, and how long decoding it took."""
-        start = request.start
-        if start == 0:
-            if request.images is None:
-                raise TensorMismatchError("unit 0 (preprocess) takes encoded images, not a tensor")
-            if not request.images:
-                raise ImageError("no images given")
-            return list(request.images), 0.0
-        if request.tensor is None:
-            raise TensorMismatchError(
-                f"unit {start} takes the output tensor of unit {start - 1}, not images"
-            )
+        """The (checked) request's input for unit ``start``, and how long decoding took."""
+        if request.start == 0:
+            return list(request.images or ()), 0.0
+        assert request.tensor is not None  # check() made sure
         tick = time.perf_counter()
         tensor = decode(request.tensor, self.max_frame_bytes)
         return tensor, (time.perf_counter() - tick) * 1e3
 
-    def profile(self, query: ProfileQuery) -> Profile:
-        return handle_profile(self.model, Side.CLOUD, query)
+    def profile(self, query: ProfileQuery, should_stop: StopCheck | None = None) -> Profile:
+        return handle_profile(self.model, Side.CLOUD, query, self.limits, should_stop)
 
     def info(self, load: Load) -> ServiceInfo:
         return ServiceInfo.describe(Side.CLOUD, self.model, load)

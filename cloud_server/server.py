@@ -6,11 +6,13 @@ health says NOT_SERVING until the model is loaded, then SERVING.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
+from collabdnn.bounds import RequestLimits
 from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
@@ -33,10 +35,12 @@ class CloudConfig:
     port: int = DEFAULT_PORT
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
     max_frame_mb: float = 512.0  # largest decoded activation accepted
-    workers: int = 8  # Execute/Profile calls computing at once
-    max_queue: int = 64  # Execute/Profile calls admitted (computing + waiting); more: refused
+    workers: int = 8  # Execute calls computing at once
+    max_queue: int = 64  # Execute calls admitted (computing + waiting); more: refused
     max_image_mb: float = DEFAULT_MAX_IMAGE_BYTES / 2**20  # largest encoded image accepted
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest decoded image accepted (width x height)
+    # images, bytes and batch of one request (collabdnn.bounds)
+    limits: RequestLimits = field(default_factory=RequestLimits)
     grace_s: float = 5.0
     security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
 
@@ -45,16 +49,22 @@ def _build(config: CloudConfig) -> BuiltServer:
     from cloud_server.servicer import CloudServicer
     from collabdnn.transport.probe import add_probe_service
 
-    # A bounded queue: at most max_queue Execute/Profile calls admitted, of which
-    # `workers` compute at once; one more is refused RESOURCE_EXHAUSTED at once, and the
-    # agent that sent it runs those units itself (collabdnn.transport.admission).
-    admission = Admission(config.max_queue, config.workers, name="Execute/Profile calls")
+    # A bounded queue: at most max_queue Execute calls admitted, of which `workers`
+    # compute at once; one more is refused RESOURCE_EXHAUSTED at once, and the agent
+    # that sent it runs those units itself (collabdnn.transport.admission). Profile calls
+    # have their own admission, of one.
+    admission = Admission(config.max_queue, config.workers, name="Execute calls")
+    halt = threading.Event()  # set when the grace period on SIGTERM is over
     servicer = CloudServicer(
-        max_frame_bytes=int(config.max_frame_mb * 1024 * 1024), admission=admission
+        max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
+        admission=admission,
+        limits=config.limits,
+        halt=halt,
     )
 
     def register(server: grpc.Server) -> None:
-        add_probe_service(server)  # the agent measures the link with it when traffic is idle
+        # the agent measures the link with it when traffic is idle (capped, admitted)
+        add_probe_service(server)
         cloud_pb2_grpc.add_CloudServerServicer_to_server(servicer, server)
 
     def load() -> str:
@@ -92,6 +102,7 @@ def _build(config: CloudConfig) -> BuiltServer:
         register=register,
         load=load,
         starting=f"loading {config.model}",
+        halt=halt,
     )
 
 

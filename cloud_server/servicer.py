@@ -3,11 +3,18 @@
 Each handler converts the request with :mod:`collabdnn.wire.serde`, calls the cloud and
 converts the reply back; :func:`collabdnn.wire.status.rpc` maps domain errors to status
 codes, so a bad request gets a precise message and the server keeps serving.
+
+Execute calls are admitted through one bounded queue (``--max-queue``, ``--workers``),
+Profile calls through their own, of one: profiling is serialised in the process anyway,
+and a flood of Profile calls must not take the places of Execute calls. Both stop at the
+next unit boundary when their caller has gone or the server's grace period is over
+(:func:`collabdnn.bounds.stop_check`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -15,6 +22,7 @@ import grpc
 import psutil
 
 from cloud_server.cloud import Cloud
+from collabdnn.bounds import RequestLimits, stop_check
 from collabdnn.codec import DEFAULT_MAX_BYTES
 from collabdnn.model.split_model import SplitModel
 from collabdnn.services import Load
@@ -34,12 +42,19 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
     """Serves one model; UNAVAILABLE until the loader has set :attr:`model`."""
 
     def __init__(
-        self, max_frame_bytes: int = DEFAULT_MAX_BYTES, admission: Admission | None = None
+        self,
+        max_frame_bytes: int = DEFAULT_MAX_BYTES,
+        admission: Admission | None = None,
+        limits: RequestLimits | None = None,
+        halt: threading.Event | None = None,
     ) -> None:
         self.cloud: Ready[Cloud] = Ready()
         self.max_frame_bytes = max_frame_bytes
-        # Execute and Profile are admitted through one bounded queue (--max-queue).
-        self.admission = admission or Admission(64, 8, name="Execute/Profile calls")
+        self.limits = limits or RequestLimits()
+        # Execute calls are admitted through one bounded queue (--max-queue).
+        self.admission = admission or Admission(64, 8, name="Execute calls")
+        self.profile_admission = Admission(1, name="Profile calls")
+        self.halt = halt or threading.Event()  # set when the grace period on SIGTERM ends
         self.in_flight = InFlight()
         psutil.cpu_percent(interval=None)  # the first sample is meaningless; prime it
 
@@ -51,7 +66,7 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
 
     @model.setter
     def model(self, model: SplitModel) -> None:
-        self.cloud.set(Cloud(model, self.max_frame_bytes))
+        self.cloud.set(Cloud(model, self.max_frame_bytes, self.limits))
 
     def _load(self, in_flight: int) -> Load:
         return Load(in_flight, psutil.cpu_percent(interval=None), self.in_flight.served)
@@ -65,8 +80,10 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         cloud = self.cloud.get()
         begin = time.perf_counter()
         call = serde.execute_request_from_proto(request)
-        with self.admission.admit(context, "Execute"), self.in_flight as in_flight:
-            reply = cloud.execute(call, lambda: self._load(in_flight), begin)
+        cloud.check(call)  # refused before it waits for a place or costs anything
+        check = stop_check(context, self.halt)
+        with self.admission.admit(context, "Execute", check), self.in_flight as in_flight:
+            reply = cloud.execute(call, lambda: self._load(in_flight), begin, check)
         return serde.execute_reply_to_proto(reply)
 
     @rpc("Profile")
@@ -75,8 +92,9 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
     ) -> messages.ProfileReply:
         cloud = self.cloud.get()
         query = serde.profile_query_from_proto(request)
-        with self.admission.admit(context, "Profile"), self.in_flight:
-            return serde.profile_reply_to_proto(cloud.profile(query))
+        check = stop_check(context, self.halt)
+        with self.profile_admission.admit(context, "Profile"), self.in_flight:
+            return serde.profile_reply_to_proto(cloud.profile(query, check))
 
     @rpc("Info")
     def Info(

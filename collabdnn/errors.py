@@ -41,3 +41,28 @@ class PlanRequestError(CollabError):
 
 class NotReadyError(CollabError):
     """The service cannot answer yet (the scheduler has no profiles or plan yet)."""
+
+
+class LimitError(CollabError):
+    """A request asks for more work than this service accepts in one request (too many
+    images, too large a batch, too many bytes): retrying it unchanged cannot help."""
+
+
+class BusyError(CollabError):
+    """The service is at its admission limit for this kind of call: retry later."""
+
+
+class WorkStopped(CollabError):
+    """Work in progress was stopped at a unit boundary (see :mod:`collabdnn.bounds`)."""
+
+
+class CancelledError(WorkStopped):
+    """The caller cancelled the request or went away."""
+
+
+class DeadlineError(WorkStopped):
+    """The caller's deadline passed while the request was being worked on."""
+
+
+class ShuttingDownError(WorkStopped):
+    """The server is stopping and the grace given to in-flight requests is over."""

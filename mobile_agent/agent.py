@@ -11,7 +11,12 @@ the last activation it holds, and the result says ``fallback``. A circuit breake
 (:mod:`collabdnn.transport.breaker`) then keeps requests off the cloud for ``breaker_reset_s``,
 so that they do not each wait for a dead cloud; after that one background probe (an
 Info call: health and identity at once) decides whether offloading resumes. Requests
-never wait for the probe. See docs/failure.md.
+never wait for the probe. A cloud reply that is not what unit ``end - 1`` must give (its
+shape for the request's batch, its dtype, finite floats) is such a failure too.
+
+The work of a request is bounded before it starts (images and bytes per request,
+:mod:`collabdnn.bounds`) and stops at the next unit boundary, or between its images,
+once its caller has gone (``should_stop``). See docs/failure.md.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 import grpc
 import torch
 
+from collabdnn.bounds import RequestLimits, StopCheck
 from collabdnn.codec import CodecConfig, encode
 from collabdnn.errors import CodecError, ImageError
 from collabdnn.measure.profile_service import ProfileQuery, handle_profile
@@ -65,6 +71,7 @@ class AgentSettings:
     breaker_failures: int = 1  # consecutive cloud failures that open the breaker
     codec: CodecConfig = field(default_factory=CodecConfig)
     max_frame_bytes: int = 512 * 1024 * 1024
+    limits: RequestLimits = field(default_factory=RequestLimits)  # images, bytes, batch
 
 
 class MobileAgent:
@@ -230,24 +237,40 @@ class MobileAgent:
             scheduler_address=self.link.settings.scheduler,
         )
 
-    def profile(self, query: ProfileQuery) -> Profile:
+    def profile(self, query: ProfileQuery, should_stop: StopCheck | None = None) -> Profile:
         """This side's profile (the scheduler asks before planning)."""
         with self.link.busy():  # no link probes during the timings
-            return handle_profile(self.model, Side.MOBILE, query)
+            return handle_profile(self.model, Side.MOBILE, query, self.settings.limits, should_stop)
 
     # --- classification ----------------------------------------------------------------
 
-    def classify_all(self, request: ClassifyRequest) -> list[ClassifyResult]:
-        """Each image of a Classify request on its own, under the request's placement."""
+    def check(self, request: ClassifyRequest) -> None:
+        """What can be known wrong about a Classify request before any work: no images,
+        more images or bytes than ``limits`` allow, ``top_k`` out of range, a placement
+        that does not fit the model."""
         if not request.images:
             raise ImageError("no images given")
+        self.settings.limits.check_images(request.images, "Classify")
         if not 0 <= request.top_k <= MAX_TOP_K:
             raise PlacementError(f"top_k must be in 0..{MAX_TOP_K}")
+        if request.placement is not None:
+            request.placement.resolve(self.model.num_units)
+
+    def classify_all(
+        self, request: ClassifyRequest, should_stop: StopCheck | None = None
+    ) -> list[ClassifyResult]:
+        """Each image of a Classify request on its own, under the request's placement;
+        ``should_stop()`` is called between images and at every unit boundary."""
+        self.check(request)
         top_k = request.top_k or DEFAULT_TOP_K
-        return [
-            self.classify(image, request.placement, top_k, request.return_logits)
-            for image in request.images
-        ]
+        results = []
+        for image in request.images:
+            if should_stop is not None:
+                should_stop()
+            results.append(
+                self.classify(image, request.placement, top_k, request.return_logits, should_stop)
+            )
+        return results
 
     def classify(
         self,
@@ -255,8 +278,10 @@ class MobileAgent:
         placement: Placement | None = None,
         top_k: int = 5,
         return_logits: bool = False,
+        should_stop: StopCheck | None = None,
     ) -> ClassifyResult:
-        """Classify one image under ``placement`` (the current plan when ``None``)."""
+        """Classify one image under ``placement`` (the current plan when ``None``);
+        ``should_stop()`` is called at every unit boundary."""
         begin = time.perf_counter()
         # The plan is read once: a plan pushed meanwhile applies to the next request.
         sides = list((placement or self.plan.placement).resolve(self.model.num_units))
@@ -275,8 +300,10 @@ class MobileAgent:
         x: Any = image
         for segment in segments(sides):
             if segment.side == Side.MOBILE:
-                x = self._run_local(segment.start, segment.end, x, units)
+                x = self._run_local(segment.start, segment.end, x, units, should_stop)
                 continue
+            if should_stop is not None:
+                should_stop()
             try:
                 x = self._run_cloud(segment.start, segment.end, x, units, transfers, request_id)
             except _CloudFailed:
@@ -285,7 +312,7 @@ class MobileAgent:
                 fallback = True
                 for index in range(segment.start, len(sides)):
                     sides[index] = units[index].platform = Side.MOBILE
-                x = self._run_local(segment.start, len(sides), x, units)
+                x = self._run_local(segment.start, len(sides), x, units, should_stop)
                 break
         logits = x.float()
         top = self._top(logits, top_k)
@@ -303,9 +330,16 @@ class MobileAgent:
             logits_frame=encode(x, CodecConfig(level=0)) if return_logits else b"",
         )
 
-    def _run_local(self, start: int, end: int, x: Any, units: list[UnitTiming]) -> Any:
+    def _run_local(
+        self,
+        start: int,
+        end: int,
+        x: Any,
+        units: list[UnitTiming],
+        should_stop: StopCheck | None = None,
+    ) -> Any:
         """Units ``[start, end)`` on this device; records their compute times."""
-        x, times = self.model.run_timed(start, end, x)
+        x, times = self.model.run_timed(start, end, x, should_stop)
         for offset, ms in enumerate(times):
             units[start + offset].compute_ms = ms
         return x
@@ -341,6 +375,10 @@ class MobileAgent:
         except CodecError as exc:  # the cloud's reply frame does not decode
             self._cloud_failed(grpc.StatusCode.DATA_LOSS, str(exc), start, end, request_id)
             raise _CloudFailed from exc
+        problem = self._reply_problem(start, end, x, call.output)
+        if problem:  # a reply that decodes but is not what unit end-1 gives: a cloud fault
+            self._cloud_failed(grpc.StatusCode.DATA_LOSS, problem, start, end, request_id)
+            raise _CloudFailed
         self.breaker.record_success()
         call = self.link.after_call(call)  # emulated airtime, then a link observation
         for timing in call.reply.units:
@@ -356,6 +394,17 @@ class MobileAgent:
                 unit.encode_ms, unit.transfer_ms = crossing.encode_ms, crossing.transfer_ms
                 unit.decode_ms, unit.bytes = crossing.decode_ms, crossing.bytes
         return call.output
+
+    def _reply_problem(self, start: int, end: int, x: Any, output: Any) -> str:
+        """What is wrong with the cloud's output for units ``[start, end)`` run on ``x``
+        ("" when nothing): it must be shaped like unit ``end - 1``'s output with the
+        batch of ``x`` (the number of images at unit 0), of its dtype, and finite."""
+        if start == 0:
+            batch = 1 if isinstance(x, bytes | bytearray) else len(x)
+        else:
+            batch = int(x.shape[0])
+        problem = self.model.output_problem(end, batch, output)
+        return f"bad reply: {problem}" if problem else ""
 
     def _cloud_failed(
         self, code: grpc.StatusCode, details: str, start: int, end: int, request_id: str

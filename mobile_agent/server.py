@@ -7,11 +7,13 @@ after, but a missing cloud does not keep the agent from serving (it runs locally
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
 
+from collabdnn.bounds import RequestLimits
 from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from collabdnn.placement import AssignedPlan, Placement
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
@@ -46,6 +48,8 @@ class MobileConfig:
     max_concurrent: int = 16  # Classify requests admitted at once; more: RESOURCE_EXHAUSTED
     max_image_mb: float = DEFAULT_MAX_IMAGE_BYTES / 2**20  # largest encoded image accepted
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest decoded image accepted (width x height)
+    # images, bytes and batch of one request (collabdnn.bounds)
+    limits: RequestLimits = field(default_factory=RequestLimits)
     zstd_level: int = 1
     shuffle: bool = False
     workers: int = 8
@@ -63,7 +67,8 @@ def _build(config: MobileConfig) -> BuiltServer:
     # Classify requests beyond max_concurrent are refused at once: a phone's agent that
     # queued them would only answer each later than its caller's deadline.
     admission = Admission(config.max_concurrent, name="Classify requests")
-    servicer = MobileServicer(admission)
+    halt = threading.Event()  # set when the grace period on SIGTERM is over
+    servicer = MobileServicer(admission, halt)
     # The agent's own SecurityConfig serves for its calls to the cloud too: its CA to
     # check the cloud, its certificate as the client certificate (mutual TLS), its token.
     pool = ChannelPool(
@@ -99,6 +104,7 @@ def _build(config: MobileConfig) -> BuiltServer:
             breaker_failures=config.breaker_failures,
             codec=CodecConfig(level=config.zstd_level, shuffle=config.shuffle),
             max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
+            limits=config.limits,
         )
         servicer.agent = MobileAgent(model, plan, pool, settings, monitor)
         return (
@@ -134,6 +140,7 @@ def _build(config: MobileConfig) -> BuiltServer:
         once_serving=once_serving,
         starting=f"loading {config.model}",
         cleanup=(monitor.stop, pool.close),
+        halt=halt,
     )
 
 

@@ -3,14 +3,22 @@
 Each handler converts the request with :mod:`collabdnn.wire.serde`, calls the agent and
 converts the reply back; :func:`collabdnn.wire.status.rpc` maps domain errors (and a
 failed call to the cloud) to status codes.
+
+Classify requests are checked against the request limits before they are admitted
+(``--max-concurrent``); Profile calls have their own admission, of one, so that a flood
+of them is refused RESOURCE_EXHAUSTED at once instead of taking the threads Classify
+and Info need. Both stop at the next unit boundary once their caller has gone or the
+grace period on SIGTERM is over (:func:`collabdnn.bounds.stop_check`).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 import grpc
 
+from collabdnn.bounds import stop_check
 from collabdnn.services import Load
 from collabdnn.transport.admission import Admission
 from collabdnn.transport.server import InFlight
@@ -37,10 +45,14 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
     one more is refused RESOURCE_EXHAUSTED at once rather than queued.
     """
 
-    def __init__(self, admission: Admission | None = None) -> None:
+    def __init__(
+        self, admission: Admission | None = None, halt: threading.Event | None = None
+    ) -> None:
         self.ready: Ready[MobileAgent] = Ready()
         self.in_flight = InFlight()
         self.admission = admission or Admission(16, name="Classify requests")
+        self.profile_admission = Admission(1, name="Profile calls")
+        self.halt = halt or threading.Event()  # set when the grace period on SIGTERM ends
 
     @property
     def agent(self) -> MobileAgent:
@@ -57,8 +69,11 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
         self, request: messages.ClassifyRequest, context: grpc.ServicerContext
     ) -> messages.ClassifyReply:
         agent = self.ready.get()
-        with self.admission.admit(context, "Classify"), self.in_flight:
-            results = agent.classify_all(serde.classify_request_from_proto(request))
+        call = serde.classify_request_from_proto(request)
+        agent.check(call)  # refused before it takes a place or costs anything
+        check = stop_check(context, self.halt)
+        with self.admission.admit(context, "Classify", check), self.in_flight:
+            results = agent.classify_all(call, check)
         return serde.classify_reply_to_proto(results)
 
     @rpc("SetPlan")
@@ -86,5 +101,6 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
         """This side's profile (the scheduler asks before planning)."""
         agent = self.ready.get()
         query = serde.profile_query_from_proto(request)
-        with self.in_flight:
-            return serde.profile_reply_to_proto(agent.profile(query))
+        check = stop_check(context, self.halt)
+        with self.profile_admission.admit(context, "Profile"), self.in_flight:
+            return serde.profile_reply_to_proto(agent.profile(query, check))

@@ -11,6 +11,7 @@ from collabdnn.cli._service_args import (
     announce,
     positive_int,
 )
+from collabdnn.cli._work_args import add_work_limit_args, work_limits_from_args
 
 LOG_LEVEL = logging.INFO  # a service says what it does
 
@@ -27,11 +28,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--max-queue",
         type=positive_int,
         default=64,
-        help="Execute/Profile calls admitted at once, computing (at most "
+        help="Execute calls admitted at once, computing (at most "
         "--workers) or waiting; more are refused RESOURCE_EXHAUSTED "
         "at once (default: 64)",
     )
     add_image_limit_args(parser)
+    add_work_limit_args(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         max_image_mb=args.max_image_mb,
         max_pixels=args.max_pixels,
+        limits=work_limits_from_args(args),
         security=config_from_args(args),
     )
     return serve(config, on_bound=announce)

@@ -13,6 +13,7 @@ from collabdnn.cli._service_args import (
     positive_float,
     positive_int,
 )
+from collabdnn.cli._work_args import add_work_limit_args, work_limits_from_args
 from collabdnn.placement import Placement, PlacementError
 
 LOG_LEVEL = logging.INFO  # a service says what it does
@@ -84,6 +85,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "RESOURCE_EXHAUSTED at once, not queued (default: 16)",
     )
     add_image_limit_args(parser)
+    add_work_limit_args(parser)
     sched = parser.add_argument_group("scheduler and link estimation")
     sched.add_argument(
         "--scheduler",
@@ -209,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent,
         max_image_mb=args.max_image_mb,
         max_pixels=args.max_pixels,
+        limits=work_limits_from_args(args),
         link=link_settings(args),
     )
     return serve(config, on_bound=announce)

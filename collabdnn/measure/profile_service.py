@@ -18,6 +18,7 @@ from collabdnn.placement import Side
 if TYPE_CHECKING:
     import grpc
 
+    from collabdnn.bounds import RequestLimits, StopCheck
     from collabdnn.model.split_model import SplitModel
     from collabdnn.planning.profiles import Profile
 
@@ -84,10 +85,21 @@ class ProfileQuery:
         return settings
 
 
-def handle_profile(model: SplitModel, side: Side, query: ProfileQuery) -> Profile:
-    """Answer a Profile call on ``side`` with ``model``: same model and weights or refuse."""
+def handle_profile(
+    model: SplitModel,
+    side: Side,
+    query: ProfileQuery,
+    limits: RequestLimits | None = None,
+    should_stop: StopCheck | None = None,
+) -> Profile:
+    """Answer a Profile call on ``side`` with ``model``: same model and weights or refuse.
+
+    ``limits`` bound the photos (count and bytes) and the batch size before any work;
+    ``should_stop()`` is called between units (see :mod:`collabdnn.bounds`).
+    """
+    from collabdnn.bounds import RequestLimits
     from collabdnn.codec import CodecConfig
-    from collabdnn.errors import UnknownModelError, WeightsError
+    from collabdnn.errors import CodecError, UnknownModelError, WeightsError
     from collabdnn.measure.profiler import profile_model
 
     if query.model != model.name:
@@ -98,6 +110,13 @@ def handle_profile(model: SplitModel, side: Side, query: ProfileQuery) -> Profil
             f"{side}'s {model.weights_hash!r}"
         )
     settings = query.resolved()
+    limits = limits or RequestLimits()
+    limits.check_images(query.images, "Profile")
+    limits.check_batch(settings.batch_size, "Profile")
+    try:
+        codec = CodecConfig(settings.codec_level, settings.shuffle)
+    except ValueError as exc:
+        raise CodecError(str(exc)) from None
     return profile_model(
         model,
         side,
@@ -105,7 +124,8 @@ def handle_profile(model: SplitModel, side: Side, query: ProfileQuery) -> Profil
         repeats=settings.repeats,
         warmup=settings.warmup,
         batch_size=settings.batch_size,
-        codec=CodecConfig(settings.codec_level, settings.shuffle),
+        codec=codec,
+        should_stop=should_stop,
     )
 
 

@@ -9,7 +9,9 @@ The function takes image *bytes* and returns a :class:`~collabdnn.planning.profi
 the gRPC services can call it from their Profile handler (in a worker thread) with the
 model they already hold and return ``profile.to_dict()``. It changes no global torch
 setting; profiling calls in one process are serialised by a lock, because two profiles
-measured at once would each time the other's work.
+measured at once would each time the other's work. ``should_stop`` (a
+:data:`collabdnn.bounds.StopCheck`) is called between units, outside every timing: a
+service's Profile ends there when its caller has gone.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from collabdnn.bounds import StopCheck, never_stop
 from collabdnn.codec import CodecConfig, decode, encode
 from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Side
@@ -62,6 +65,7 @@ def profile_model(
     batch_size: int = 1,
     codec: CodecConfig | None = None,
     progress: bool | ProgressCallback = False,
+    should_stop: StopCheck | None = None,
 ) -> Profile:
     """Profile every unit of ``model`` on this machine, as side ``side``.
 
@@ -78,7 +82,9 @@ def profile_model(
     total = len(batches) * (warmup + repeats + 1)
     with _PROFILE_LOCK, _Progress(progress, total, f"profile {model.name} ({side})") as advance:
         for batch in batches:
-            _measure_batch(model, batch, samples, repeats, warmup, codec, advance)
+            _measure_batch(
+                model, batch, samples, repeats, warmup, codec, advance, should_stop or never_stop
+            )
     return Profile(
         side=Side(side),
         model=model.name,
@@ -145,32 +151,39 @@ def _measure_batch(
     warmup: int,
     codec: CodecConfig,
     advance: Callable[[], None],
+    should_stop: StopCheck = never_stop,
 ) -> None:
     """Warm up, time ``repeats`` passes of the chain, then measure the codec on the outputs."""
     sync = _synchronizer(model.device)
     outputs: list[Any] = []
     for _ in range(warmup):
-        outputs, _times = _timed_pass(model, batch, sync)
+        outputs, _times = _timed_pass(model, batch, sync, should_stop)
         advance()
     for _ in range(repeats):
-        outputs, times = _timed_pass(model, batch, sync)
+        outputs, times = _timed_pass(model, batch, sync, should_stop)
         for unit, elapsed in zip(samples, times, strict=True):
             unit.latencies_ms.append(elapsed)
         advance()
     for unit, output in zip(samples, outputs, strict=True):
+        should_stop()
         _measure_codec(output, unit, codec, repeats, model.device, sync)
     advance()
 
 
 def _timed_pass(
-    model: SplitModel, batch: list[bytes], sync: Callable[[], None]
+    model: SplitModel,
+    batch: list[bytes],
+    sync: Callable[[], None],
+    should_stop: StopCheck = never_stop,
 ) -> tuple[list[Any], list[float]]:
-    """Run the whole chain once; each unit's wall time in ms. Nothing else in the loop."""
+    """Run the whole chain once; each unit's wall time in ms. Nothing else in the loop
+    (``should_stop()`` runs between units, before each timing starts)."""
     outputs: list[Any] = []
     times: list[float] = []
     x: Any = batch
     with torch.inference_mode():
         for index in range(model.num_units):
+            should_stop()
             begin = time.perf_counter()
             x = model.step(index, x)
             sync()

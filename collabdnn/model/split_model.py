@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from collabdnn.bounds import StopCheck
 from collabdnn.codec import dtype_name
-from collabdnn.errors import TensorMismatchError, UnitRangeError
+from collabdnn.errors import CollabError, ImageError, TensorMismatchError, UnitRangeError
 from collabdnn.model.preprocess import ImageLimits, Preprocess
 from collabdnn.model.registry import ModelSpec, get_spec
 from collabdnn.model.units import UnitInfo, UnitModule, describe_units
@@ -94,18 +95,47 @@ class SplitModel:
             return
         if not isinstance(x, torch.Tensor):
             raise TensorMismatchError(f"unit {start} takes a tensor, got {type(x).__name__}")
+        self.check_tensor(start, dtype_name(x.dtype), tuple(x.shape))
+
+    def check_tensor(self, start: int, dtype: str, shape: Sequence[int]) -> None:
+        """Refuse a tensor of ``dtype`` and ``shape`` that unit ``start`` (> 0) cannot
+        consume: exactly the output shape of unit ``start - 1`` with any batch >= 1.
+
+        Takes the facts alone, so that a frame can be judged by its header before its
+        payload is decoded (the payload's size follows from them).
+        """
         producer = self.units[start - 1]
-        expected, dtype = producer.output_shape, producer.dtype
+        expected = producer.output_shape
         consumer = self.units[start].name if start < self.num_units else "the result"
-        if dtype_name(x.dtype) != dtype:
+        if dtype != producer.dtype:
             raise TensorMismatchError(
-                f"unit {start} ({consumer}) takes {dtype}, got {dtype_name(x.dtype)}"
+                f"unit {start} ({consumer}) takes {producer.dtype}, got {dtype}"
             )
-        if x.dim() != len(expected) or tuple(x.shape[1:]) != expected[1:] or x.shape[0] < 1:
+        if len(shape) != len(expected) or tuple(shape[1:]) != expected[1:] or shape[0] < 1:
             want = ["B", *expected[1:]]
             raise TensorMismatchError(
-                f"unit {start} ({consumer}) takes shape {want}, got {list(x.shape)}"
+                f"unit {start} ({consumer}) takes shape {want}, got {list(shape)}"
             )
+
+    def output_problem(self, end: int, batch: int, x: Any) -> str:
+        """What is wrong with ``x`` as the output of unit ``end - 1`` for a batch of
+        ``batch`` (its shape, its dtype, a float that is not finite); "" when nothing.
+
+        The agent checks the cloud's replies with it: a reply shaped [1, 5] would
+        otherwise become a five-class answer, and NaN logits a confident one.
+        """
+        unit = self.units[end - 1]
+        what = f"the output of unit {end - 1} ({unit.name})"
+        want = (batch, *unit.output_shape[1:])
+        if not isinstance(x, torch.Tensor):
+            return f"{what} is not a tensor"
+        if dtype_name(x.dtype) != unit.dtype:
+            return f"{what} is {dtype_name(x.dtype)}, not {unit.dtype}"
+        if tuple(x.shape) != want:
+            return f"{what} is shaped {list(x.shape)}, not {list(want)}"
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            return f"{what} holds NaN or infinite values"
+        return ""
 
     def step(self, index: int, x: Any) -> Any:
         """Unit ``index`` alone, unchecked: the one code path every runner and profiler uses.
@@ -129,8 +159,15 @@ class SplitModel:
                 x = self.step(index, x)
         return x
 
-    def run_timed(self, start: int, end: int, x: Any) -> tuple[Any, list[float]]:
-        """Like :meth:`run`, also returning each unit's wall time in milliseconds."""
+    def run_timed(
+        self, start: int, end: int, x: Any, should_stop: StopCheck | None = None
+    ) -> tuple[Any, list[float]]:
+        """Like :meth:`run`, also returning each unit's wall time in milliseconds.
+
+        ``should_stop()`` is called before every unit (and between the images of a
+        batch at unit 0); the :class:`~collabdnn.errors.WorkStopped` it raises ends the
+        run there, so a request whose caller has gone costs at most one more unit.
+        """
         self.check_range(start, end)
         self.check_input(start, x)
         if isinstance(x, torch.Tensor):
@@ -139,11 +176,43 @@ class SplitModel:
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
         with torch.inference_mode():
             for index in range(start, end):
+                if should_stop is not None:
+                    should_stop()
                 begin = time.perf_counter()
-                x = self.step(index, x)
+                x = self._preprocess(x, should_stop) if index == 0 else self.step(index, x)
                 sync()
                 times.append((time.perf_counter() - begin) * 1e3)
         return x, times
+
+    def _preprocess(self, images: ImageInput, should_stop: StopCheck | None) -> torch.Tensor:
+        """Unit 0, image by image when there are several (checking ``should_stop``
+        between them; the result is the same: preprocessing is per image).
+
+        Whatever goes wrong decoding an image is that image's fault, the request's: an
+        :class:`~collabdnn.errors.ImageError` (INVALID_ARGUMENT), never an internal
+        error, so that one hostile image sent to the cloud cannot open the agent's
+        circuit breaker for everyone (a MemoryError included: the decode was the
+        request's, the service is fine once it is dropped).
+        """
+        if isinstance(images, bytes | bytearray) or should_stop is None or len(images) < 2:
+            return self._decode_images(images)
+        parts = []
+        for image in images:
+            should_stop()
+            parts.append(self._decode_images([image]))
+        return _canonical(torch.cat(parts))
+
+    def _decode_images(self, images: ImageInput) -> torch.Tensor:
+        try:
+            return self.step(0, images)
+        except CollabError:
+            raise
+        except MemoryError as exc:
+            log.warning("decoding an image ran out of memory: refused as the request's fault")
+            raise ImageError("cannot decode image: it needs more memory than is available") from exc
+        except Exception as exc:  # a decoder bug met by hostile bytes: still the image's
+            log.warning("decoding an image failed unexpectedly", exc_info=True)
+            raise ImageError(f"cannot decode image: {type(exc).__name__}: {exc}") from exc
 
     def forward_whole(self, x: torch.Tensor) -> torch.Tensor:
         """The unsplit model on a preprocessed tensor: the reference for split runs."""

@@ -8,7 +8,9 @@ milliseconds that it should back off, go elsewhere or, for the mobile agent, run
 units itself.
 
 Of the admitted requests at most ``concurrency`` compute at once; the others wait
-inside their handler thread. The server's thread pool is sized so that admitted
+inside their handler thread, and stop waiting as soon as their caller has gone (its
+deadline passed or it cancelled: ``admit(..., check)``), so that an abandoned request
+frees its slot without ever computing. The server's thread pool is sized so that admitted
 requests never wait in gRPC's own (unbounded) executor queue: :func:`pool_threads`
 leaves spare threads for the cheap calls (health, Info) and for the refusals, which
 therefore stay fast however busy the service is. gRPC's ``maximum_concurrent_rpcs``
@@ -25,10 +27,13 @@ from contextlib import contextmanager
 
 import grpc
 
+from collabdnn.bounds import StopCheck
+
 log = logging.getLogger(__name__)
 
-# Threads beyond the admitted requests: health checks, Info, GetPlan and refusals.
-SPARE_THREADS = 4
+# Threads beyond the admitted requests: health checks, Info, GetPlan and refusals, and
+# the calls with small admissions of their own (one Profile, a few probe echoes).
+SPARE_THREADS = 8
 # Calls gRPC itself may hold beyond the admitted ones before refusing on its own.
 BACKSTOP_SLACK = 32
 
@@ -81,8 +86,14 @@ class Admission:
             self._admitted -= 1
 
     @contextmanager
-    def admit(self, context: grpc.ServicerContext, what: str) -> Iterator[None]:
-        """Run the body as one admitted request, or abort RESOURCE_EXHAUSTED at once."""
+    def admit(
+        self, context: grpc.ServicerContext, what: str, check: StopCheck | None = None
+    ) -> Iterator[None]:
+        """Run the body as one admitted request, or abort RESOURCE_EXHAUSTED at once.
+
+        While it waits for one of the ``concurrency`` running places, ``check()`` is
+        called every few milliseconds: its exception (the caller left) ends the wait.
+        """
         if not self.try_enter():
             log.warning(
                 "%s refused: %d %s already admitted (the limit)", what, self.limit, self.name
@@ -92,7 +103,17 @@ class Admission:
                 f"server busy: {self.limit} {self.name} already admitted; retry later",
             )
         try:
-            with self._running:  # waiting here is the bounded queue
+            self._wait_to_run(check)  # waiting here is the bounded queue
+            try:
                 yield
+            finally:
+                self._running.release()
         finally:
             self.leave()
+
+    def _wait_to_run(self, check: StopCheck | None) -> None:
+        if check is None:
+            self._running.acquire()
+            return
+        while not self._running.acquire(timeout=0.05):
+            check()

@@ -6,8 +6,10 @@ register and what loading means (a model, the first plan), and gets a
 
 A service binds its port first (so ``--port 0`` can be announced at once), reports
 NOT_SERVING on ``grpc.health.v1`` while its model loads in a background thread, then
-SERVING. SIGTERM and SIGINT stop it gracefully: in-flight RPCs get ``grace_s`` seconds.
-A load that fails stops the service with exit status 1.
+SERVING. SIGTERM and SIGINT stop it gracefully: in-flight RPCs get ``grace_s`` seconds;
+then the service's ``halt`` event is set, and work still in flight stops at its next
+unit boundary (:func:`collabdnn.bounds.stop_check`), so the process exits within about
+one unit's time of its grace. A load that fails stops the service with exit status 1.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class BuiltServer:
     failed: threading.Event
     starting: str = ""  # what the ``listening on`` log line adds, e.g. "loading alexnet"
     cleanup: Sequence[Callable[[], None]] = ()  # run after the server stopped
+    halt: threading.Event | None = None  # set once the grace period is over
 
     def serve(self, on_bound: Callable[[str, int], None] | None = None) -> int:
         """Start, announce, serve until SIGTERM/SIGINT (exit 0) or a failed start (1).
@@ -155,6 +158,8 @@ class BuiltServer:
         begin = time.perf_counter()
         self.health.shutdown()
         self.server.stop(grace_s).wait()
+        if self.halt is not None:
+            self.halt.set()  # in-flight work stops at its next unit boundary
         log.info("stopped in %.2f s", time.perf_counter() - begin)
         return 1 if self.failed.is_set() else 0
 
@@ -169,6 +174,7 @@ def build_server(
     once_serving: Callable[[], None] | None = None,
     starting: str = "",
     cleanup: Sequence[Callable[[], None]] = (),
+    halt: threading.Event | None = None,
 ) -> BuiltServer:
     """Create a server, ``register`` the service's servicers on it, bind, start loading.
 
@@ -176,7 +182,8 @@ def build_server(
     Health (``""`` and each of ``services``) says NOT_SERVING while ``load`` runs in a
     background thread, SERVING once it returned (it returns what is served, for the log);
     then ``once_serving`` runs, in that thread too. An exception in either is logged and
-    sets ``failed``, which makes :meth:`BuiltServer.serve` stop and exit 1.
+    sets ``failed``, which makes :meth:`BuiltServer.serve` stop and exit 1. ``halt``
+    (shared with the servicers) is set when the grace period on SIGTERM is over.
     """
     server = new_server(config)
     register(server)
@@ -196,7 +203,7 @@ def build_server(
             failed.set()
 
     threading.Thread(target=target, name=f"{name}-loader", daemon=True).start()
-    return BuiltServer(config, server, port, health, failed, starting, cleanup)
+    return BuiltServer(config, server, port, health, failed, starting, cleanup, halt)
 
 
 class InFlight:

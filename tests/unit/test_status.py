@@ -92,10 +92,27 @@ def test_ready_is_unavailable_until_set() -> None:
     assert servicer.Call("x", _Context()) == "xy"  # type: ignore[arg-type]
 
 
-def test_other_exceptions_are_left_to_grpc() -> None:
+def test_other_exceptions_are_internal_never_unknown() -> None:
+    context = _call(_Servicer(KeyError("bug")))
+    assert context.code == grpc.StatusCode.INTERNAL
+    assert context.details == "internal error: KeyError: 'bug'"
+    context = _call(_Servicer(MemoryError()))  # out of memory: retry later
+    assert context.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_an_abort_inside_the_handler_keeps_its_code() -> None:
     """A context.abort inside the handler (admission, say) is not an error of ours."""
-    with pytest.raises(KeyError):
-        _Servicer(KeyError("bug")).Call("x", _Context())  # type: ignore[arg-type]
+
+    class Aborting(_Servicer):
+        @rpc("Call")
+        def Call(self, request: str, context: grpc.ServicerContext) -> str:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy")
+            return ""
+
+    context = _Context()
+    with pytest.raises(_Aborted):
+        Aborting(None).Call("x", context)  # type: ignore[arg-type]
+    assert context.code == grpc.StatusCode.RESOURCE_EXHAUSTED and context.details == "busy"
 
 
 def test_every_handler_of_every_servicer_goes_through_rpc() -> None:
