@@ -21,6 +21,7 @@ placement keeps the id and pushes nothing.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -269,6 +270,9 @@ class Scheduler:
         keeper = self._keeper()
         if not link.network:
             link = replace(link, network=keeper.current.link.network)
+        elif link.network.lower() not in LINK_PRESETS:  # it picks the radio power model
+            known = ", ".join(sorted(LINK_PRESETS))
+            raise PlanRequestError(f"unknown network {link.network!r}; known networks: {known}")
         return self._after(keeper.update_link(link))
 
     def report_battery(self, fraction: float) -> PlanSwitch | None:
@@ -278,8 +282,8 @@ class Scheduler:
 
     def report_load(self, cloud_load: float) -> PlanSwitch | None:
         """The cloud's slowdown factor K (see :func:`cloud_load_factor`)."""
-        if not cloud_load > 0 or cloud_load != cloud_load:
-            raise PlanRequestError(f"cloud load must be > 0, got {cloud_load}")
+        if not (cloud_load > 0 and math.isfinite(cloud_load)):
+            raise PlanRequestError(f"cloud load must be finite and > 0, got {cloud_load}")
         return self._after(self._keeper().update_cloud_load(cloud_load))
 
     def set_objective(

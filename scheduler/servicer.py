@@ -4,7 +4,9 @@ Each handler converts the request with :mod:`collabdnn.wire.serde`, calls the co
 converts the reply back; :func:`collabdnn.wire.status.rpc` maps domain errors to status
 codes: UNAVAILABLE before the first plan (:class:`~collabdnn.errors.NotReadyError`),
 INVALID_ARGUMENT for a bad objective, link or battery figure, and the code of a side's
-failed Profile call while re-profiling.
+failed Profile call while re-profiling. A re-profiling Replan makes both sides profile
+themselves (seconds of their CPU): one is admitted at a time, another meanwhile is
+refused RESOURCE_EXHAUSTED at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from collabdnn.transport.admission import Admission
 from collabdnn.wire import serde
 from collabdnn.wire.proto import scheduler_pb2_grpc
 from collabdnn.wire.status import rpc
@@ -30,6 +33,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     def __init__(self, core: Scheduler) -> None:
         self.core = core
+        self.reprofiling = Admission(1, name="re-profiling Replan calls")
 
     def _plan_reply(self) -> messages.PlanReply:
         return serde.scheduled_plan_to_proto(self.core.snapshot())
@@ -45,7 +49,11 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self, request: messages.ReplanRequest, context: grpc.ServicerContext
     ) -> messages.PlanReply:
         asked = serde.replan_request_from_proto(request)
-        self.core.replan(asked.reason or "asked", asked.reprofile)
+        if asked.reprofile:
+            with self.reprofiling.admit(context, "Replan(reprofile)"):
+                self.core.replan(asked.reason or "asked", reprofile=True)
+        else:
+            self.core.replan(asked.reason or "asked")
         return self._plan_reply()
 
     @rpc("ReportLink")

@@ -11,6 +11,12 @@ Wire format (raw bytes, method ``/probe.Probe/Echo``):
 * reply: 8-byte little-endian float64 server time in ms, then padding up to the
   requested size (at least 8 bytes).
 
+The reply is capped at :data:`MAX_PROBE_BYTES` (8 MiB, the largest probe the link
+estimator sends; a larger ask is INVALID_ARGUMENT), and at most
+:data:`MAX_CONCURRENT_ECHOES` echoes run at once per server (more are refused
+RESOURCE_EXHAUSTED at once): an unauthenticated caller cannot make the service allocate
+and send much more than it was sent.
+
 ``python -m collabdnn.testbed.probe_run serve|measure`` runs the two ends as processes,
 for tests and benchmarks inside a shaped network namespace.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass
@@ -26,6 +33,7 @@ from dataclasses import dataclass
 import grpc
 
 __all__ = [
+    "MAX_CONCURRENT_ECHOES",
     "MAX_PROBE_BYTES",
     "ProbeClient",
     "ProbeResult",
@@ -37,7 +45,8 @@ log = logging.getLogger(__name__)
 
 SERVICE = "probe.Probe"
 METHOD = f"/{SERVICE}/Echo"
-MAX_PROBE_BYTES = 64 * 1024 * 1024
+MAX_PROBE_BYTES = 8 * 1024 * 1024  # = LinkEstimator's largest probe
+MAX_CONCURRENT_ECHOES = 2  # the agent probes one at a time
 _HEADER = struct.Struct("<Q")
 _REPLY_HEADER = struct.Struct("<d")
 _OPTIONS = [
@@ -51,6 +60,8 @@ def _identity(data: bytes) -> bytes:
 
 
 def _make_echo(extra_delay_ms: float):
+    running = threading.BoundedSemaphore(MAX_CONCURRENT_ECHOES)
+
     def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
         begin = time.perf_counter()
         if len(request) < _HEADER.size:
@@ -61,14 +72,22 @@ def _make_echo(extra_delay_ms: float):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"probe reply of {size} bytes asked; the limit is {MAX_PROBE_BYTES}",
             )
-        reply = bytearray(max(int(size), _REPLY_HEADER.size))
-        server_ms = (time.perf_counter() - begin) * 1e3
-        if extra_delay_ms > 0:
-            # Emulated propagation delay (for kernels without netem): deliberately NOT
-            # reported as server time, so that it reads as network time.
-            time.sleep(extra_delay_ms / 1e3)
-        _REPLY_HEADER.pack_into(reply, 0, server_ms)
-        return bytes(reply)
+        if not running.acquire(blocking=False):
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"server busy: {MAX_CONCURRENT_ECHOES} probe echoes already running",
+            )
+        try:
+            reply = bytearray(max(int(size), _REPLY_HEADER.size))
+            server_ms = (time.perf_counter() - begin) * 1e3
+            if extra_delay_ms > 0:
+                # Emulated propagation delay (for kernels without netem): deliberately
+                # NOT reported as server time, so that it reads as network time.
+                time.sleep(extra_delay_ms / 1e3)
+            _REPLY_HEADER.pack_into(reply, 0, server_ms)
+            return bytes(reply)
+        finally:
+            running.release()
 
     return echo
 
