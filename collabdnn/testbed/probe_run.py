@@ -22,7 +22,7 @@ from typing import Any
 
 from collabdnn.measure.linkest import LinkEstimator, Probe
 from collabdnn.planning.link import Link
-from collabdnn.transport.probe import ProbeClient, ProbeResult, serve
+from collabdnn.transport.probe import HARNESS_PROBE_BYTES, ProbeClient, ProbeResult, serve
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     if args.action == "serve":
-        server, port = serve(args.address, args.extra_delay_ms)
+        # a harness server: it echoes activation-sized replies of any model
+        server, port = serve(args.address, args.extra_delay_ms, max_reply_bytes=HARNESS_PROBE_BYTES)
         print(f"READY {port}", flush=True)
         server.wait_for_termination()
         return 0

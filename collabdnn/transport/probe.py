@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import grpc
 
 __all__ = [
+    "HARNESS_PROBE_BYTES",
     "MAX_CONCURRENT_ECHOES",
     "MAX_PROBE_BYTES",
     "ProbeClient",
@@ -45,13 +46,16 @@ log = logging.getLogger(__name__)
 
 SERVICE = "probe.Probe"
 METHOD = f"/{SERVICE}/Echo"
-MAX_PROBE_BYTES = 8 * 1024 * 1024  # = LinkEstimator's largest probe
+MAX_PROBE_BYTES = 8 * 1024 * 1024  # the largest reply a service sends: LinkEstimator's
 MAX_CONCURRENT_ECHOES = 2  # the agent probes one at a time
+# The harness's own probe servers (collabdnn.testbed.probe_run) echo activation-sized
+# replies of any model; its clients accept them.
+HARNESS_PROBE_BYTES = 64 * 1024 * 1024
 _HEADER = struct.Struct("<Q")
 _REPLY_HEADER = struct.Struct("<d")
 _OPTIONS = [
-    ("grpc.max_send_message_length", MAX_PROBE_BYTES + 64),
-    ("grpc.max_receive_message_length", MAX_PROBE_BYTES + 64),
+    ("grpc.max_send_message_length", HARNESS_PROBE_BYTES + 64),
+    ("grpc.max_receive_message_length", HARNESS_PROBE_BYTES + 64),
 ]
 
 
@@ -59,7 +63,7 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-def _make_echo(extra_delay_ms: float):
+def _make_echo(extra_delay_ms: float, max_reply_bytes: int = MAX_PROBE_BYTES):
     running = threading.BoundedSemaphore(MAX_CONCURRENT_ECHOES)
 
     def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -67,10 +71,10 @@ def _make_echo(extra_delay_ms: float):
         if len(request) < _HEADER.size:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "probe request shorter than 8 bytes")
         (size,) = _HEADER.unpack_from(request)
-        if size > MAX_PROBE_BYTES:
+        if size > max_reply_bytes:
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"probe reply of {size} bytes asked; the limit is {MAX_PROBE_BYTES}",
+                f"probe reply of {size} bytes asked; the limit is {max_reply_bytes}",
             )
         if not running.acquire(blocking=False):
             context.abort(
@@ -92,24 +96,33 @@ def _make_echo(extra_delay_ms: float):
     return echo
 
 
-def add_probe_service(server: grpc.Server, extra_delay_ms: float = 0.0) -> None:
+def add_probe_service(
+    server: grpc.Server, extra_delay_ms: float = 0.0, max_reply_bytes: int = MAX_PROBE_BYTES
+) -> None:
     """Register ``/probe.Probe/Echo`` on ``server`` (raw bytes, no protos).
 
     ``extra_delay_ms`` adds an *emulated* delay that counts as network time; leave it 0
-    on a real link.
+    on a real link. Replies larger than ``max_reply_bytes`` are refused.
     """
     handler = grpc.unary_unary_rpc_method_handler(
-        _make_echo(extra_delay_ms), request_deserializer=_identity, response_serializer=_identity
+        _make_echo(extra_delay_ms, max_reply_bytes),
+        request_deserializer=_identity,
+        response_serializer=_identity,
     )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SERVICE, {"Echo": handler}),)
     )
 
 
-def serve(address: str, extra_delay_ms: float = 0.0, workers: int = 4) -> tuple[grpc.Server, int]:
+def serve(
+    address: str,
+    extra_delay_ms: float = 0.0,
+    workers: int = 4,
+    max_reply_bytes: int = MAX_PROBE_BYTES,
+) -> tuple[grpc.Server, int]:
     """Start a probe-only server on ``address`` (``host:port``); returns it and its port."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=_OPTIONS)
-    add_probe_service(server, extra_delay_ms)
+    add_probe_service(server, extra_delay_ms, max_reply_bytes)
     port = server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"cannot bind the probe server to {address}")
