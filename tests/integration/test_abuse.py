@@ -85,6 +85,14 @@ def tiny_png(side: int = 8) -> bytes:
     return buffer.getvalue()
 
 
+def photo_jpeg() -> bytes:
+    """An 800x600 JPEG of noise (~100 kB): tens of milliseconds to decode and classify
+    even on a fast core, so sixteen of them outlast a short deadline anywhere."""
+    buffer = io.BytesIO()
+    Image.effect_noise((800, 600), 50).convert("RGB").save(buffer, "JPEG", quality=50)
+    return buffer.getvalue()
+
+
 def zeros_frame(shape: tuple[int, ...]) -> bytes:
     """An honest zstd frame of float32 zeros of ``shape``: a few KB for any size, made
     without holding the zeros (the issue's 16 KB frame shaped [880, 3, 224, 224])."""
@@ -205,16 +213,16 @@ def pair(tmp_path_factory: pytest.TempPathFactory, chelsea: bytes) -> Iterator[P
 
 @pytest.fixture(scope="module")
 def slow_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """A cloud with one place (one Execute admitted at a time), batches up to 128 (so a
-    request can take seconds) and a 1 s grace on SIGTERM."""
+    """A cloud with one place (one Execute admitted at a time) and batches up to 128
+    (so that one request can take seconds)."""
     service = start_healthy(
         "cloud",
-        [*COMMON, "--max-queue", "1", "--workers", "1", "--max-batch", "128", "--grace", "1"],
+        [*COMMON, "--max-queue", "1", "--workers", "1", "--max-batch", "128"],
         name="slow-cloud",
         log_dir=tmp_path_factory.mktemp("slow-cloud"),
     )
     yield service
-    service.stop()
+    stop_cleanly(service)
 
 
 # --- work bounded before it starts -------------------------------------------------------
@@ -308,13 +316,13 @@ def test_a_huge_placement_is_refused_with_a_short_message(pair: Pair, chelsea: b
 
 @pytest.mark.slow
 def test_classify_requests_whose_callers_gave_up_free_the_agent(pair: Pair, chelsea: bytes) -> None:
-    """Sixteen requests of sixteen images with a 1 s deadline (the issue's burst, at the
-    image limit): before, they kept every request out for half a minute after their
-    clients had gone."""
-    request = mobile_pb2.ClassifyRequest(images=[tiny_png(64)] * 16)
+    """Sixteen requests of sixteen photos (the image limit) with a 0.5 s deadline: the
+    issue's burst, which kept every request out for half a minute after its clients
+    had gone."""
+    request = mobile_pb2.ClassifyRequest(images=[photo_jpeg()] * 16)
     with futures.ThreadPoolExecutor(16) as pool:
         calls = [
-            pool.submit(code_of, lambda: pair.agent_stub.Classify(request, timeout=1.0))
+            pool.submit(code_of, lambda: pair.agent_stub.Classify(request, timeout=0.5))
             for _ in range(16)
         ]
         codes = [call.result() for call in calls]
@@ -328,14 +336,16 @@ def test_classify_requests_whose_callers_gave_up_free_the_agent(pair: Pair, chel
 def test_an_execute_whose_caller_gave_up_frees_the_clouds_one_place(
     pair: Pair, slow_cloud: Service
 ) -> None:
-    """The slow cloud admits one Execute at a time: had the abandoned batch of 128 kept
-    computing (seconds), the normal request would have been refused until it ended."""
+    """The slow cloud admits one Execute at a time: had the abandoned request (128
+    photos at unit 0: seconds of decoding, then a batch of 128) kept computing, the
+    normal request would have been refused until it ended. Decoding is checked between
+    photos, so it stops within one photo's time of its deadline."""
     with open_channel(slow_cloud.address) as channel:
         stub = cloud_pb2_grpc.CloudServerStub(channel)
         served_within(normal_execute(pair, stub), 60)  # warm
-        frame = encode(torch.zeros(128, 3, 224, 224))  # 77 MB raw, ~75 KB encoded
-        hostile = pair.execute(1, UNITS, tensor=tensor_pb2.Tensor(frame=frame))
-        assert code_of(lambda: stub.Execute(hostile, timeout=0.5)) == DEADLINE
+        photos = tensor_pb2.ImageBatch(images=[photo_jpeg()] * 128)
+        hostile = pair.execute(0, UNITS, images=photos)
+        assert code_of(lambda: stub.Execute(hostile, timeout=0.3)) == DEADLINE
         served_within(normal_execute(pair, stub))
 
 
@@ -385,7 +395,8 @@ def test_sigterm_grace_ends_a_long_request(pair: Pair, chelsea: bytes, tmp_path:
             )
     finally:
         cloud.stop()
-    assert stopped_s < 1 + 10, f"stopped {stopped_s:.1f} s after SIGTERM with a 1 s grace"
+    # generous for a loaded machine; the work alone would take half a minute or more
+    assert stopped_s < 1 + 15, f"stopped {stopped_s:.1f} s after SIGTERM with a 1 s grace"
 
 
 # --- admission for everything that computes ---------------------------------------------------
@@ -396,13 +407,14 @@ def test_a_profile_flood_on_the_agent_leaves_classify_and_info_served(
     pair: Pair, chelsea: bytes
 ) -> None:
     """25 Profile calls at once (before: Classify and Info blocked for ~38 s): one is
-    admitted, the others are refused at once, and Classify goes on being served."""
+    admitted (300 repeats: about ten seconds), the others are refused at once, and
+    Classify and Info go on being served meanwhile."""
     agent_info = pair.agent_stub.Info(common_pb2.InfoRequest(), timeout=10).info
     request = cloud_pb2.ProfileRequest(
         model=agent_info.model,
         weights_hash=agent_info.weights_hash,
         images=[chelsea],
-        repeats=30,
+        repeats=300,
         warmup=1,
     )
     flood = [pair.agent_stub.Profile.future(request, timeout=60) for _ in range(25)]
@@ -410,7 +422,7 @@ def test_a_profile_flood_on_the_agent_leaves_classify_and_info_served(
         refused = 0
         for future in flood:
             try:
-                future.result(timeout=5)
+                future.result(timeout=2)
             except grpc.FutureTimeoutError:
                 continue  # the one admitted: still running
             except grpc.RpcError as exc:
@@ -680,7 +692,7 @@ def test_fuzzed_request_messages_never_get_unknown(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("role", "path"), RAW_METHODS, ids=[p for _, p in RAW_METHODS])
+@pytest.mark.parametrize(("role", "path"), RAW_METHODS, ids=[f"{r}:{p}" for r, p in RAW_METHODS])
 def test_fuzzed_request_bytes_never_get_unknown(
     role: str, path: str, targets: dict[str, Any]
 ) -> None:
