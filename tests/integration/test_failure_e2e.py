@@ -163,8 +163,10 @@ def test_agent_refuses_bad_images_then_still_serves(
 
 
 def test_max_queue_refuses_quickly_and_keeps_serving(tmp_path: Path) -> None:
-    cloud = start_healthy(
-        "cloud", [*COMMON, "--max-queue", "1", "--workers", "1"], log_dir=tmp_path
+    cloud = start_healthy(  # batches of 16 (over the default --max-batch) take long
+        "cloud",
+        [*COMMON, "--max-queue", "1", "--workers", "1", "--max-batch", "16"],
+        log_dir=tmp_path,
     )
     try:
         with open_channel(cloud.address) as channel:
