@@ -56,7 +56,7 @@ class Preprocess(torch.nn.Module):
         self.mean: torch.Tensor
         self.std: torch.Tensor
 
-    def forward(self, images: bytes | Sequence[bytes]) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, images: bytes | Sequence[bytes]) -> torch.Tensor:
         batch = [images] if isinstance(images, bytes | bytearray | memoryview) else list(images)
         if not batch:
             raise ImageError("no images given")
