@@ -41,6 +41,7 @@ class CloudConfig:
     max_image_mb: float = DEFAULT_MAX_IMAGE_BYTES / 2**20  # largest encoded image accepted
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest decoded image accepted (width x height)
     grace_s: float = 5.0
+    max_connection_age_s: float = 20.0  # clients reconnect (and re-resolve) this often
     security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
 
 
@@ -67,6 +68,7 @@ def _build(config: CloudConfig) -> CloudServer:
         pool_threads(config.max_queue, config.workers),
         config.security,
         max_concurrent_rpcs(config.max_queue, config.workers),
+        max_connection_age_s=config.max_connection_age_s,
     )
     servicer = CloudServicer(
         max_frame_bytes=int(config.max_frame_mb * 1024 * 1024), admission=admission

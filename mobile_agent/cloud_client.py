@@ -8,6 +8,7 @@ this one method (see :class:`mobile_agent.agent.MobileAgent`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,10 @@ CLOUD_CHANNEL_OPTIONS: list[tuple[str, int]] = [
     # after the circuit breaker wants to probe it (every --breaker-reset-s).
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 1_000),
+    # A dns:/// target is resolved again when a connection closes (the cloud closes each
+    # after --max-connection-age-s, so replicas added meanwhile get calls); gRPC's
+    # default spacing of 30 s between resolutions would delay that.
+    ("grpc.dns_min_time_between_resolutions_ms", 5_000),
 ]
 
 
@@ -66,6 +71,8 @@ class CloudClient:
         self.address = address
         self.timeout_s = timeout_s
         self.max_frame_bytes = max_frame_bytes
+        # The last Execute's deadline and upload size (a client serves one call).
+        self.last_timeout_s, self.last_bytes_up = timeout_s, 0
         self._stub = cloud_pb2_grpc.CloudServerStub(channel)
 
     def info(
@@ -88,8 +95,13 @@ class CloudClient:
         x: Any,
         codec: CodecConfig,
         request_id: str = "",
+        deadline_for: Callable[[int], float] | None = None,
     ) -> CloudCall:
-        """Run units ``[start, end)`` in the cloud; ``x`` is image bytes when start == 0."""
+        """Run units ``[start, end)`` in the cloud; ``x`` is image bytes when start == 0.
+
+        ``deadline_for(bytes_up)`` gives the call's deadline in seconds (the agent's
+        per-call budget, :mod:`mobile_agent.budget`); default: the client's timeout.
+        """
         request = cloud_pb2.ExecuteRequest(
             model=model,
             weights_hash=weights_hash,
@@ -107,8 +119,10 @@ class CloudClient:
             request.tensor.CopyFrom(serde.tensor_to_proto(x, codec))
             bytes_up = len(request.tensor.frame)
         encode_ms = (time.perf_counter() - tick) * 1e3
+        timeout = self.timeout_s if deadline_for is None else deadline_for(bytes_up)
+        self.last_timeout_s, self.last_bytes_up = timeout, bytes_up
         tick = time.perf_counter()
-        reply = self._stub.Execute(request, timeout=self.timeout_s)
+        reply = self._stub.Execute(request, timeout=timeout)
         rpc_ms = (time.perf_counter() - tick) * 1e3
         tick = time.perf_counter()
         output = serde.tensor_from_proto(reply.output, self.max_frame_bytes)

@@ -41,6 +41,9 @@ class MobileConfig:
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
     max_frame_mb: float = 512.0
     timeout_s: float = 30.0  # deadline of each cloud call
+    call_budget_factor: float = 3.0  # each call's budget: max(floor, factor x expected)
+    call_budget_floor_ms: float = 250.0
+    health_watch_s: float = 5.0  # idle this long: check the cloud (0 = never)
     breaker_reset_s: float = 2.0  # after a cloud failure, run locally this long, then probe
     breaker_failures: int = 1  # consecutive cloud failures that open the breaker
     max_concurrent: int = 16  # Classify requests admitted at once; more: RESOURCE_EXHAUSTED
@@ -63,6 +66,7 @@ class MobileServer:
     failed: threading.Event
     pool: ChannelPool
     monitor: LinkMonitor
+    stops: list[Callable[[], None]] = field(default_factory=list)  # before the pool closes
 
 
 def _build(config: MobileConfig) -> MobileServer:
@@ -93,6 +97,7 @@ def _build(config: MobileConfig) -> MobileServer:
         options=CLOUD_CHANNEL_OPTIONS,
     )
     monitor = LinkMonitor(config.link, channel_for=pool.get, cloud=config.cloud)
+    stops: list[Callable[[], None]] = []
 
     def load() -> None:
         import torch
@@ -116,6 +121,9 @@ def _build(config: MobileConfig) -> MobileServer:
             breaker_failures=config.breaker_failures,
             codec=CodecConfig(level=config.zstd_level, shuffle=config.shuffle),
             max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
+            call_budget_factor=config.call_budget_factor,
+            call_budget_floor_ms=config.call_budget_floor_ms,
+            health_watch_s=config.health_watch_s,
         )
         agent = MobileAgent(model, plan, pool, settings, monitor)
         servicer.agent = agent
@@ -132,13 +140,15 @@ def _build(config: MobileConfig) -> MobileServer:
         )
         if config.cloud:
             agent.cloud_usable()  # checks once, unless a request got there first
+            agent.start_watch()
+            stops.append(agent.stop_watch)
         else:
             log.info("no cloud configured: every unit runs locally")
         n = model.num_units
         monitor.start(uses_cloud=lambda: "C" in agent.plan.placement.resolve(n))
 
     load_in_background("mobile", load, failed)
-    return MobileServer(server, port, health, failed, pool, monitor)
+    return MobileServer(server, port, health, failed, pool, monitor, stops)
 
 
 def create_server(config: MobileConfig) -> tuple[grpc.Server, int]:
@@ -159,5 +169,5 @@ def serve(config: MobileConfig, on_bound: Callable[[str, int], None] | None = No
         grace_s=config.grace_s,
         on_bound=on_bound,
         describe=f"{config.security.describe()} (loading {config.model})",
-        cleanup=(built.monitor.stop, built.pool.close),
+        cleanup=(*built.stops, built.monitor.stop, built.pool.close),
     )

@@ -42,15 +42,23 @@ def new_server(
     workers: int = 8,
     security_config: SecurityConfig = PLAINTEXT,
     maximum_concurrent_rpcs: int | None = None,
+    max_connection_age_s: float = 0.0,
 ) -> grpc.Server:
     """A server with message limits and, when a token is configured, its check.
 
     ``workers`` handler threads; beyond ``maximum_concurrent_rpcs`` calls in the server
     (running or waiting for a thread) gRPC answers RESOURCE_EXHAUSTED by itself.
+    ``max_connection_age_s`` > 0: each client connection is closed (GOAWAY, in-flight
+    calls get as long again to finish) after about that long, so that clients resolve
+    the server's name again and spread over replicas added meanwhile.
     """
+    age: list[tuple[str, int]] = []
+    if max_connection_age_s > 0:
+        ms = int(max_connection_age_s * 1e3)
+        age = [("grpc.max_connection_age_ms", ms), ("grpc.max_connection_age_grace_ms", ms)]
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
-        options=[*message_options(max_message_mb), *SERVER_KEEPALIVE_OPTIONS],
+        options=[*message_options(max_message_mb), *SERVER_KEEPALIVE_OPTIONS, *age],
         interceptors=security.server_interceptors(security_config),
         maximum_concurrent_rpcs=maximum_concurrent_rpcs,
     )
