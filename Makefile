@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_predictor
 	$(PY) -m benchmarks.bench_prediction
 	$(PY) -m benchmarks.bench_load
+	$(PY) -m benchmarks.bench_hung_cloud --baseline
 	-$(PY) -m benchmarks.bench_link
 	-$(PY) -m benchmarks.bench_linkswitch
 	$(PY) -m benchmarks.doc_tables
