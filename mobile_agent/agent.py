@@ -17,6 +17,7 @@ never wait for the probe. See docs/failure.md.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -36,7 +37,7 @@ from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
 from collabdnn.transport.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from collabdnn.transport.channels import ChannelPool
 from mobile_agent.budget import DEFAULT_FACTOR, DEFAULT_FLOOR_MS, CallBudget
-from mobile_agent.cloud_client import CloudClient
+from mobile_agent.cloud_client import BudgetSpent, CloudCall, CloudClient
 from mobile_agent.link_monitor import LinkMonitor
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class MobileAgent:
             settings.call_budget_factor, settings.call_budget_floor_ms, settings.timeout_s
         )
         self._last_ok = time.monotonic()  # when a cloud call or check last succeeded
+        self._unreachable_at = 0.0  # perf_counter time a check last failed
         self._in_flight = 0  # Execute calls in flight (the watch leaves those alone)
         self._watch_stop = threading.Event()
         self._watch: threading.Thread | None = None
@@ -198,6 +200,7 @@ class MobileAgent:
             self._last_ok = time.monotonic()
             self.breaker.record_success()
         else:
+            self._unreachable_at = time.perf_counter()
             self.breaker.record_failure(f"cloud {state}")
         return state
 
@@ -318,6 +321,16 @@ class MobileAgent:
                     request_id,
                     deadline_for=lambda nbytes: self.budget.deadline_s(start, end, nbytes),
                 )
+        except BudgetSpent as spent:
+            self.budget.missed(start, end, spent.bytes_up, spent.budget_s)
+            self._cloud_failed(
+                grpc.StatusCode.DEADLINE_EXCEEDED, str(spent), start, end, request_id
+            )
+            hold = contextlib.ExitStack()  # no link probes while the call runs on
+            hold.enter_context(self.link.busy())
+            late = functools.partial(self._late_reply, spent=spent, start=start, end=end, hold=hold)
+            spent.future.add_done_callback(late)
+            raise _CloudFailed from spent
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -346,6 +359,35 @@ class MobileAgent:
                 unit.encode_ms, unit.transfer_ms = crossing.encode_ms, crossing.transfer_ms
                 unit.decode_ms, unit.bytes = crossing.decode_ms, crossing.bytes
         return call.output
+
+    def _late_reply(
+        self, future: Any, spent: BudgetSpent, start: int, end: int, hold: contextlib.ExitStack
+    ) -> None:
+        """A call that outlived its budget answered after all: measure it (its real time
+        teaches the budget and the link estimate, so a slower link is re-planned for) and
+        resume offloading, unless the cloud was found unreachable meanwhile (then the
+        time was a hang, not the link's)."""
+        hold.close()
+        try:
+            if future.cancelled() or future.exception() is not None:
+                return
+            wall_ms = (time.perf_counter() - spent.began) * 1e3
+            if self._unreachable_at > spent.began:
+                return
+            reply = future.result()
+            self.budget.observe(start, end, spent.bytes_up, wall_ms)
+            late = CloudCall(
+                None, spent.bytes_up, len(reply.output.frame), 0.0, wall_ms, 0.0, reply
+            )
+            self.link.after_call(late)
+            self._last_ok = time.monotonic()
+            self.breaker.record_success()  # alive, only slow: the planner's business
+            log.info(
+                "cloud %s: Execute[%d, %d) answered after %.0f ms (budget %.0f ms); measured",
+                self.settings.cloud, start, end, wall_ms, spent.budget_s * 1e3,
+            )  # fmt: skip
+        except Exception:  # a callback must not raise
+            log.exception("measuring a late cloud reply failed")
 
     @contextlib.contextmanager
     def _calling(self) -> Iterator[None]:
@@ -422,6 +464,7 @@ class MobileAgent:
                 )
                 with self._lock:
                     self.cloud_state = UNREACHABLE
+                self._unreachable_at = time.perf_counter()
                 self.breaker.record_failure(f"health check {code.name}")
         else:
             if info.weights_hash != self.model.weights_hash:

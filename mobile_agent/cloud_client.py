@@ -46,6 +46,15 @@ CLOUD_CHANNEL_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
+class BudgetSpent(Exception):
+    """An Execute call outlived its budget; ``future`` still runs (to the flat timeout),
+    so that a late reply can still be measured (the link estimate needs slow calls)."""
+
+    def __init__(self, future: Any, began: float, bytes_up: int, budget_s: float) -> None:
+        super().__init__(f"call budget {budget_s * 1e3:.0f} ms spent")
+        self.future, self.began, self.bytes_up, self.budget_s = future, began, bytes_up, budget_s
+
+
 @dataclass(frozen=True)
 class CloudCall:
     """What one Execute call cost, as the agent saw it."""
@@ -122,7 +131,14 @@ class CloudClient:
         timeout = self.timeout_s if deadline_for is None else deadline_for(bytes_up)
         self.last_timeout_s, self.last_bytes_up = timeout, bytes_up
         tick = time.perf_counter()
-        reply = self._stub.Execute(request, timeout=timeout)
+        if timeout >= self.timeout_s:
+            reply = self._stub.Execute(request, timeout=self.timeout_s)
+        else:  # the budget: stop waiting then, but let the call run on to --timeout
+            future = self._stub.Execute.future(request, timeout=self.timeout_s)
+            try:
+                reply = future.result(timeout=timeout)
+            except grpc.FutureTimeoutError:
+                raise BudgetSpent(future, tick, bytes_up, timeout) from None
         rpc_ms = (time.perf_counter() - tick) * 1e3
         tick = time.perf_counter()
         output = serde.tensor_from_proto(reply.output, self.max_frame_bytes)
