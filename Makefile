@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_fallback
 	$(PY) -m benchmarks.bench_startup
 	-$(PY) -m benchmarks.bench_throttle
+	$(PY) -m benchmarks.bench_hung_cloud --baseline
 	-$(PY) -m benchmarks.bench_link
 	-$(PY) -m benchmarks.bench_linkswitch
 	$(PY) -m benchmarks.doc_tables

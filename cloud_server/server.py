@@ -38,6 +38,7 @@ class CloudConfig:
     max_image_mb: float = DEFAULT_MAX_IMAGE_BYTES / 2**20  # largest encoded image accepted
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest decoded image accepted (width x height)
     grace_s: float = 5.0
+    max_connection_age_s: float = 20.0  # clients reconnect (and re-resolve) this often
     security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
 
 
@@ -84,6 +85,7 @@ def _build(config: CloudConfig) -> BuiltServer:
         max_concurrent_rpcs=max_concurrent_rpcs(config.max_queue, config.workers),
         security=config.security,
         grace_s=config.grace_s,
+        max_connection_age_s=config.max_connection_age_s,
     )
     return build_server(
         "cloud",

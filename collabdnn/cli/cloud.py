@@ -31,6 +31,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--workers) or waiting; more are refused RESOURCE_EXHAUSTED "
         "at once (default: 64)",
     )
+    parser.add_argument(
+        "--max-connection-age-s",
+        type=float,
+        default=20.0,
+        help="close each client connection after about this long (GOAWAY; calls in "
+        "flight finish), so that clients re-resolve the name and reach replicas "
+        "added meanwhile; 0 = never (default: 20)",
+    )
     add_image_limit_args(parser)
 
 
@@ -52,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         max_image_mb=args.max_image_mb,
         max_pixels=args.max_pixels,
+        max_connection_age_s=args.max_connection_age_s,
         security=config_from_args(args),
     )
     return serve(config, on_bound=announce)

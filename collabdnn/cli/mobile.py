@@ -46,7 +46,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         default=30.0,
-        help="deadline of each cloud call in seconds (default: 30)",
+        help="upper bound of each cloud call's deadline in seconds, and the deadline "
+        "before a segment has a call budget (default: 30)",
+    )
+    parser.add_argument(
+        "--call-budget-factor",
+        type=positive_float,
+        default=3.0,
+        help="each cloud call's deadline is this many times what the same segment "
+        "recently took, at least --call-budget-floor-ms and at most --timeout; "
+        "past it the agent finishes locally (default: 3)",
+    )
+    parser.add_argument(
+        "--call-budget-floor-ms",
+        type=positive_float,
+        default=250.0,
+        help="smallest cloud call budget, ms (default: 250)",
+    )
+    parser.add_argument(
+        "--health-watch-s",
+        type=float,
+        default=5.0,
+        help="after this long without a successful cloud call, check the cloud "
+        "(2 s deadline) and stop offloading if it does not answer; 0 = never (default: 5)",
     )
     parser.add_argument(
         "--zstd-level",
@@ -199,6 +221,9 @@ def run(args: argparse.Namespace) -> int:
         max_message_mb=args.max_message_mb,
         max_frame_mb=args.max_frame_mb,
         timeout_s=args.timeout,
+        call_budget_factor=args.call_budget_factor,
+        call_budget_floor_ms=args.call_budget_floor_ms,
+        health_watch_s=args.health_watch_s,
         zstd_level=args.zstd_level,
         shuffle=args.shuffle,
         workers=args.workers,

@@ -87,13 +87,21 @@ class ServerConfig:
     max_concurrent_rpcs: int | None = None
     security: SecurityConfig = PLAINTEXT
     grace_s: float = 5.0  # what in-flight RPCs get on SIGTERM/SIGINT
+    # > 0: each client connection is closed (GOAWAY; calls in flight get as long again to
+    # finish) after about that long, so that clients resolve the server's name again and
+    # spread over replicas added meanwhile (live scaling behind one DNS name).
+    max_connection_age_s: float = 0.0
 
 
 def new_server(config: ServerConfig) -> grpc.Server:
     """A server with message limits and, when a token is configured, its check."""
+    age: list[tuple[str, int]] = []
+    if config.max_connection_age_s > 0:
+        ms = int(config.max_connection_age_s * 1e3)
+        age = [("grpc.max_connection_age_ms", ms), ("grpc.max_connection_age_grace_ms", ms)]
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
-        options=[*message_options(config.max_message_mb), *SERVER_KEEPALIVE_OPTIONS],
+        options=[*message_options(config.max_message_mb), *SERVER_KEEPALIVE_OPTIONS, *age],
         interceptors=security.server_interceptors(config.security),
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
