@@ -20,6 +20,16 @@ class PlacementError(CollabError, ValueError):
     """A placement spec that cannot be read, or does not fit the model."""
 
 
+_ECHO_CHARS = 64  # of a caller's spec quoted back in an error (a status message, a log)
+
+
+def _clip(text: str) -> str:
+    """``text``, or its start and its length: a 100,000-letter spec is not echoed back."""
+    if len(text) <= _ECHO_CHARS:
+        return text
+    return f"{text[:_ECHO_CHARS]}... ({len(text):,} characters)"
+
+
 @dataclass(frozen=True)
 class Segment:
     """A maximal run of consecutive units on one side: units ``[start, end)``."""
@@ -46,7 +56,8 @@ class Placement:
         sides = [self.everywhere] if self.everywhere is not None else list(self.per_unit)
         bad = sorted({s for s in sides if s not in (MOBILE, CLOUD)})
         if bad:
-            raise PlacementError(f"unknown side(s) {bad}; use M (mobile) or C (cloud)")
+            shown = _clip(", ".join(repr(side) for side in bad))
+            raise PlacementError(f"unknown side(s) {shown}; use M (mobile) or C (cloud)")
 
     @classmethod
     def parse(cls, spec: str) -> Placement:
@@ -56,7 +67,7 @@ class Placement:
         letters = tuple(text.upper())
         if not letters or any(c not in (MOBILE, CLOUD) for c in letters):
             raise PlacementError(
-                f"placement {spec!r} is not 'mobile', 'cloud' or one letter M/C per unit"
+                f"placement {_clip(repr(spec))} is not 'mobile', 'cloud' or one letter M/C per unit"
             )
         return cls(per_unit=letters)
 
@@ -70,8 +81,8 @@ class Placement:
             return (self.everywhere,) * num_units
         if len(self.per_unit) != num_units:
             raise PlacementError(
-                f"placement {self} has {len(self.per_unit)} letters but the model has "
-                f"{num_units} units (unit 0, preprocessing, included)"
+                f"placement {_clip(str(self))} has {len(self.per_unit):,} letters but the "
+                f"model has {num_units} units (unit 0, preprocessing, included)"
             )
         return self.per_unit
 

@@ -119,19 +119,18 @@ def _run_live(args: argparse.Namespace) -> int:
     import grpc
 
     from collabdnn.transport.channels import open_channel
-    from collabdnn.transport.security import config_from_args
+    from collabdnn.transport.security import config_from_args, describe_failure
     from collabdnn.wire.proto import scheduler_pb2, scheduler_pb2_grpc
 
+    security = config_from_args(args)
     try:
-        with open_channel(args.scheduler, security_config=config_from_args(args)) as channel:
+        with open_channel(args.scheduler, security_config=security) as channel:
             reply = scheduler_pb2_grpc.SchedulerStub(channel).GetPlan(
                 scheduler_pb2.GetSchedulerPlanRequest(), timeout=args.timeout
             )
     except grpc.RpcError as exc:
-        print(
-            f"collabdnn plan: scheduler {args.scheduler}: {exc.code().name}: {exc.details()}",
-            file=sys.stderr,
-        )
+        why = describe_failure(args.scheduler, security, exc.code().name, exc.details())
+        print(f"collabdnn plan: scheduler {args.scheduler}: {why}", file=sys.stderr)
         return 1
     out = json.loads(reply.plan_json)
     if args.json:
