@@ -80,25 +80,32 @@ def bind(
     the address is not this machine's, and ``SecurityError`` for unusable TLS files.
     """
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    why = _cannot_listen(host, port)  # asked first: gRPC's own failure says only "failed"
-    if why:
-        raise BindError(f"cannot listen on {address}: {why}")
+    # Asked of the OS first: gRPC's own failure says only "failed to bind" (and logs it).
+    if _cannot_listen(host, port, only_in_use=True):
+        raise BindError(f"cannot listen on {address}: {IN_USE}")
     try:
         return security.bind(server, address, security_config)
-    except RuntimeError as exc:  # grpc raises RuntimeError when the port is taken
-        raise BindError(
-            f"cannot listen on {address}: {_cannot_listen(host, port) or 'gRPC refused it'}"
-        ) from exc
+    except RuntimeError as exc:  # grpc raises RuntimeError when it cannot bind
+        why = _cannot_listen(host, port) or "gRPC could not bind it"
+        raise BindError(f"cannot listen on {address}: {why}") from exc
 
 
-def _cannot_listen(host: str, port: int) -> str | None:
-    """Why ``host:port`` cannot be listened on, asked of the OS; ``None`` if it can."""
+IN_USE = "the port is already in use (is another service running there?)"
+
+
+def _cannot_listen(host: str, port: int, only_in_use: bool = False) -> str | None:
+    """Why ``host:port`` cannot be listened on, asked of the OS; ``None`` if it can.
+
+    ``only_in_use``: report a port in use only (a name that also resolves to an address
+    this machine lacks, such as ``localhost`` without IPv6, is gRPC's to judge).
+    """
     if port == 0:
         return None
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        return f"unknown host ({exc.strerror})"
+        return None if only_in_use else f"unknown host ({exc.strerror})"
+    problems = []
     for family, kind, proto, _name, sockaddr in infos:
         with socket.socket(family, kind, proto) as probe:
             # Like gRPC: SO_REUSEADDR (a port in TIME_WAIT is free), no SO_REUSEPORT.
@@ -108,9 +115,9 @@ def _cannot_listen(host: str, port: int) -> str | None:
                 probe.listen(1)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    return "the port is already in use (is another service running there?)"
-                return (exc.strerror or str(exc)).lower()
-    return None
+                    return IN_USE
+                problems.append((exc.strerror or str(exc)).lower())
+    return None if only_in_use or not problems else problems[0]
 
 
 @dataclass(frozen=True)
