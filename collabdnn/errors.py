@@ -41,3 +41,11 @@ class PlanRequestError(CollabError):
 
 class NotReadyError(CollabError):
     """The service cannot answer yet (the scheduler has no profiles or plan yet)."""
+
+
+class ConfigError(CollabError):
+    """A process's own configuration cannot work (a busy port, unusable TLS files).
+
+    Raised while a service starts or a client opens its channel, never for a request:
+    the command line prints it as one line and exits 1.
+    """

@@ -39,6 +39,7 @@ from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
 from collabdnn.services import AgentInfo, ClassifyRequest, Load, ServiceInfo
 from collabdnn.transport.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from collabdnn.transport.channels import ChannelPool
+from collabdnn.transport.security import tls_refusal
 from collabdnn.wire.stubs import PendingExecute
 from mobile_agent.budget import DEFAULT_FACTOR, DEFAULT_FLOOR_MS, CallBudget
 from mobile_agent.cloud_client import BudgetSpent, CloudCall, CloudClient
@@ -163,6 +164,15 @@ class MobileAgent:
                     code.name,
                     exc.details(),
                 )
+            elif refusal := self._tls_refusal(code, exc.details()):
+                state = REFUSED
+                log.error(
+                    "cloud %s REFUSED this agent in the TLS handshake (%s): %s; cloud units "
+                    "will run locally",
+                    self.settings.cloud,
+                    code.name,
+                    refusal,
+                )
             else:
                 state = UNREACHABLE
                 log.warning(
@@ -195,6 +205,13 @@ class MobileAgent:
         with self._lock:
             self.cloud_state, self._checked_at = state, time.monotonic()
         return state
+
+    def _tls_refusal(self, code: grpc.StatusCode, details: str | None) -> str | None:
+        """Under TLS, a refused client certificate looks like a cloud that is down
+        (UNAVAILABLE, or a deadline while waiting to connect); one handshake tells."""
+        if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return None
+        return tls_refusal(self.settings.cloud, self._pool.security_config, details or "")
 
     def _probe(self, wait_for_ready: bool = False) -> str:
         """Check the cloud's identity and tell the breaker how it went (never raises:

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
+from collabdnn.limits import (
+    DEFAULT_MAX_ASPECT,
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_SIDE,
+)
 from collabdnn.placement import AssignedPlan, Placement
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB, ChannelPool
@@ -49,6 +54,8 @@ class MobileConfig:
     max_concurrent: int = 16  # Classify requests admitted at once; more: RESOURCE_EXHAUSTED
     max_image_mb: float = DEFAULT_MAX_IMAGE_BYTES / 2**20  # largest encoded image accepted
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest decoded image accepted (width x height)
+    max_side: int = DEFAULT_MAX_SIDE  # longest image side accepted
+    max_aspect: float = DEFAULT_MAX_ASPECT  # largest longest/shortest side ratio accepted
     zstd_level: int = 1
     shuffle: bool = False
     workers: int = 8
@@ -92,7 +99,10 @@ def _build(config: MobileConfig) -> BuiltServer:
             torch.set_num_threads(config.threads)
         set_pillow_pixel_limit(config.max_pixels)
         limits = ImageLimits(
-            max_bytes=int(config.max_image_mb * 2**20), max_pixels=config.max_pixels
+            max_bytes=int(config.max_image_mb * 2**20),
+            max_pixels=config.max_pixels,
+            max_side=config.max_side,
+            max_aspect=config.max_aspect,
         )
         model = load_model(config.model, config.weights, config.device, limits)
         settings = AgentSettings(

@@ -9,6 +9,7 @@ from collabdnn.cli._service_args import (
     add_image_limit_args,
     add_service_args,
     announce,
+    positive_float,
     positive_int,
 )
 
@@ -19,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_service_args(parser, default_port=50051)
     parser.add_argument(
         "--max-frame-mb",
-        type=float,
+        type=positive_float,
         default=512.0,
         help="largest decoded activation accepted (default: 512 MB)",
     )
@@ -61,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         max_image_mb=args.max_image_mb,
         max_pixels=args.max_pixels,
         max_connection_age_s=args.max_connection_age_s,
+        max_side=args.max_side,
+        max_aspect=args.max_aspect,
         security=config_from_args(args),
     )
     return serve(config, on_bound=announce)

@@ -10,8 +10,11 @@ from collabdnn.cli._service_args import (
     add_image_limit_args,
     add_service_args,
     announce,
+    fraction,
+    non_negative_float,
     positive_float,
     positive_int,
+    zstd_level,
 )
 from collabdnn.placement import Placement, PlacementError
 
@@ -44,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=30.0,
         help="upper bound of each cloud call's deadline in seconds, and the deadline "
         "before a segment has a call budget (default: 30)",
@@ -72,16 +75,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--zstd-level",
-        type=int,
+        type=zstd_level,
         default=1,
-        help="zstd level of activations sent (0 = raw; default: 1)",
+        help="zstd level of activations sent, -7..22 (0 = raw; default: 1)",
     )
     parser.add_argument(
         "--shuffle", action="store_true", help="byte-shuffle float activations before zstd"
     )
     parser.add_argument(
         "--max-frame-mb",
-        type=float,
+        type=positive_float,
         default=512.0,
         help="largest decoded activation accepted (default: 512 MB)",
     )
@@ -122,45 +125,45 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     sched.add_argument(
         "--battery",
-        type=float,
+        type=fraction,
         metavar="F",
         help="battery fraction to report when this machine has no battery",
     )
     sched.add_argument(
         "--report-s",
-        type=float,
+        type=positive_float,
         default=2.0,
         help="seconds between reports (a changed estimate goes at once)",
     )
     sched.add_argument(
         "--probe-idle-s",
-        type=float,
+        type=positive_float,
         default=1.0,
         help="probe the link after this long without cloud traffic while the "
         "plan uses the cloud (default: 1)",
     )
     sched.add_argument(
         "--probe-mobile-s",
-        type=float,
+        type=positive_float,
         default=10.0,
         help="... and this often while it does not (default: 10)",
     )
     sched.add_argument(
         "--report-change",
-        type=float,
+        type=non_negative_float,
         default=0.1,
         help="report at once when the estimate moved by this fraction (default: 0.1)",
     )
     sched.add_argument("--no-probe", action="store_true", help="never send probe calls")
     sched.add_argument(
         "--link-window",
-        type=int,
+        type=positive_int,
         default=8,
         help="cloud calls fitted by the link estimator (default: 8)",
     )
     sched.add_argument(
         "--link-alpha",
-        type=float,
+        type=fraction,
         default=0.5,
         help="EWMA weight of each new link fit (default: 0.5)",
     )
@@ -173,9 +176,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=("3g", "4g", "wifi"),
         help="emulate this preset's link (figures below override it)",
     )
-    emu.add_argument("--emulate-up-mbps", type=float, help="emulated uplink, Mbit/s")
-    emu.add_argument("--emulate-down-mbps", type=float, help="emulated downlink, Mbit/s")
-    emu.add_argument("--emulate-rtt-ms", type=float, help="emulated round-trip time, ms")
+    emu.add_argument("--emulate-up-mbps", type=positive_float, help="emulated uplink, Mbit/s")
+    emu.add_argument("--emulate-down-mbps", type=positive_float, help="emulated downlink, Mbit/s")
+    emu.add_argument(
+        "--emulate-rtt-ms", type=non_negative_float, help="emulated round-trip time, ms"
+    )
 
 
 def link_settings(args: argparse.Namespace):  # -> LinkSettings (imported lazily)
@@ -234,6 +239,8 @@ def run(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent,
         max_image_mb=args.max_image_mb,
         max_pixels=args.max_pixels,
+        max_side=args.max_side,
+        max_aspect=args.max_aspect,
         link=link_settings(args),
     )
     return serve(config, on_bound=announce)
