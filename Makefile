@@ -44,6 +44,7 @@ protos: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/collabdnn bench
 	$(PY) -m benchmarks.bench_codec
+	$(PY) -m benchmarks.bench_decode_memory
 	$(PY) -m benchmarks.bench_planner
 	$(PY) -m benchmarks.bench_predictor
 	$(PY) -m benchmarks.bench_prediction
@@ -52,6 +53,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_fallback
 	$(PY) -m benchmarks.bench_startup
 	-$(PY) -m benchmarks.bench_throttle
+	$(PY) -m benchmarks.bench_hung_cloud --baseline
 	-$(PY) -m benchmarks.bench_link
 	-$(PY) -m benchmarks.bench_linkswitch
 	$(PY) -m benchmarks.doc_tables

@@ -10,6 +10,7 @@ the raw (uncompressed) bytes. Writes benchmarks/results/codec.{json,md}.
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 import torch
@@ -49,8 +50,8 @@ def main() -> None:
         for config in CONFIGS:
             frame = encode(tensor, config)
             assert torch.equal(decode(frame), tensor)
-            enc = median(time_ms(lambda t=tensor, c=config: encode(t, c), args.repeats))
-            dec = median(time_ms(lambda f=frame: decode(f), args.repeats))
+            enc = median(time_ms(functools.partial(encode, tensor, config), args.repeats))
+            dec = median(time_ms(functools.partial(decode, frame), args.repeats))
             record = {
                 "unit": unit.name,
                 "raw_bytes": raw,

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import torch
@@ -36,11 +37,14 @@ from benchmarks.common import markdown_table, median, write_results
 from cloud_server.servicer import CloudServicer
 from collabdnn.cli.output import format_table
 from collabdnn.model.split_model import SplitModel, load_model
-from collabdnn.placement import Placement, Plan
+from collabdnn.placement import AssignedPlan, Placement
 from collabdnn.transport.channels import ChannelPool
-from collabdnn.wire.proto import cloud_pb2, cloud_pb2_grpc
+from collabdnn.wire.proto import cloud_pb2_grpc
 from mobile_agent.agent import AgentSettings, MobileAgent
 from mobile_agent.cloud_client import CLOUD_CHANNEL_OPTIONS
+
+if TYPE_CHECKING:
+    from collabdnn.wire import messages
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "chelsea.png"
 MCM = Placement.parse("MMMCCCCCCMMM")
@@ -56,8 +60,8 @@ class FlakyCloud(CloudServicer):
         self.hold: threading.Event | None = None
 
     def Execute(
-        self, request: cloud_pb2.ExecuteRequest, context: grpc.ServicerContext
-    ) -> cloud_pb2.ExecuteReply:
+        self, request: messages.ExecuteRequest, context: grpc.ServicerContext
+    ) -> messages.ExecuteReply:
         if self.hold is not None:
             self.hold.wait(30)
         if self.fail_with is not None:
@@ -83,11 +87,11 @@ def serving(model: SplitModel) -> Iterator[tuple[FlakyCloud, str]]:
 
 
 @contextmanager
-def agent_for(model: SplitModel, address: str, **settings: float) -> Iterator[MobileAgent]:
+def agent_for(model: SplitModel, address: str, **settings: Any) -> Iterator[MobileAgent]:
     with ChannelPool(options=CLOUD_CHANNEL_OPTIONS) as pool:
         yield MobileAgent(
             model,
-            Plan(MCM),
+            AssignedPlan(MCM),
             pool,
             AgentSettings(cloud=address, breaker_reset_s=RESET_S, **settings),
         )
@@ -121,7 +125,8 @@ def missed_deadline(model: SplitModel, image: bytes, repeats: int) -> list[float
 
 
 def unreachable(model: SplitModel, image: bytes, repeats: int) -> tuple[list[float], list[float]]:
-    first, later = [], []
+    first: list[float] = []
+    later: list[float] = []
     for _ in range(repeats):
         with socket.socket() as sock:  # bound, not listening: connections are refused
             sock.bind(("127.0.0.1", 0))

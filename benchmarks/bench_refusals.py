@@ -13,6 +13,7 @@ Writes benchmarks/results/refusals.{json,md}.
 from __future__ import annotations
 
 import argparse
+import functools
 import struct
 import tracemalloc
 from collections.abc import Callable
@@ -67,7 +68,7 @@ def main() -> None:
         refuse(fn)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        times = [ms * 1e3 for ms in time_ms(lambda fn=fn: refuse(fn), args.repeats)]
+        times = [ms * 1e3 for ms in time_ms(functools.partial(refuse, fn), args.repeats)]
         record = {"case": name, "message": message, "median_us": median(times),
                   "max_us": max(times), "peak_traced_bytes": peak}  # fmt: skip
         records.append(record)

@@ -51,7 +51,7 @@ def main() -> int:
     args = parser.parse_args()
     free = [spin_s() for _ in range(args.repeats)]
     rows = [["none", "-", f"{median(free):.2f}", "1.0", "-"]]
-    records = [{"cpus": None, "wall_s": free, "median_s": median(free)}]
+    records: list[dict[str, object]] = [{"cpus": None, "wall_s": free, "median_s": median(free)}]
     for cpus, period in SETTINGS:
         walls, throttled = [], []
         for _ in range(args.repeats):
@@ -66,8 +66,9 @@ def main() -> int:
         records.append({"cpus": cpus, "period_us": period, "wall_s": walls,
                         "median_s": median(walls), "slowdown": slowdown,
                         "nr_throttled": throttled})  # fmt: skip
+        periods = median([float(n) for n in throttled])
         rows.append([f"{cpus:g}", f"{period // 1000} ms", f"{median(walls):.2f}",
-                     f"{slowdown:.1f}", f"{median(throttled):.0f}"])  # fmt: skip
+                     f"{slowdown:.1f}", f"{periods:.0f}"])  # fmt: skip
     headers = ["CPU quota", "CFS period", "wall s (median)", "slowdown", "throttled periods"]
     table = (
         f"A process spinning for {CPU_S:g} s of CPU time, median of {args.repeats} runs; "

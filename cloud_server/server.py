@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 import grpc
 
 from collabdnn.bounds import RequestLimits
-from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
+from collabdnn.limits import (
+    DEFAULT_MAX_ASPECT,
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_SIDE,
+)
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
@@ -39,9 +44,12 @@ class CloudConfig:
     max_queue: int = 64  # Execute calls admitted (computing + waiting); more: refused
     max_image_mb: float = DEFAULT_MAX_IMAGE_BYTES / 2**20  # largest encoded image accepted
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest decoded image accepted (width x height)
+    max_side: int = DEFAULT_MAX_SIDE  # longest image side accepted
+    max_aspect: float = DEFAULT_MAX_ASPECT  # largest longest/shortest side ratio accepted
     # images, bytes and batch of one request (collabdnn.bounds)
     limits: RequestLimits = field(default_factory=RequestLimits)
     grace_s: float = 5.0
+    max_connection_age_s: float = 20.0  # clients reconnect (and re-resolve) this often
     security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
 
 
@@ -77,7 +85,10 @@ def _build(config: CloudConfig) -> BuiltServer:
             torch.set_num_threads(config.threads)
         set_pillow_pixel_limit(config.max_pixels)
         limits = ImageLimits(
-            max_bytes=int(config.max_image_mb * 2**20), max_pixels=config.max_pixels
+            max_bytes=int(config.max_image_mb * 2**20),
+            max_pixels=config.max_pixels,
+            max_side=config.max_side,
+            max_aspect=config.max_aspect,
         )
         model = load_model(config.model, config.weights, config.device, limits)
         servicer.model = model
@@ -94,6 +105,7 @@ def _build(config: CloudConfig) -> BuiltServer:
         max_concurrent_rpcs=max_concurrent_rpcs(config.max_queue, config.workers),
         security=config.security,
         grace_s=config.grace_s,
+        max_connection_age_s=config.max_connection_age_s,
     )
     return build_server(
         "cloud",

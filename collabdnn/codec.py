@@ -16,7 +16,13 @@ payload::
 
 Decoding validates the header and compares the claimed size with ``max_bytes``
 *before* allocating or decompressing anything, so a frame that claims 10 GB, or a
-zstd "bomb", is refused cheaply. Every failure is one :class:`CodecError`.
+zstd "bomb", is refused cheaply; so is an empty tensor whose other dimensions are
+giant (its shape, zero dimensions taken as 1, must fit ``max_bytes`` too). A zstd
+payload must be exactly one complete zstd frame (checked from its block headers, also
+when it holds 0 bytes), a bool tensor's bytes 0 or 1. Every failure is one
+:class:`CodecError`. The payload is decompressed straight into the buffer the tensor is
+then built on, so a decode holds one copy of the data. :func:`encode` takes any dense
+tensor, whatever its strides.
 
 The byte-shuffle filter regroups the bytes of each element by significance (all
 first bytes, then all second bytes, …). For float activations this puts the
@@ -98,23 +104,27 @@ class FrameHeader:
         return _CODEC_NAMES[self.codec]
 
 
-def _shuffle(raw: bytes, itemsize: int) -> bytes:
-    if itemsize == 1 or not raw:
-        return raw
-    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, itemsize).T.tobytes()
+def _shuffle(raw: np.ndarray, itemsize: int) -> bytes | memoryview:
+    if itemsize == 1 or not raw.size:
+        return raw.data
+    return raw.reshape(-1, itemsize).T.tobytes()
 
 
-def _unshuffle(data: bytes, itemsize: int) -> bytes:
-    if itemsize == 1 or not data:
-        return data
-    return np.frombuffer(data, dtype=np.uint8).reshape(itemsize, -1).T.tobytes()
+def _tensor_bytes(tensor: torch.Tensor) -> np.ndarray:
+    """The tensor's elements in C order, as a flat uint8 array (a view when they already are).
 
-
-def _tensor_bytes(tensor: torch.Tensor) -> bytes:
-    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+    Any strided tensor is accepted: transposed, sliced, expanded (stride 0), a one-element
+    view whose stride is not 1, negated or conjugated lazily.
+    """
+    if tensor.layout != torch.strided:
+        raise CodecError(f"unsupported layout {tensor.layout}: only dense tensors are encoded")
+    flat = tensor.detach().to("cpu").resolve_conj().resolve_neg().contiguous().reshape(-1)
     if flat.numel() == 0:
-        return b""
-    return flat.view(torch.uint8).numpy().tobytes()
+        return np.empty(0, dtype=np.uint8)
+    if flat.stride(0) != 1:
+        # One element: "contiguous" whatever its stride, but view() wants stride 1.
+        flat = flat.as_strided((flat.numel(),), (1,))
+    return flat.view(torch.uint8).numpy()
 
 
 def encode(tensor: torch.Tensor, config: CodecConfig | None = None) -> bytes:
@@ -127,27 +137,40 @@ def encode(tensor: torch.Tensor, config: CodecConfig | None = None) -> bytes:
         raise CodecError(f"tensor has {tensor.dim()} dimensions; at most {MAX_NDIM} are supported")
     raw = _tensor_bytes(tensor)
     itemsize = tensor.element_size()
+    payload: bytes | memoryview
     if config.level == 0:
-        codec, payload = CODEC_RAW, raw
+        codec, payload = CODEC_RAW, raw.data
     else:
         shuffle = config.shuffle and tensor.is_floating_point() and itemsize > 1
         codec = CODEC_ZSTD_SHUFFLE if shuffle else CODEC_ZSTD
-        data = _shuffle(raw, itemsize) if shuffle else raw
+        data = _shuffle(raw, itemsize) if shuffle else raw.data
         compressor = zstandard.ZstdCompressor(
             level=config.level, write_content_size=True, threads=config.threads
         )
         payload = compressor.compress(data)
     fields = [_FIXED.pack(MAGIC, VERSION, codec, code, tensor.dim())]
     fields += [_U64.pack(dim) for dim in tensor.shape]
-    fields.append(_U64.pack(len(raw)))
+    fields.append(_U64.pack(raw.nbytes))
     prefix = b"".join(fields)
-    crc = zlib.crc32(raw, zlib.crc32(prefix))
-    return prefix + struct.pack("<I", crc) + payload
+    crc = zlib.crc32(raw.data, zlib.crc32(prefix))
+    return b"".join([prefix, struct.pack("<I", crc), payload])
 
 
-def read_header(frame: bytes | memoryview, max_bytes: int = DEFAULT_MAX_BYTES) -> FrameHeader:
+def _bytes_view(frame: bytes | bytearray | memoryview) -> memoryview:
+    try:
+        view = memoryview(frame)
+        return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+    except (TypeError, ValueError) as exc:
+        raise CodecError(
+            f"not a tensor frame: {type(frame).__name__} is not a byte buffer"
+        ) from exc
+
+
+def read_header(
+    frame: bytes | bytearray | memoryview, max_bytes: int = DEFAULT_MAX_BYTES
+) -> FrameHeader:
     """Parse and check a frame's header; allocates nothing proportional to the claim."""
-    view = memoryview(frame)
+    view = _bytes_view(frame)
     if len(view) < _FIXED.size:
         raise CodecError(f"truncated frame: {len(view)} bytes is shorter than the header")
     magic, version, codec, code, ndim = _FIXED.unpack_from(view, 0)
@@ -167,10 +190,12 @@ def read_header(frame: bytes | memoryview, max_bytes: int = DEFAULT_MAX_BYTES) -
         raise CodecError(f"truncated frame: {len(view)} bytes, header needs {header_len}")
     shape = tuple(_U64.unpack_from(view, _FIXED.size + 8 * i)[0] for i in range(ndim))
     raw_len, crc = _TAIL.unpack_from(view, _FIXED.size + 8 * ndim)
-    itemsize = torch.empty((), dtype=dtype).element_size()
+    itemsize = dtype.itemsize
     numel = 1
+    extent = itemsize  # bytes the shape would describe with its zero dimensions taken as 1
     for dim in shape:
         numel *= dim
+        extent *= max(dim, 1)
     if numel * itemsize != raw_len:
         raise CodecError(
             f"inconsistent frame: shape {list(shape)} of {dtype_name(dtype)} needs "
@@ -180,39 +205,99 @@ def read_header(frame: bytes | memoryview, max_bytes: int = DEFAULT_MAX_BYTES) -
         raise CodecError(
             f"frame claims {raw_len} bytes decoded, more than the limit of {max_bytes} bytes"
         )
+    if extent > min(max_bytes, _MAX_EXTENT):
+        # An empty tensor whose other dimensions are huge: torch cannot even describe it
+        # (its strides overflow), and nothing real sends one.
+        raise CodecError(
+            f"frame claims shape {list(shape)}: with its empty dimensions taken as 1 that is "
+            f"{extent} bytes, more than the limit of {min(max_bytes, _MAX_EXTENT)} bytes"
+        )
     return FrameHeader(codec, dtype, shape, raw_len, crc, header_len)
 
 
-def decode(frame: bytes | memoryview, max_bytes: int = DEFAULT_MAX_BYTES) -> torch.Tensor:
-    """Decode one frame into a CPU tensor, or raise :class:`CodecError`."""
+def decode(
+    frame: bytes | bytearray | memoryview, max_bytes: int = DEFAULT_MAX_BYTES
+) -> torch.Tensor:
+    """Decode one frame into a CPU tensor, or raise :class:`CodecError`.
+
+    The payload is decompressed straight into the buffer the tensor is built on (and
+    un-shuffled from a small chunk into it), so decoding holds one copy of the data.
+    """
     header = read_header(frame, max_bytes)
-    payload = memoryview(frame)[header.header_len :]
+    payload = _bytes_view(frame)[header.header_len :]
+    out = np.empty(header.raw_len, dtype=np.uint8)  # the tensor's storage, filled once
     if header.codec == CODEC_RAW:
         if len(payload) != header.raw_len:
             raise CodecError(
                 f"truncated or padded frame: payload is {len(payload)} bytes, "
                 f"header claims {header.raw_len}"
             )
-        raw = bytes(payload)
+        out[:] = np.frombuffer(payload, dtype=np.uint8)
     else:
-        raw = _decompress(payload, header.raw_len)
-        if header.codec == CODEC_ZSTD_SHUFFLE:
-            raw = _unshuffle(raw, header.dtype.itemsize)
-    prefix = memoryview(frame)[: header.header_len - 4]
-    if zlib.crc32(raw, zlib.crc32(prefix)) != header.crc32:
+        shuffled = header.codec == CODEC_ZSTD_SHUFFLE
+        _decompress(payload, out, header.dtype.itemsize if shuffled else 1)
+    prefix = _bytes_view(frame)[: header.header_len - 4]
+    if zlib.crc32(out.data, zlib.crc32(prefix)) != header.crc32:
         raise CodecError("corrupted frame: CRC-32 of the header and payload does not match")
+    if header.dtype == torch.bool and out.size and int(out.max()) > 1:
+        raise CodecError("corrupted frame: a bool tensor holds bytes other than 0 and 1")
     if header.raw_len == 0:
         return torch.empty(header.shape, dtype=header.dtype)
-    flat = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-    return flat.view(header.dtype).reshape(header.shape)
+    return torch.from_numpy(out).view(header.dtype).reshape(header.shape)
 
 
-def _decompress(payload: memoryview, raw_len: int) -> bytes:
-    """Decompress one zstd frame whose content size must be exactly ``raw_len``.
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_MAX_EXTENT = 2**62  # no shape, empty or not, beyond what torch's int64 strides hold
+_CHUNK = 1 << 20  # bytes un-shuffled at a time
 
-    The zstd frame header's own content size is checked first: the decompressor would
-    otherwise trust it and allocate whatever it claims.
+
+def _zstd_frame_length(payload: memoryview, raw_len: int, has_checksum: bool) -> int:
+    """The length of the one zstd frame ``payload`` starts with, from its block headers.
+
+    Checks that the frame is complete (its last block and checksum are there) without
+    decompressing it. A frame of ``raw_len`` bytes from :func:`encode` has about one
+    block per 128 KiB; one with far more blocks (thousands of empty ones, all legal) is
+    refused rather than walked.
     """
+    try:
+        position = zstandard.frame_header_size(payload)
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"corrupted frame: bad zstd header ({exc})") from exc
+    max_blocks = raw_len // 4096 + 64
+    for _ in range(max_blocks):
+        if position + 3 > len(payload):
+            raise CodecError("truncated zstd payload: a block header is missing")
+        block = int.from_bytes(payload[position : position + 3], "little")
+        last, kind, size = block & 1, (block >> 1) & 3, block >> 3
+        if kind == 3:
+            raise CodecError("corrupted zstd payload: reserved block type")
+        position += 3 + (1 if kind == 1 else size)  # an RLE block holds one byte
+        if last:
+            return position + (4 if has_checksum else 0)
+    raise CodecError(f"corrupted zstd payload: more than {max_blocks} blocks for {raw_len} bytes")
+
+
+def _fill(reader: zstandard.ZstdDecompressionReader, target: memoryview) -> int:
+    filled = 0
+    while filled < len(target):
+        count = reader.readinto(target[filled:])
+        if not count:
+            break
+        filled += count
+    return filled
+
+
+def _decompress(payload: memoryview, out: np.ndarray, itemsize: int) -> None:
+    """Decompress one zstd frame of exactly ``out.size`` bytes into ``out``.
+
+    ``itemsize`` > 1: the frame holds the byte-shuffled data, un-shuffled on the way in
+    through a chunk of at most 1 MiB. The zstd frame header's own content size is
+    checked first (the decompressor would otherwise trust it), then the frame's block
+    structure: exactly one complete frame, nothing after it, also for 0 bytes.
+    """
+    raw_len = out.size
+    if bytes(payload[:4]) != _ZSTD_MAGIC:
+        raise CodecError("corrupted frame: the payload is not a zstd frame")
     try:
         params = zstandard.get_frame_parameters(payload)
     except zstandard.ZstdError as exc:
@@ -222,12 +307,41 @@ def _decompress(payload: memoryview, raw_len: int) -> bytes:
             f"inconsistent frame: zstd content size {params.content_size} "
             f"differs from the header's {raw_len} bytes"
         )
-    try:
-        raw = zstandard.ZstdDecompressor().decompress(
-            payload, max_output_size=raw_len, allow_extra_data=False
+    length = _zstd_frame_length(payload, raw_len, params.has_checksum)
+    if length != len(payload):
+        raise CodecError(
+            f"{'truncated' if length > len(payload) else 'padded'} zstd payload: "
+            f"{len(payload)} bytes, the zstd frame is {length}"
         )
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(payload, read_across_frames=False)
+        got = _fill(reader, out.data) if itemsize == 1 else _fill_unshuffled(reader, out, itemsize)
+        extra = reader.read(1)
     except zstandard.ZstdError as exc:
         raise CodecError(f"corrupted or truncated zstd payload ({exc})") from exc
-    if len(raw) != raw_len:
-        raise CodecError(f"zstd payload gave {len(raw)} bytes, header claims {raw_len}")
-    return raw
+    if got != raw_len or extra:
+        raise CodecError(
+            f"zstd payload gave {'more than ' if extra else ''}{got} bytes, header claims {raw_len}"
+        )
+
+
+def _fill_unshuffled(
+    reader: zstandard.ZstdDecompressionReader, out: np.ndarray, itemsize: int
+) -> int:
+    """Read byte-shuffled data (all first bytes, then all second bytes, ...) into ``out``."""
+    count = out.size // itemsize
+    grid = out.reshape(count, itemsize)  # a view: element i's bytes are grid[i]
+    chunk = np.empty(min(_CHUNK, out.size), dtype=np.uint8)
+    position = 0
+    while position < out.size:
+        got = _fill(reader, chunk.data[: min(chunk.size, out.size - position)])
+        if not got:
+            break
+        data = chunk[:got]
+        while data.size:
+            plane, index = divmod(position, count)
+            take = min(count - index, data.size)
+            grid[index : index + take, plane] = data[:take]
+            data = data[take:]
+            position += take
+    return position

@@ -43,6 +43,14 @@ class NotReadyError(CollabError):
     """The service cannot answer yet (the scheduler has no profiles or plan yet)."""
 
 
+class ConfigError(CollabError):
+    """A process's own configuration cannot work (a busy port, unusable TLS files).
+
+    Raised while a service starts or a client opens its channel, never for a request:
+    the command line prints it as one line and exits 1.
+    """
+
+
 class LimitError(CollabError):
     """A request asks for more work than this service accepts in one request (too many
     images, too large a batch, too many bytes): retrying it unchanged cannot help."""

@@ -35,6 +35,16 @@ class PlacementError(CollabError, ValueError):
     """A placement spec that cannot be read, or does not fit the model."""
 
 
+_ECHO_CHARS = 64  # of a caller's spec quoted back in an error (a status message, a log)
+
+
+def _clip(text: str) -> str:
+    """``text``, or its start and its length: a 100,000-letter spec is not echoed back."""
+    if len(text) <= _ECHO_CHARS:
+        return text
+    return f"{text[:_ECHO_CHARS]}... ({len(text):,} characters)"
+
+
 class Side(StrEnum):
     """Where a unit runs. The value is the word; :attr:`letter` the spec letter."""
 
@@ -53,7 +63,7 @@ class Side(StrEnum):
         for side in cls:
             if key in (side.value, side.letter.lower()):
                 return side
-        raise PlacementError(f"unknown side {text!r}; use mobile (M) or cloud (C)")
+        raise PlacementError(f"unknown side {_clip(repr(text))}; use mobile (M) or cloud (C)")
 
     @classmethod
     def coerce(cls, value: str) -> Side:
@@ -61,7 +71,9 @@ class Side(StrEnum):
         try:
             return cls(value)
         except ValueError:
-            raise PlacementError(f"unknown side {value!r}; use 'mobile' or 'cloud'") from None
+            raise PlacementError(
+                f"unknown side {_clip(repr(value))}; use 'mobile' or 'cloud'"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -104,7 +116,7 @@ class Placement:
             return cls(per_unit=tuple(Side.parse(letter) for letter in stripped))
         except PlacementError:
             raise PlacementError(
-                f"placement {text!r} is not 'mobile', 'cloud' or one letter M/C per unit"
+                f"placement {_clip(repr(text))} is not 'mobile', 'cloud' or one letter M/C per unit"
             ) from None
 
     @classmethod
@@ -122,8 +134,8 @@ class Placement:
             return (self.everywhere,) * num_units
         if len(self.per_unit) != num_units:
             raise PlacementError(
-                f"placement {self} has {len(self.per_unit)} letters but the model has "
-                f"{num_units} units (unit 0, preprocessing, included)"
+                f"placement {_clip(str(self))} has {len(self.per_unit):,} letters but the "
+                f"model has {num_units} units (unit 0, preprocessing, included)"
             )
         return self.per_unit
 

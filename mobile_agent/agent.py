@@ -21,10 +21,13 @@ once its caller has gone (``should_stop``). See docs/failure.md.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +45,10 @@ from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
 from collabdnn.services import AgentInfo, ClassifyRequest, Load, ServiceInfo
 from collabdnn.transport.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from collabdnn.transport.channels import ChannelPool
-from mobile_agent.cloud_client import CloudClient
+from collabdnn.transport.security import tls_refusal
+from collabdnn.wire.stubs import PendingExecute
+from mobile_agent.budget import DEFAULT_FACTOR, DEFAULT_FLOOR_MS, CallBudget
+from mobile_agent.cloud_client import BudgetSpent, CloudCall, CloudClient
 from mobile_agent.link_monitor import LinkMonitor
 
 log = logging.getLogger(__name__)
@@ -71,6 +77,14 @@ class AgentSettings:
     breaker_failures: int = 1  # consecutive cloud failures that open the breaker
     codec: CodecConfig = field(default_factory=CodecConfig)
     max_frame_bytes: int = 512 * 1024 * 1024
+    # Each Execute's deadline: max(floor, factor x that segment's recent call time),
+    # at most timeout_s (mobile_agent.budget).
+    call_budget_factor: float = DEFAULT_FACTOR
+    call_budget_floor_ms: float = DEFAULT_FLOOR_MS
+    # While no call succeeded for this long, check the cloud (Info, health_timeout_s) and
+    # open the breaker if it does not answer: a hung cloud is noticed while idle. 0 = off.
+    health_watch_s: float = 5.0
+    health_timeout_s: float = 2.0
     limits: RequestLimits = field(default_factory=RequestLimits)  # images, bytes, batch
 
 
@@ -100,6 +114,14 @@ class MobileAgent:
             settings.breaker_reset_s,
             name=f"cloud {settings.cloud or '(none)'}",
         )
+        self.budget = CallBudget(
+            settings.call_budget_factor, settings.call_budget_floor_ms, settings.timeout_s
+        )
+        self._last_ok = time.monotonic()  # when a cloud call or check last succeeded
+        self._unreachable_at = 0.0  # perf_counter time a check last failed
+        self._in_flight = 0  # Execute calls in flight (the watch leaves those alone)
+        self._watch_stop = threading.Event()
+        self._watch: threading.Thread | None = None
         out_features = model.units[-1].output_shape[-1]
         self._labels = imagenet_labels() if out_features == 1000 else None
 
@@ -149,6 +171,15 @@ class MobileAgent:
                     code.name,
                     exc.details(),
                 )
+            elif refusal := self._tls_refusal(code, exc.details()):
+                state = REFUSED
+                log.error(
+                    "cloud %s REFUSED this agent in the TLS handshake (%s): %s; cloud units "
+                    "will run locally",
+                    self.settings.cloud,
+                    code.name,
+                    refusal,
+                )
             else:
                 state = UNREACHABLE
                 log.warning(
@@ -182,6 +213,13 @@ class MobileAgent:
             self.cloud_state, self._checked_at = state, time.monotonic()
         return state
 
+    def _tls_refusal(self, code: grpc.StatusCode, details: str | None) -> str | None:
+        """Under TLS, a refused client certificate looks like a cloud that is down
+        (UNAVAILABLE, or a deadline while waiting to connect); one handshake tells."""
+        if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return None
+        return tls_refusal(self.settings.cloud, self._pool.security_config, details or "")
+
     def _probe(self, wait_for_ready: bool = False) -> str:
         """Check the cloud's identity and tell the breaker how it went (never raises:
         a probe that ended without a verdict would leave the breaker half-open for good)."""
@@ -192,8 +230,10 @@ class MobileAgent:
             with self._lock:
                 state = self.cloud_state = UNREACHABLE
         if state == VERIFIED:
+            self._last_ok = time.monotonic()
             self.breaker.record_success()
         else:
+            self._unreachable_at = time.perf_counter()
             self.breaker.record_failure(f"cloud {state}")
         return state
 
@@ -358,9 +398,10 @@ class MobileAgent:
         Raises :class:`_CloudFailed` (after logging why and telling the breaker) when
         the call fails for any reason, so that the caller finishes locally.
         """
+        client = self.cloud()
         try:
-            with self.link.busy():  # no link probes while a real call is on the link
-                call = self.cloud().execute(
+            with self.link.busy(), self._calling():  # no link probes, no watch meanwhile
+                call = client.execute(
                     self.model.name,
                     self.model.weights_hash,
                     start,
@@ -368,9 +409,25 @@ class MobileAgent:
                     x,
                     self.settings.codec,
                     request_id,
+                    deadline_for=lambda nbytes: self.budget.deadline_s(start, end, nbytes),
                 )
+        except BudgetSpent as spent:
+            self.budget.missed(start, end, spent.bytes_up, spent.budget_s)
+            self._cloud_failed(
+                grpc.StatusCode.DEADLINE_EXCEEDED, str(spent), start, end, request_id
+            )
+            hold = contextlib.ExitStack()  # no link probes while the call runs on
+            hold.enter_context(self.link.busy())
+            late = functools.partial(self._late_reply, spent=spent, start=start, end=end, hold=hold)
+            spent.pending.add_done_callback(late)
+            raise _CloudFailed from spent
         except grpc.RpcError as exc:
-            self._cloud_failed(exc.code(), exc.details(), start, end, request_id)
+            code, details = exc.code(), exc.details()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                budget_s = client.last_timeout_s
+                self.budget.missed(start, end, client.last_bytes_up, budget_s)
+                details = f"{details}: call budget {budget_s * 1e3:.0f} ms spent"
+            self._cloud_failed(code, details, start, end, request_id)
             raise _CloudFailed from exc
         except CodecError as exc:  # the cloud's reply frame does not decode
             self._cloud_failed(grpc.StatusCode.DATA_LOSS, str(exc), start, end, request_id)
@@ -379,7 +436,9 @@ class MobileAgent:
         if problem:  # a reply that decodes but is not what unit end-1 gives: a cloud fault
             self._cloud_failed(grpc.StatusCode.DATA_LOSS, problem, start, end, request_id)
             raise _CloudFailed
+        self._last_ok = time.monotonic()
         self.breaker.record_success()
+        self.budget.observe(start, end, call.bytes_up, call.rpc_ms)
         call = self.link.after_call(call)  # emulated airtime, then a link observation
         for timing in call.reply.units:
             units[timing.index].compute_ms = timing.compute_ms
@@ -405,6 +464,122 @@ class MobileAgent:
             batch = int(x.shape[0])
         problem = self.model.output_problem(end, batch, output)
         return f"bad reply: {problem}" if problem else ""
+
+    def _late_reply(
+        self,
+        pending: PendingExecute,
+        spent: BudgetSpent,
+        start: int,
+        end: int,
+        hold: contextlib.ExitStack,
+    ) -> None:
+        """A call that outlived its budget answered after all: measure it (its real time
+        teaches the budget and the link estimate, so a slower link is re-planned for) and
+        resume offloading, unless the cloud was found unreachable meanwhile (then the
+        time was a hang, not the link's)."""
+        hold.close()
+        try:
+            if pending.failed():
+                return
+            wall_ms = (time.perf_counter() - spent.began) * 1e3
+            if self._unreachable_at > spent.began:
+                return
+            reply = pending.result()
+            self.budget.observe(start, end, spent.bytes_up, wall_ms)
+            late = CloudCall(None, spent.bytes_up, len(reply.output), 0.0, wall_ms, 0.0, reply)
+            self.link.after_call(late)
+            self._last_ok = time.monotonic()
+            self.breaker.record_success()  # alive, only slow: the planner's business
+            log.info(
+                "cloud %s: Execute[%d, %d) answered after %.0f ms (budget %.0f ms); measured",
+                self.settings.cloud, start, end, wall_ms, spent.budget_s * 1e3,
+            )  # fmt: skip
+        except Exception:  # a callback must not raise
+            log.exception("measuring a late cloud reply failed")
+
+    @contextlib.contextmanager
+    def _calling(self) -> Iterator[None]:
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    # --- the idle health watch ---------------------------------------------------------
+
+    def start_watch(self) -> None:
+        """Start the background health watch (``health_watch_s``; no-op when 0 or no cloud).
+
+        Why a watch, when the cloud channel has HTTP/2 keepalive: keepalive drops the
+        connection of a hung cloud (a SIGSTOPped process: its kernel still accepts TCP
+        but nothing answers the pings), yet the breaker does not hear of it, and the
+        reconnection is accepted by that same kernel and stays CONNECTING, where a
+        request's Execute waits out its whole deadline. The watch asks the cloud itself.
+        """
+        if self._watch is not None or not self.settings.cloud or self.settings.health_watch_s <= 0:
+            return
+        self._watch = threading.Thread(target=self._watch_loop, name="cloud-watch", daemon=True)
+        self._watch.start()
+
+    def stop_watch(self) -> None:
+        self._watch_stop.set()
+        if self._watch is not None:
+            self._watch.join(timeout=self.settings.health_timeout_s + 1.0)
+
+    def _watch_loop(self) -> None:
+        tick = min(0.5, self.settings.health_watch_s)
+        while not self._watch_stop.wait(tick):
+            try:
+                self.watch_once()
+            except Exception:  # never let the watch die: requests do not depend on it
+                log.exception("cloud health watch step failed")
+
+    def watch_once(self) -> str | None:
+        """One step of the watch; returns what it did: "checked", "probed" or None.
+
+        Breaker closed and nothing succeeded for ``health_watch_s`` (no call in flight):
+        an Info call with a short deadline, failing fast on a broken connection; its
+        failure opens the breaker, so the next request runs locally at once. Breaker
+        half-open: the watch itself sends the breaker's probe, so that offloading resumes
+        within ``breaker_reset_s`` of the cloud's return even with no requests arriving.
+        """
+        if self.cloud_state == UNCHECKED:
+            return None
+        state = self.breaker.state
+        if state == HALF_OPEN and self.breaker.allow():
+            self._probe(wait_for_ready=True)
+            return "probed"
+        with self._lock:
+            busy = self._in_flight > 0
+        idle_s = time.monotonic() - self._last_ok
+        if state != CLOSED or busy or idle_s < self.settings.health_watch_s:
+            return None
+        try:
+            info = self.cloud().info(self.settings.health_timeout_s)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code in _CREDENTIAL_FAULTS or code == grpc.StatusCode.FAILED_PRECONDITION:
+                self._probe()  # a full identity check sets the state and the breaker
+            else:
+                log.warning(
+                    "cloud %s did not answer its health check within %.1f s (%s): "
+                    "running locally until it does",
+                    self.settings.cloud,
+                    self.settings.health_timeout_s,
+                    code.name,
+                )
+                with self._lock:
+                    self.cloud_state = UNREACHABLE
+                self._unreachable_at = time.perf_counter()
+                self.breaker.record_failure(f"health check {code.name}")
+        else:
+            if info.weights_hash != self.model.weights_hash:
+                self._probe()  # restarted with other weights: the identity check says so
+            else:
+                self._last_ok = time.monotonic()
+        return "checked"
 
     def _cloud_failed(
         self, code: grpc.StatusCode, details: str, start: int, end: int, request_id: str

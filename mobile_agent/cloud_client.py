@@ -8,6 +8,7 @@ this one method (see :class:`mobile_agent.agent.MobileAgent`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ import grpc
 
 from collabdnn.codec import CodecConfig, decode, encode
 from collabdnn.services import ExecuteReply, ExecuteRequest, ServiceInfo
-from collabdnn.wire.stubs import CLOUD_SERVICE, CloudStub
+from collabdnn.wire.stubs import CLOUD_SERVICE, CloudStub, PendingExecute
 
 # Idempotent and cheap: retried on UNAVAILABLE by the channel's service config.
 CLOUD_IDEMPOTENT = {CLOUD_SERVICE: ["Info", "Profile"]}
@@ -37,7 +38,23 @@ CLOUD_CHANNEL_OPTIONS: list[tuple[str, int]] = [
     # after the circuit breaker wants to probe it (every --breaker-reset-s).
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 1_000),
+    # A dns:/// target is resolved again when a connection closes (the cloud closes each
+    # after --max-connection-age-s, so replicas added meanwhile get calls); gRPC's
+    # default spacing of 30 s between resolutions would delay that.
+    ("grpc.dns_min_time_between_resolutions_ms", 5_000),
 ]
+
+
+class BudgetSpent(Exception):
+    """An Execute call outlived its budget; ``pending`` still runs (to the flat timeout),
+    so that a late reply can still be measured (the link estimate needs slow calls)."""
+
+    def __init__(
+        self, pending: PendingExecute, began: float, bytes_up: int, budget_s: float
+    ) -> None:
+        super().__init__(f"call budget {budget_s * 1e3:.0f} ms spent")
+        self.pending, self.began, self.bytes_up = pending, began, bytes_up
+        self.budget_s = budget_s
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,8 @@ class CloudClient:
         self.address = address
         self.timeout_s = timeout_s
         self.max_frame_bytes = max_frame_bytes
+        # The last Execute's deadline and upload size (a client serves one call).
+        self.last_timeout_s, self.last_bytes_up = timeout_s, 0
         self._stub = CloudStub(channel)
 
     def info(self, timeout_s: float | None = None, wait_for_ready: bool = False) -> ServiceInfo:
@@ -81,8 +100,13 @@ class CloudClient:
         x: Any,
         codec: CodecConfig,
         request_id: str = "",
+        deadline_for: Callable[[int], float] | None = None,
     ) -> CloudCall:
-        """Run units ``[start, end)`` in the cloud; ``x`` is image bytes when start == 0."""
+        """Run units ``[start, end)`` in the cloud; ``x`` is image bytes when start == 0.
+
+        ``deadline_for(bytes_up)`` gives the call's deadline in seconds (the agent's
+        per-call budget, :mod:`mobile_agent.budget`); default: the client's timeout.
+        """
         tick = time.perf_counter()
         frame: bytes | None = None
         images: tuple[bytes, ...] | None = None
@@ -96,8 +120,17 @@ class CloudClient:
         request = ExecuteRequest(
             model, weights_hash, start, end, codec, frame, images, request_id=request_id
         )
+        timeout = self.timeout_s if deadline_for is None else deadline_for(bytes_up)
+        self.last_timeout_s, self.last_bytes_up = timeout, bytes_up
         tick = time.perf_counter()
-        reply = self._stub.execute(request, timeout=self.timeout_s)
+        if timeout >= self.timeout_s:
+            reply = self._stub.execute(request, timeout=self.timeout_s)
+        else:  # the budget: stop waiting then, but let the call run on to --timeout
+            pending = self._stub.execute_async(request, timeout=self.timeout_s)
+            try:
+                reply = pending.result(timeout=timeout)
+            except grpc.FutureTimeoutError:
+                raise BudgetSpent(pending, tick, bytes_up, timeout) from None
         rpc_ms = (time.perf_counter() - tick) * 1e3
         tick = time.perf_counter()
         output = decode(reply.output, self.max_frame_bytes)

@@ -62,7 +62,8 @@ class LinkSettings:
     probe_idle_s: float = 1.0
     probe_mobile_s: float = 10.0
     probe_target_s: float = 0.1  # airtime per probe at the current estimate
-    probe_timeout_s: float = 10.0
+    probe_timeout_s: float = 10.0  # upper bound; each probe gets 20x its expected airtime
+    probe_share: float = 0.1  # at most this share of the time is spent probing
     window: int = 8  # observations fitted: small, so that a new link shows within calls
     alpha: float = 0.5  # EWMA weight of each new fit
     max_age_s: float = 30.0
@@ -119,6 +120,10 @@ class LinkMonitor:
         self._last_probe = -float("inf")
         self._probed_once = False
         self._probe_backoff = _Backoff(s.max_backoff_s)
+        # Probe sizes are scaled by this: small after a start or a failed probe (the link
+        # may have dropped far below the estimate), doubling after each good round.
+        self._probe_scale = 1 / 16
+        self._probe_quiet_until = -float("inf")  # keeps probing within probe_share
         self._report_backoff = _Backoff(s.max_backoff_s)
         self._reported: Link | None = None
         self._next_report = 0.0
@@ -153,6 +158,13 @@ class LinkMonitor:
         finally:
             with self._calls_lock:
                 self._calls -= 1
+
+    def _scaled(self, nbytes: int) -> int:
+        tiny = self.estimator.tiny_bytes
+        return nbytes if nbytes <= tiny else max(tiny, int(nbytes * self._probe_scale))
+
+    def _busy(self) -> bool:
+        return self._calls > 0
 
     def after_call(self, call: CloudCall) -> CloudCall:
         """Account for one Execute call: emulated airtime first, then an observation.
@@ -219,35 +231,53 @@ class LinkMonitor:
         interval = s.probe_idle_s if self._uses_cloud() else s.probe_mobile_s
         if now - self._last_probe < interval or not self._probe_backoff.ready(now):
             return 0
+        if now < self._probe_quiet_until:
+            return 0
         if self._calls:  # traffic is flowing: the calls themselves are observations
             return 0
         probes = self.estimator.probe_plan(now)
         if not probes:
             return 0
         self._last_probe = now
-        from collabdnn.transport.probe import ProbeClient
+        from collabdnn.transport.probe import ProbeCancelled, ProbeClient
 
         client = ProbeClient.over(self.channel_for(self.cloud), timeout_s=s.probe_timeout_s)
+        # Airtime the estimate expects for the largest probe: probes are sized for
+        # probe_target_s at full scale (at least 5 RTTs; see LinkEstimator.probe_plan).
+        expected_s = max(s.probe_target_s, 5 * self.current().rtt_ms / 1e3) * self._probe_scale
+        timeout_s = min(s.probe_timeout_s, max(1.0, 20 * expected_s))
+        begin = time.monotonic()
         try:
             if not self._probed_once:  # warm the connection; not fed to the estimator
-                client.probe(probes[0].bytes_up, probes[0].bytes_down)
+                client.probe(probes[-1].bytes_up, probes[-1].bytes_down, timeout_s, self._busy)
                 self._probed_once = True
             for probe in probes:
-                result = client.probe(probe.bytes_up, probe.bytes_down)
+                up, down = (self._scaled(n) for n in (probe.bytes_up, probe.bytes_down))
+                result = client.probe(up, down, timeout_s, self._busy)
                 delay_ms = self._emulate(result.bytes_up, result.bytes_down)
                 self.estimator.observe(
                     result.bytes_up, result.bytes_down, result.wall_ms + delay_ms, result.server_ms
                 )
+        except ProbeCancelled:
+            log.debug("link probe cancelled: a cloud call started")
+            return 0
         except grpc.RpcError as exc:
             delay = self._probe_backoff.failed(time.monotonic())
-            log.debug(
-                "link probe to %s failed (%s); next try in %.1f s",
+            # The link may have dropped far below the estimate: much smaller next time.
+            self._probe_scale = max(1 / 4096, min(self._probe_scale, 1 / 16) / 8)
+            (log.info if self._probe_backoff.failures == 1 else log.debug)(
+                "link probe to %s failed (%s, deadline %.1f s); next try in %.1f s, smaller",
                 self.cloud,
                 exc.code().name,
+                timeout_s,
                 delay,
             )
             return 0
+        finally:
+            elapsed = time.monotonic() - begin
+            self._probe_quiet_until = time.monotonic() + elapsed * (1 / s.probe_share - 1)
         self._probe_backoff.ok()
+        self._probe_scale = min(1.0, self._probe_scale * 2)
         log.debug("probed %s: %s", self.cloud, _fmt(self.current()))
         return len(probes)
 

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 import grpc
 
 from collabdnn.bounds import RequestLimits
-from collabdnn.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
+from collabdnn.limits import (
+    DEFAULT_MAX_ASPECT,
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_SIDE,
+)
 from collabdnn.placement import AssignedPlan, Placement
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB, ChannelPool
@@ -43,11 +48,16 @@ class MobileConfig:
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
     max_frame_mb: float = 512.0
     timeout_s: float = 30.0  # deadline of each cloud call
+    call_budget_factor: float = 3.0  # each call's budget: max(floor, factor x expected)
+    call_budget_floor_ms: float = 250.0
+    health_watch_s: float = 5.0  # idle this long: check the cloud (0 = never)
     breaker_reset_s: float = 2.0  # after a cloud failure, run locally this long, then probe
     breaker_failures: int = 1  # consecutive cloud failures that open the breaker
     max_concurrent: int = 16  # Classify requests admitted at once; more: RESOURCE_EXHAUSTED
     max_image_mb: float = DEFAULT_MAX_IMAGE_BYTES / 2**20  # largest encoded image accepted
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest decoded image accepted (width x height)
+    max_side: int = DEFAULT_MAX_SIDE  # longest image side accepted
+    max_aspect: float = DEFAULT_MAX_ASPECT  # largest longest/shortest side ratio accepted
     # images, bytes and batch of one request (collabdnn.bounds)
     limits: RequestLimits = field(default_factory=RequestLimits)
     zstd_level: int = 1
@@ -94,7 +104,10 @@ def _build(config: MobileConfig) -> BuiltServer:
             torch.set_num_threads(config.threads)
         set_pillow_pixel_limit(config.max_pixels)
         limits = ImageLimits(
-            max_bytes=int(config.max_image_mb * 2**20), max_pixels=config.max_pixels
+            max_bytes=int(config.max_image_mb * 2**20),
+            max_pixels=config.max_pixels,
+            max_side=config.max_side,
+            max_aspect=config.max_aspect,
         )
         model = load_model(config.model, config.weights, config.device, limits)
         settings = AgentSettings(
@@ -104,6 +117,9 @@ def _build(config: MobileConfig) -> BuiltServer:
             breaker_failures=config.breaker_failures,
             codec=CodecConfig(level=config.zstd_level, shuffle=config.shuffle),
             max_frame_bytes=int(config.max_frame_mb * 1024 * 1024),
+            call_budget_factor=config.call_budget_factor,
+            call_budget_floor_ms=config.call_budget_floor_ms,
+            health_watch_s=config.health_watch_s,
             limits=config.limits,
         )
         servicer.agent = MobileAgent(model, plan, pool, settings, monitor)
@@ -112,12 +128,17 @@ def _build(config: MobileConfig) -> BuiltServer:
             f"with {torch.get_num_threads()} threads, plan {plan.placement}"
         )
 
+    def _stop_watch() -> None:  # before the pool closes: the watch uses its channel
+        if servicer.agent is not None:
+            servicer.agent.stop_watch()
+
     def once_serving() -> None:
         # After SERVING: a missing cloud does not keep the agent from serving locally.
         agent = servicer.agent
         assert agent is not None  # load() set it
         if config.cloud:
             agent.cloud_usable()  # checks once, unless a request got there first
+            agent.start_watch()
         else:
             log.info("no cloud configured: every unit runs locally")
         monitor.start(uses_cloud=agent.uses_cloud)
@@ -139,7 +160,7 @@ def _build(config: MobileConfig) -> BuiltServer:
         load=load,
         once_serving=once_serving,
         starting=f"loading {config.model}",
-        cleanup=(monitor.stop, pool.close),
+        cleanup=(_stop_watch, monitor.stop, pool.close),
         halt=halt,
     )
 

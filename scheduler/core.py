@@ -21,7 +21,6 @@ placement keeps the id and pushes nothing.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -282,8 +281,8 @@ class Scheduler:
 
     def report_load(self, cloud_load: float) -> PlanSwitch | None:
         """The cloud's slowdown factor K (see :func:`cloud_load_factor`)."""
-        if not (cloud_load > 0 and math.isfinite(cloud_load)):
-            raise PlanRequestError(f"cloud load must be finite and > 0, got {cloud_load}")
+        if not 0 < cloud_load < float("inf"):  # NaN and inf too: INVALID_ARGUMENT
+            raise PlanRequestError(f"cloud load must be a finite number > 0, got {cloud_load}")
         return self._after(self._keeper().update_cloud_load(cloud_load))
 
     def set_objective(

@@ -333,9 +333,9 @@ def _plot_paper_latency(models: dict[str, Any], output: Path) -> Path:
     fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
     for ax, (model, nets) in zip(axes[0], models.items(), strict=True):
         networks = list(nets)
-        med = {k: [] for k in STRATEGY_LABELS}
-        comm = {k: [] for k in STRATEGY_LABELS}
-        err = {k: [] for k in STRATEGY_LABELS}
+        med: dict[str, list[float]] = {k: [] for k in STRATEGY_LABELS}
+        comm: dict[str, list[float]] = {k: [] for k in STRATEGY_LABELS}
+        err: dict[str, list[float]] = {k: [] for k in STRATEGY_LABELS}
         for network in networks:
             s = nets[network]["objectives"]["latency"]["strategies"]
             for k in STRATEGY_LABELS:
@@ -357,8 +357,8 @@ def _plot_paper_energy(models: dict[str, Any], output: Path) -> Path:
     fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
     for ax, (model, nets) in zip(axes[0], models.items(), strict=True):
         networks = list(nets)
-        total = {k: [] for k in STRATEGY_LABELS}
-        radio = {k: [] for k in STRATEGY_LABELS}
+        total: dict[str, list[float]] = {k: [] for k in STRATEGY_LABELS}
+        radio: dict[str, list[float]] = {k: [] for k in STRATEGY_LABELS}
         for network in networks:
             s = nets[network]["objectives"]["energy"]["strategies"]
             for k in STRATEGY_LABELS:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from collabdnn import __version__
+from collabdnn.errors import ConfigError
 
 # name -> (module, one-line help). A mapping, so adding a command is one line.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -82,20 +83,28 @@ def apply_environment(
         value = environ.get(env_name(action.dest))
         if value is None or value == "":
             continue
-        if isinstance(action, argparse._StoreTrueAction):
-            action.default = value.lower() in _TRUE
-        elif isinstance(action, argparse._StoreFalseAction):
-            action.default = value.lower() not in _TRUE
-        elif isinstance(action, argparse._CountAction):
-            action.default = int(value)
-        elif action.nargs in ("+", "*"):
-            convert = _converter(action)
-            action.default = [convert(v) for v in value.split()]
-        else:
-            action.default = _converter(action)(value)
+        try:
+            action.default = _environment_value(action, value)
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
+            # The same one-line error as a bad flag (exit status 2), naming the variable.
+            detail = str(exc) if isinstance(exc, argparse.ArgumentTypeError) else "invalid value"
+            parser.error(f"{env_name(action.dest)}={value!r}: {detail}")
         action.required = False
         if action.help and action.help is not argparse.SUPPRESS:
             action.help += f" [{env_name(action.dest)} is set]"
+
+
+def _environment_value(action: argparse.Action, value: str) -> Any:
+    if isinstance(action, argparse._StoreTrueAction):
+        return value.lower() in _TRUE
+    if isinstance(action, argparse._StoreFalseAction):
+        return value.lower() not in _TRUE
+    if isinstance(action, argparse._CountAction):
+        return int(value)
+    convert = _converter(action)
+    if action.nargs in ("+", "*"):
+        return [convert(v) for v in value.split()]
+    return convert(value)
 
 
 def _converter(action: argparse.Action) -> Callable[[str], Any]:
@@ -134,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ConfigError as exc:  # a busy port, a bad certificate: one line, no traceback
+        print(f"collabdnn {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,9 +11,14 @@ import json
 import sys
 from pathlib import Path
 
+from collabdnn.cli._service_args import positive_float
 from collabdnn.placement import Placement, PlacementError, spec_of
 from collabdnn.results import ClassifyResult
-from collabdnn.transport.security import add_security_arguments, config_from_args
+from collabdnn.transport.security import (
+    add_security_arguments,
+    config_from_args,
+    describe_failure,
+)
 from mobile_agent.client import classify
 
 DEFAULT_AGENT = "127.0.0.1:50053"
@@ -35,7 +40,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--top-k", type=int, default=5, help="classes per image (default: 5)")
     parser.add_argument(
-        "--timeout", type=float, default=60.0, help="deadline per image in seconds (default: 60)"
+        "--timeout",
+        type=positive_float,
+        default=60.0,
+        help="deadline per image in seconds (default: 60)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     add_security_arguments(parser)
@@ -102,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"classify: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
+    security = config_from_args(args)
     try:
         results = classify(
             args.agent,
@@ -109,10 +118,11 @@ def run(args: argparse.Namespace) -> int:
             placement,
             timeout=args.timeout,
             top_k=args.top_k,
-            security_config=config_from_args(args),
+            security_config=security,
         )
     except grpc.RpcError as exc:
-        print(f"classify: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        why = describe_failure(args.agent, security, exc.code().name, exc.details())
+        print(f"classify: {why}", file=sys.stderr)
         return 1
     names = [str(path) for path in args.images]
     if args.json:

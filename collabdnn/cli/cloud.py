@@ -9,6 +9,7 @@ from collabdnn.cli._service_args import (
     add_image_limit_args,
     add_service_args,
     announce,
+    positive_float,
     positive_int,
 )
 from collabdnn.cli._work_args import add_work_limit_args, work_limits_from_args
@@ -20,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_service_args(parser, default_port=50051)
     parser.add_argument(
         "--max-frame-mb",
-        type=float,
+        type=positive_float,
         default=512.0,
         help="largest decoded activation accepted (default: 512 MB)",
     )
@@ -31,6 +32,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="Execute calls admitted at once, computing (at most "
         "--workers) or waiting; more are refused RESOURCE_EXHAUSTED "
         "at once (default: 64)",
+    )
+    parser.add_argument(
+        "--max-connection-age-s",
+        type=float,
+        default=20.0,
+        help="close each client connection after about this long (GOAWAY; calls in "
+        "flight finish), so that clients re-resolve the name and reach replicas "
+        "added meanwhile; 0 = never (default: 20)",
     )
     add_image_limit_args(parser)
     add_work_limit_args(parser)
@@ -54,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         max_image_mb=args.max_image_mb,
         max_pixels=args.max_pixels,
+        max_connection_age_s=args.max_connection_age_s,
+        max_side=args.max_side,
+        max_aspect=args.max_aspect,
         limits=work_limits_from_args(args),
         security=config_from_args(args),
     )

@@ -6,7 +6,9 @@ Made for container healthchecks: one short call with a deadline, the status on s
 from __future__ import annotations
 
 import argparse
+import sys
 
+from collabdnn.cli._service_args import positive_float
 from collabdnn.transport.security import add_security_arguments, config_from_args
 
 
@@ -15,13 +17,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--service", default="", help="service name to ask about (default: the whole server)"
     )
-    parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    parser.add_argument(
+        "--timeout", type=positive_float, default=5.0, help="deadline in seconds (default: 5)"
+    )
     add_security_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from collabdnn.transport.channels import check_health
+    from collabdnn.transport.channels import health_status
 
-    status = check_health(args.address, args.service, args.timeout, config_from_args(args))
+    status, why = health_status(args.address, args.service, args.timeout, config_from_args(args))
     print(status)
+    if why:
+        print(f"health: {args.address}: {why}", file=sys.stderr)
     return 0 if status == "SERVING" else 1

@@ -10,8 +10,11 @@ from collabdnn.cli._service_args import (
     add_image_limit_args,
     add_service_args,
     announce,
+    fraction,
+    non_negative_float,
     positive_float,
     positive_int,
+    zstd_level,
 )
 from collabdnn.cli._work_args import add_work_limit_args, work_limits_from_args
 from collabdnn.placement import Placement, PlacementError
@@ -45,22 +48,44 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=30.0,
-        help="deadline of each cloud call in seconds (default: 30)",
+        help="upper bound of each cloud call's deadline in seconds, and the deadline "
+        "before a segment has a call budget (default: 30)",
+    )
+    parser.add_argument(
+        "--call-budget-factor",
+        type=positive_float,
+        default=3.0,
+        help="each cloud call's deadline is this many times what the same segment "
+        "recently took, at least --call-budget-floor-ms and at most --timeout; "
+        "past it the agent finishes locally (default: 3)",
+    )
+    parser.add_argument(
+        "--call-budget-floor-ms",
+        type=positive_float,
+        default=250.0,
+        help="smallest cloud call budget, ms (default: 250)",
+    )
+    parser.add_argument(
+        "--health-watch-s",
+        type=float,
+        default=5.0,
+        help="after this long without a successful cloud call, check the cloud "
+        "(2 s deadline) and stop offloading if it does not answer; 0 = never (default: 5)",
     )
     parser.add_argument(
         "--zstd-level",
-        type=int,
+        type=zstd_level,
         default=1,
-        help="zstd level of activations sent (0 = raw; default: 1)",
+        help="zstd level of activations sent, -7..22 (0 = raw; default: 1)",
     )
     parser.add_argument(
         "--shuffle", action="store_true", help="byte-shuffle float activations before zstd"
     )
     parser.add_argument(
         "--max-frame-mb",
-        type=float,
+        type=positive_float,
         default=512.0,
         help="largest decoded activation accepted (default: 512 MB)",
     )
@@ -102,45 +127,45 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     sched.add_argument(
         "--battery",
-        type=float,
+        type=fraction,
         metavar="F",
         help="battery fraction to report when this machine has no battery",
     )
     sched.add_argument(
         "--report-s",
-        type=float,
+        type=positive_float,
         default=2.0,
         help="seconds between reports (a changed estimate goes at once)",
     )
     sched.add_argument(
         "--probe-idle-s",
-        type=float,
+        type=positive_float,
         default=1.0,
         help="probe the link after this long without cloud traffic while the "
         "plan uses the cloud (default: 1)",
     )
     sched.add_argument(
         "--probe-mobile-s",
-        type=float,
+        type=positive_float,
         default=10.0,
         help="... and this often while it does not (default: 10)",
     )
     sched.add_argument(
         "--report-change",
-        type=float,
+        type=non_negative_float,
         default=0.1,
         help="report at once when the estimate moved by this fraction (default: 0.1)",
     )
     sched.add_argument("--no-probe", action="store_true", help="never send probe calls")
     sched.add_argument(
         "--link-window",
-        type=int,
+        type=positive_int,
         default=8,
         help="cloud calls fitted by the link estimator (default: 8)",
     )
     sched.add_argument(
         "--link-alpha",
-        type=float,
+        type=fraction,
         default=0.5,
         help="EWMA weight of each new link fit (default: 0.5)",
     )
@@ -153,9 +178,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=("3g", "4g", "wifi"),
         help="emulate this preset's link (figures below override it)",
     )
-    emu.add_argument("--emulate-up-mbps", type=float, help="emulated uplink, Mbit/s")
-    emu.add_argument("--emulate-down-mbps", type=float, help="emulated downlink, Mbit/s")
-    emu.add_argument("--emulate-rtt-ms", type=float, help="emulated round-trip time, ms")
+    emu.add_argument("--emulate-up-mbps", type=positive_float, help="emulated uplink, Mbit/s")
+    emu.add_argument("--emulate-down-mbps", type=positive_float, help="emulated downlink, Mbit/s")
+    emu.add_argument(
+        "--emulate-rtt-ms", type=non_negative_float, help="emulated round-trip time, ms"
+    )
 
 
 def link_settings(args: argparse.Namespace):  # -> LinkSettings (imported lazily)
@@ -201,6 +228,9 @@ def run(args: argparse.Namespace) -> int:
         max_message_mb=args.max_message_mb,
         max_frame_mb=args.max_frame_mb,
         timeout_s=args.timeout,
+        call_budget_factor=args.call_budget_factor,
+        call_budget_floor_ms=args.call_budget_floor_ms,
+        health_watch_s=args.health_watch_s,
         zstd_level=args.zstd_level,
         shuffle=args.shuffle,
         workers=args.workers,
@@ -211,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent,
         max_image_mb=args.max_image_mb,
         max_pixels=args.max_pixels,
+        max_side=args.max_side,
+        max_aspect=args.max_aspect,
         limits=work_limits_from_args(args),
         link=link_settings(args),
     )

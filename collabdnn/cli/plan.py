@@ -119,17 +119,16 @@ def _run_live(args: argparse.Namespace) -> int:
     import grpc
 
     from collabdnn.transport.channels import open_channel
-    from collabdnn.transport.security import config_from_args
+    from collabdnn.transport.security import config_from_args, describe_failure
     from collabdnn.wire.stubs import SchedulerStub
 
+    security = config_from_args(args)
     try:
-        with open_channel(args.scheduler, security_config=config_from_args(args)) as channel:
+        with open_channel(args.scheduler, security_config=security) as channel:
             live = SchedulerStub(channel).get_plan(timeout=args.timeout)
     except grpc.RpcError as exc:
-        print(
-            f"collabdnn plan: scheduler {args.scheduler}: {exc.code().name}: {exc.details()}",
-            file=sys.stderr,
-        )
+        why = describe_failure(args.scheduler, security, exc.code().name, exc.details())
+        print(f"collabdnn plan: scheduler {args.scheduler}: {why}", file=sys.stderr)
         return 1
     out = live.to_dict()
     if args.json:

@@ -131,7 +131,7 @@ def _remote_profile(args: argparse.Namespace) -> Profile:
     from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
     from collabdnn.samples import read_images, sample_images
     from collabdnn.transport.channels import open_channel
-    from collabdnn.transport.security import config_from_args
+    from collabdnn.transport.security import config_from_args, describe_failure
 
     role, address = ("cloud", args.cloud) if args.cloud else ("mobile", args.agent)
     if args.side and args.side != role:
@@ -144,12 +144,13 @@ def _remote_profile(args: argparse.Namespace) -> Profile:
         shuffle=args.shuffle,
     )
     images = read_images(args.images or sample_images())
+    security = config_from_args(args)
     try:
-        with open_channel(address, security_config=config_from_args(args)) as channel:
+        with open_channel(address, security_config=security) as channel:
             profile = fetch_profile(channel, role, images, settings, args.timeout)
     except grpc.RpcError as exc:
-        code, details = exc.code().name, exc.details()
-        raise ValueError(f"the {role} at {address}: {code}: {details}") from exc
+        why = describe_failure(address, security, exc.code().name, exc.details())
+        raise ValueError(f"the {role} at {address}: {why}") from exc
     if args.model and args.model != profile.model:
         raise ValueError(f"--model {args.model} but the {role} at {address} serves {profile.model}")
     return profile

@@ -7,7 +7,15 @@ import logging
 from pathlib import Path
 
 from collabdnn.cli._power_args import add_power_arguments, power_overrides
-from collabdnn.cli._service_args import announce
+from collabdnn.cli._service_args import (
+    announce,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    port,
+    positive_float,
+    positive_int,
+)
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import add_security_arguments
 
@@ -46,16 +54,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="latency",
         help="what to minimise (default: latency)",
     )
-    obj.add_argument("--deadline-ms", type=float, help="latency bound (deadline objective)")
+    obj.add_argument(
+        "--deadline-ms", type=positive_float, help="latency bound (deadline objective)"
+    )
     obj.add_argument(
         "--weight",
-        type=float,
+        type=fraction,
         default=0.5,
         help="weighted objective: weight of latency in [0, 1] (default 0.5)",
     )
     obj.add_argument(
         "--battery-threshold",
-        type=float,
+        type=fraction,
         default=0.2,
         help="below this reported battery fraction, plan for energy (default 0.2)",
     )
@@ -66,12 +76,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="wifi",
         help="link preset and radio power model (default: wifi)",
     )
-    link.add_argument("--up-mbps", type=float, help="uplink throughput, Mbit/s")
-    link.add_argument("--down-mbps", type=float, help="downlink throughput, Mbit/s")
-    link.add_argument("--rtt-ms", type=float, help="round-trip time, ms")
+    link.add_argument("--up-mbps", type=positive_float, help="uplink throughput, Mbit/s")
+    link.add_argument("--down-mbps", type=positive_float, help="downlink throughput, Mbit/s")
+    link.add_argument("--rtt-ms", type=non_negative_float, help="round-trip time, ms")
     link.add_argument(
         "--replan-threshold",
-        type=float,
+        type=non_negative_float,
         default=0.2,
         help="re-plan when a reported figure moved by this fraction (default 0.2)",
     )
@@ -84,11 +94,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="photos the sides profile on (default: samples/)",
     )
-    prof.add_argument("--profile-repeats", type=int, default=5, help="timed runs per photo")
-    prof.add_argument("--profile-warmup", type=int, default=1, help="untimed runs per photo")
+    prof.add_argument(
+        "--profile-repeats", type=positive_int, default=5, help="timed runs per photo"
+    )
+    prof.add_argument(
+        "--profile-warmup", type=non_negative_int, default=1, help="untimed runs per photo"
+    )
     prof.add_argument(
         "--mobile-slowdown",
-        type=float,
+        type=positive_float,
         default=1.0,
         metavar="F",
         help="plan for a phone F times slower than the mobile profile measured "
@@ -96,27 +110,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--load-poll-s",
-        type=float,
+        type=non_negative_float,
         default=5.0,
         help="read the cloud's load this often (0 = never; default 5)",
     )
     parser.add_argument(
         "--push-check-s",
-        type=float,
+        type=positive_float,
         default=5.0,
         help="check the agent holds the current plan this often (default 5)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument(
-        "--port", type=int, default=50052, help="port (default: 50052; 0 = any free port, printed)"
+        "--port", type=port, default=50052, help="port (default: 50052; 0 = any free port, printed)"
     )
     parser.add_argument(
-        "--max-message-mb", type=float, default=DEFAULT_MAX_MESSAGE_MB, help="largest gRPC message"
+        "--max-message-mb",
+        type=positive_float,
+        default=DEFAULT_MAX_MESSAGE_MB,
+        help="largest gRPC message",
     )
-    parser.add_argument("--workers", type=int, default=4, help="gRPC handler threads")
+    parser.add_argument(
+        "--workers", type=positive_int, default=4, help="gRPC handler threads (default: 4)"
+    )
     parser.add_argument(
         "--grace",
-        type=float,
+        type=non_negative_float,
         default=5.0,
         help="seconds in-flight requests get on SIGTERM (default: 5)",
     )

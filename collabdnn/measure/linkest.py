@@ -272,7 +272,7 @@ class LinkEstimator:
             self._probe_round += 1
 
             def size(coef: float, known: bool) -> int:
-                wanted = factor * target / coef
+                wanted = factor * target / coef if coef > 0 else float(self.max_probe_bytes)
                 if not known:
                     # The prior may be far too fast: start small, grow once measured.
                     wanted = min(wanted, self.initial_probe_bytes)

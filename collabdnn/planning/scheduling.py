@@ -119,7 +119,8 @@ class PlanKeeper:
                 new_plan.mobile_energy_mj,
             )
         else:
-            log.info("re-planned (%s): placement unchanged %s", reason, switch.new_spec)
+            # DEBUG: a link estimate that wobbles re-plans often; only a switch is news.
+            log.debug("re-planned (%s): placement unchanged %s", reason, switch.new_spec)
         return switch
 
     def update_link(self, link: Link, force: bool = False) -> PlanSwitch | None:

@@ -113,14 +113,31 @@ def check_health(
     Connection failures come back as ``UNREACHABLE`` rather than an exception, so callers
     that poll (compose healthchecks, :mod:`collabdnn.testbed.procs`) stay simple.
     """
+    return health_status(address, service, timeout, security_config, explain=False)[0]
+
+
+def health_status(
+    address: str,
+    service: str = "",
+    timeout: float = 5.0,
+    security_config: SecurityConfig = PLAINTEXT,
+    *,
+    explain: bool = True,
+) -> tuple[str, str]:
+    """:func:`check_health`'s status and, when the call failed, why (with a TLS hint
+    unless ``explain`` is false: working it out may take one more connection)."""
     with open_channel(address, security_config=security_config) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as exc:
             code = exc.code()
-            return "UNKNOWN_SERVICE" if code == grpc.StatusCode.NOT_FOUND else "UNREACHABLE"
-    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            status = "UNKNOWN_SERVICE" if code == grpc.StatusCode.NOT_FOUND else "UNREACHABLE"
+            if not explain:
+                return status, f"{code.name}: {exc.details()}"
+            why = security.describe_failure(address, security_config, code.name, exc.details())
+            return status, why
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status), ""
 
 
 class ChannelPool:
@@ -142,6 +159,7 @@ class ChannelPool:
         }
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
+        self.security_config = security_config  # what every channel of the pool uses
 
     def get(self, address: str) -> grpc.Channel:
         with self._lock:

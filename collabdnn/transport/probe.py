@@ -27,6 +27,7 @@ import logging
 import struct
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -130,6 +131,10 @@ def serve(
     return server, port
 
 
+class ProbeCancelled(Exception):
+    """A probe was cancelled because real traffic started; it measured nothing."""
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """One probe call as the estimator wants it."""
@@ -163,13 +168,32 @@ class ProbeClient:
         )
         return client
 
-    def probe(self, bytes_up: int, bytes_down: int) -> ProbeResult:
-        """Upload ``bytes_up`` bytes, get ``bytes_down`` back, and time it."""
+    def probe(
+        self,
+        bytes_up: int,
+        bytes_down: int,
+        timeout_s: float | None = None,
+        cancel_if: Callable[[], bool] | None = None,
+    ) -> ProbeResult:
+        """Upload ``bytes_up`` bytes, get ``bytes_down`` back, and time it.
+
+        ``cancel_if()`` is polled while the probe is in flight; when it turns true the
+        probe is cancelled and :class:`ProbeCancelled` raised: real traffic has started.
+        """
         request = bytearray(max(bytes_up, _HEADER.size))
         _HEADER.pack_into(request, 0, bytes_down)
         payload = bytes(request)
+        timeout = self.timeout_s if timeout_s is None else timeout_s
         begin = time.perf_counter()
-        reply = self._echo(payload, timeout=self.timeout_s)
+        if cancel_if is None:
+            reply = self._echo(payload, timeout=timeout)
+        else:
+            future = self._echo.future(payload, timeout=timeout)
+            while not future.done():
+                if cancel_if() and future.cancel():
+                    raise ProbeCancelled("real traffic started")
+                time.sleep(0.005)
+            reply = future.result()  # grpc.RpcError on DEADLINE_EXCEEDED, ...
         wall_ms = (time.perf_counter() - begin) * 1e3
         (server_ms,) = _REPLY_HEADER.unpack_from(reply)
         return ProbeResult(len(payload), len(reply), wall_ms, server_ms)

@@ -14,8 +14,10 @@ one unit's time of its grace. A load that fails stops the service with exit stat
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +28,7 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from collabdnn.errors import ConfigError
 from collabdnn.transport import security
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB, message_options
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
@@ -43,6 +46,13 @@ SERVER_KEEPALIVE_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
 ]
+# gRPC sets SO_REUSEPORT by default: a second server on a busy port would start and take
+# a share of the new connections. Without it, binding a busy port fails.
+SERVER_BIND_OPTIONS: list[tuple[str, int]] = [("grpc.so_reuseport", 0)]
+
+
+class BindError(OSError, ConfigError):
+    """The service cannot listen on its address (in use, not local, not allowed)."""
 
 
 class Health:
@@ -66,12 +76,50 @@ class Health:
 def bind(
     server: grpc.Server, host: str, port: int, security_config: SecurityConfig = PLAINTEXT
 ) -> int:
-    """Bind ``host:port`` (0 = any free port), TLS or plaintext; returns the bound port."""
+    """Bind ``host:port`` (0 = any free port), TLS or plaintext; returns the bound port.
+
+    Raises :class:`BindError` (one line: the address and why) when the port is taken or
+    the address is not this machine's, and ``SecurityError`` for unusable TLS files.
+    """
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    # Asked of the OS first: gRPC's own failure says only "failed to bind" (and logs it).
+    if _cannot_listen(host, port, only_in_use=True):
+        raise BindError(f"cannot listen on {address}: {IN_USE}")
     try:
         return security.bind(server, address, security_config)
-    except RuntimeError as exc:  # grpc raises RuntimeError when the port is taken
-        raise OSError(f"cannot bind {address}: {exc}") from exc
+    except RuntimeError as exc:  # grpc raises RuntimeError when it cannot bind
+        why = _cannot_listen(host, port) or "gRPC could not bind it"
+        raise BindError(f"cannot listen on {address}: {why}") from exc
+
+
+IN_USE = "the port is already in use (is another service running there?)"
+
+
+def _cannot_listen(host: str, port: int, only_in_use: bool = False) -> str | None:
+    """Why ``host:port`` cannot be listened on, asked of the OS; ``None`` if it can.
+
+    ``only_in_use``: report a port in use only (a name that also resolves to an address
+    this machine lacks, such as ``localhost`` without IPv6, is gRPC's to judge).
+    """
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return None if only_in_use else f"unknown host ({exc.strerror})"
+    problems = []
+    for family, kind, proto, _name, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            # Like gRPC: SO_REUSEADDR (a port in TIME_WAIT is free), no SO_REUSEPORT.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+                probe.listen(1)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return IN_USE
+                problems.append((exc.strerror or str(exc)).lower())
+    return None if only_in_use or not problems else problems[0]
 
 
 @dataclass(frozen=True)
@@ -89,13 +137,26 @@ class ServerConfig:
     max_concurrent_rpcs: int | None = None
     security: SecurityConfig = PLAINTEXT
     grace_s: float = 5.0  # what in-flight RPCs get on SIGTERM/SIGINT
+    # > 0: each client connection is closed (GOAWAY; calls in flight get as long again to
+    # finish) after about that long, so that clients resolve the server's name again and
+    # spread over replicas added meanwhile (live scaling behind one DNS name).
+    max_connection_age_s: float = 0.0
 
 
 def new_server(config: ServerConfig) -> grpc.Server:
     """A server with message limits and, when a token is configured, its check."""
+    age: list[tuple[str, int]] = []
+    if config.max_connection_age_s > 0:
+        ms = int(config.max_connection_age_s * 1e3)
+        age = [("grpc.max_connection_age_ms", ms), ("grpc.max_connection_age_grace_ms", ms)]
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
-        options=[*message_options(config.max_message_mb), *SERVER_KEEPALIVE_OPTIONS],
+        options=[
+            *message_options(config.max_message_mb),
+            *SERVER_KEEPALIVE_OPTIONS,
+            *SERVER_BIND_OPTIONS,
+            *age,
+        ],
         interceptors=security.server_interceptors(config.security),
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )

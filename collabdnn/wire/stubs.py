@@ -8,7 +8,8 @@ message. Every call takes a deadline (``timeout``, seconds, required) and raises
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from collabdnn.wire import serde
 from collabdnn.wire.proto import (
@@ -48,6 +49,7 @@ __all__ = [
     "SCHEDULER_SERVICE",
     "AgentStub",
     "CloudStub",
+    "PendingExecute",
     "SchedulerStub",
 ]
 
@@ -56,6 +58,26 @@ __all__ = [
 CLOUD_SERVICE: str = cloud_pb2.DESCRIPTOR.services_by_name["CloudServer"].full_name
 MOBILE_SERVICE: str = mobile_pb2.DESCRIPTOR.services_by_name["MobileAgent"].full_name
 SCHEDULER_SERVICE: str = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
+
+
+class PendingExecute:
+    """An Execute in flight (gRPC's future, its reply converted): the agent stops waiting
+    when a call's budget is spent, yet still measures the reply if it comes."""
+
+    def __init__(self, future: Any) -> None:
+        self._future = future
+
+    def result(self, timeout: float | None = None) -> ExecuteReply:
+        """The reply; ``grpc.FutureTimeoutError`` if none within ``timeout`` seconds,
+        ``grpc.RpcError`` if the call failed."""
+        return serde.execute_reply_from_proto(self._future.result(timeout=timeout))
+
+    def failed(self) -> bool:
+        """Done without a reply (cancelled, or ended with an error status)."""
+        return bool(self._future.cancelled() or self._future.exception() is not None)
+
+    def add_done_callback(self, callback: Callable[[PendingExecute], None]) -> None:
+        self._future.add_done_callback(lambda _future: callback(self))
 
 
 class CloudStub:
@@ -68,6 +90,11 @@ class CloudStub:
         return serde.execute_reply_from_proto(
             self._stub.Execute(serde.execute_request_to_proto(request), timeout=timeout)
         )
+
+    def execute_async(self, request: ExecuteRequest, *, timeout: float) -> PendingExecute:
+        """Start an Execute and return at once; the reply comes from the handle."""
+        call = self._stub.Execute.future(serde.execute_request_to_proto(request), timeout=timeout)
+        return PendingExecute(call)
 
     def profile(self, query: ProfileQuery, *, timeout: float) -> Profile:
         return serde.profile_reply_from_proto(

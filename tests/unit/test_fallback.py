@@ -152,7 +152,7 @@ def test_a_missed_deadline_finishes_locally(
             # The agent gave up at its deadline: it returned while the cloud still held
             # the call (had it waited for the reply, it would have one and no fallback).
             assert servicer.calls == 1 and servicer.answered == 0
-            assert result.fallback and "".join(result.placement) == "M" * 12
+            assert result.fallback and spec_of(result.placement) == "M" * 12
             assert agent.breaker.state == OPEN
     finally:
         servicer.hold.set()

@@ -2,7 +2,7 @@
 definition.
 
 Every ``x_to_proto`` has its ``x_from_proto``, and ``x_from_proto(x_to_proto(v)) == v``
-for every value ``v`` a service sends (``tests/test_serde.py`` checks each pair). Services
+for every value ``v`` a service sends (``tests/unit/test_serde.py`` checks each pair). Services
 convert a request the moment it arrives and a reply just before it leaves; clients go
 through :mod:`collabdnn.wire.stubs`, which converts the same way. Nothing outside
 :mod:`collabdnn.wire` builds or reads a message.
