@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from collabdnn.cli._model_args import MODEL_HELP, add_max_units_arg
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import add_security_arguments
 
@@ -16,7 +17,8 @@ LISTENING = "listening on"
 
 
 def add_service_args(parser: argparse.ArgumentParser, default_port: int) -> None:
-    parser.add_argument("--model", default="alexnet", help="model name (default: alexnet)")
+    parser.add_argument("--model", default="alexnet", help=f"{MODEL_HELP} (default: alexnet)")
+    add_max_units_arg(parser)
     parser.add_argument(
         "--weights",
         default="seed:0",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from collabdnn.cli._model_args import MODEL_HELP, add_max_units_arg, model_name
 from collabdnn.cli.output import format_table, print_json
 from collabdnn.transport.security import add_security_arguments
 
@@ -46,9 +47,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side", choices=("mobile", "cloud"), help="which side this profiles")
     parser.add_argument(
         "--model",
-        help="model name (see 'collabdnn models'); with --cloud or "
-        "--agent, the service's model (checked when given)",
+        help=f"{MODEL_HELP}; with --cloud or --agent, the service's model (checked when given)",
     )
+    add_max_units_arg(parser)
     remote = parser.add_mutually_exclusive_group()
     remote.add_argument(
         "--cloud", metavar="HOST:PORT", help="ask this running cloud server to profile itself"
@@ -111,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
 
 def obtain_profile(args: argparse.Namespace) -> Profile:
     """The profile the arguments ask for: predicted, measured by a service, or here."""
+    if args.model:
+        args.model = model_name(args.model, getattr(args, "max_units", None))
     if args.cloud or args.agent:
         return _remote_profile(args)
     if not args.model:
