@@ -31,6 +31,7 @@ DEFAULT_PORT = 50053
 @dataclass(frozen=True)
 class MobileConfig:
     model: str = "alexnet"
+    unit_costs: tuple[float, ...] | None = None  # merge by these (--unit-costs), not FLOPs
     weights: str = "seed:0"
     device: str = "cpu"
     threads: int = 0
@@ -94,7 +95,9 @@ def _build(config: MobileConfig) -> BuiltServer:
         limits = ImageLimits(
             max_bytes=int(config.max_image_mb * 2**20), max_pixels=config.max_pixels
         )
-        model = load_model(config.model, config.weights, config.device, limits)
+        model = load_model(
+            config.model, config.weights, config.device, limits, unit_costs=config.unit_costs
+        )
         settings = AgentSettings(
             cloud=config.cloud,
             timeout_s=config.timeout_s,

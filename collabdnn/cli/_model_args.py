@@ -33,6 +33,33 @@ def add_max_units_arg(parser: argparse.ArgumentParser) -> None:
         help="merge the cheapest adjacent units (by FLOPs) until at most N are left, "
         "preprocessing included; the model's name becomes NAME@N (default: no merging)",
     )
+    parser.add_argument(
+        "--unit-costs",
+        metavar="PROFILE",
+        help="with --max-units: merge by this profile's median unit times instead of "
+        "FLOPs (a profile of the unmerged model); the name becomes NAME@N~LAYOUT, and "
+        "both sides need the same profile",
+    )
+
+
+def unit_costs(args: argparse.Namespace) -> tuple[float, ...] | None:
+    """The per-unit costs ``--unit-costs`` names (preprocessing left out), or None."""
+    path = getattr(args, "unit_costs", None)
+    if not path:
+        return None
+    from collabdnn.model.registry import parse_model_name
+    from collabdnn.planning.profiles import ProfileError, load_profile
+
+    if getattr(args, "max_units", None) is None and parse_model_name(args.model).max_units is None:
+        raise SystemExit("--unit-costs needs --max-units")
+    try:
+        profile = load_profile(path)
+    except ProfileError as exc:
+        raise SystemExit(f"--unit-costs {path}: {exc}") from exc
+    base = parse_model_name(args.model).base
+    if profile.model != base:
+        raise SystemExit(f"--unit-costs {path} profiles {profile.model}, not {base}")
+    return tuple(u.latency_ms.median for u in profile.units[1:])
 
 
 def model_name(model: str, max_units: int | None) -> str:

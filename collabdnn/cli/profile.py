@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from collabdnn.cli._model_args import MODEL_HELP, add_max_units_arg, model_name
+from collabdnn.cli._model_args import MODEL_HELP, add_max_units_arg, model_name, unit_costs
 from collabdnn.cli.output import format_table, print_json
 from collabdnn.transport.security import add_security_arguments
 
@@ -41,6 +41,7 @@ class ProfileRequest:
     codec_level: int = 1
     shuffle: bool = False
     images: list[bytes] = field(default_factory=list, repr=False)
+    unit_costs: tuple[float, ...] | None = None  # merge units by these (--unit-costs)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -174,6 +175,7 @@ def profile_request(args: argparse.Namespace) -> ProfileRequest:
         codec_level=args.codec_level,
         shuffle=args.shuffle,
         images=read_images(paths),
+        unit_costs=unit_costs(args),
     )
 
 
@@ -193,7 +195,9 @@ def measure_locally(
         if threads < 1:
             raise ValueError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    model = load_model(request.model, request.weights, request.device)
+    model = load_model(
+        request.model, request.weights, request.device, unit_costs=request.unit_costs
+    )
     return profile_model(
         model,
         request.side,
@@ -217,7 +221,7 @@ def _predicted_profile(args: argparse.Namespace) -> Profile:
     by = "model" if len({p.model for p in measured}) > 1 else "unit"
     report = render_holdout(holdout_predictions(measured, by=by), by)
     print(report, file=sys.stderr if args.json else sys.stdout)
-    model = load_model(args.model, args.weights)
+    model = load_model(args.model, args.weights, unit_costs=unit_costs(args))
     return predict_profile(model, predictor, side=args.side, batch_size=args.batch_size)
 
 

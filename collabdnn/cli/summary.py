@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from collabdnn.cli._model_args import MODEL_HELP, add_max_units_arg, model_name
+from collabdnn.cli._model_args import MODEL_HELP, add_max_units_arg, model_name, unit_costs
 from collabdnn.cli.output import format_table, print_json
 
 
@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from collabdnn.model.split_model import load_model
 
     try:
-        model = load_model(model_name(args.model, args.max_units), args.weights)
+        name = model_name(args.model, args.max_units)
+        model = load_model(name, args.weights, unit_costs=unit_costs(args))
     except CollabError as exc:
         raise SystemExit(f"collabdnn summary: {exc}") from exc
     units = [u.to_dict() for u in model.units]

@@ -238,7 +238,7 @@ def load_model(
     begin = time.perf_counter()
     model = build_with_weights(spec, weights)
     split = SplitModel(spec, model, weights, device, image_limits, max_units, unit_costs)
-    if parsed.max_units is not None and split.name not in (name, parsed.base):
+    if parsed.layout is not None and split.name not in (name, parsed.base):
         raise UnknownModelError(
             f"model {name!r}: these unit costs merge into {split.name!r}, another layout"
         )

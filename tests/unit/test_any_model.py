@@ -366,3 +366,17 @@ def test_summary_of_a_custom_model(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["model"] == f"{TINY}@4" and len(data["units"]) == 4
     assert data["preprocessing"]["crop"] == 64
+
+
+def test_unit_costs_from_a_profile_merge_by_measured_times(tmp_path, capsys):
+    path = tmp_path / "tiny.json"
+    args = ["--side", "mobile", "--model", TINY, "--repeats", "1", "--warmup", "0"]
+    assert main(["profile", *args, "--no-progress", "-o", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["summary", TINY, "--max-units", "4", "--unit-costs", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model"].startswith(f"{TINY}@4~") and len(data["units"]) == 4
+    with pytest.raises(
+        SystemExit, match="profiles collabdnn.model.examples:tiny_cnn, not resnet18"
+    ):
+        main(["summary", "resnet18", "--max-units", "4", "--unit-costs", str(path)])
