@@ -180,19 +180,25 @@ def tensor_nodes(
     channels-last).
 
     The graph runs on fake tensors (shapes and dtypes only); a model whose parameters
-    are on the meta device runs on meta tensors instead.
+    are on the meta device runs on meta tensors instead, and one that fake tensors
+    cannot run (it reads a value: ``.item()``) runs once on zeros.
     """
-    recorder = _TypeRecorder(traced)
+    shape = tuple(input_shape)
     with torch.no_grad():
         if _on_meta(traced):
-            recorder.run(torch.empty(tuple(input_shape), device="meta"))
+            recorder = _TypeRecorder(traced)
+            recorder.run(torch.empty(shape, device="meta"))
             return recorder.tensors
         from torch._subclasses.fake_tensor import FakeTensorMode
 
         device = next((p.device for p in traced.parameters()), torch.device("cpu"))
-        with FakeTensorMode(allow_non_fake_inputs=True) as mode:
-            x = mode.from_tensor(torch.empty(tuple(input_shape), device=device))
-            recorder.run(x)
+        try:
+            with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+                recorder = _TypeRecorder(traced)
+                recorder.run(mode.from_tensor(torch.empty(shape, device=device)))
+        except Exception:  # data-dependent Python: compute it for real, once
+            recorder = _TypeRecorder(traced)
+            recorder.run(torch.zeros(shape, device=device))
     return recorder.tensors
 
 

@@ -237,7 +237,10 @@ def load_model(
     spec = get_spec(parsed.base)
     begin = time.perf_counter()
     model = build_with_weights(spec, weights)
-    split = SplitModel(spec, model, weights, device, image_limits, max_units, unit_costs)
+    try:
+        split = SplitModel(spec, model, weights, device, image_limits, max_units, unit_costs)
+    except ValueError as exc:  # cannot be cut (fx_chain.ChainError), costs that do not fit
+        raise UnknownModelError(f"model {name!r}: {exc}") from exc
     if parsed.layout is not None and split.name not in (name, parsed.base):
         raise UnknownModelError(
             f"model {name!r}: these unit costs merge into {split.name!r}, another layout"

@@ -380,3 +380,19 @@ def test_unit_costs_from_a_profile_merge_by_measured_times(tmp_path, capsys):
         SystemExit, match="profiles collabdnn.model.examples:tiny_cnn, not resnet18"
     ):
         main(["summary", "resnet18", "--max-units", "4", "--unit-costs", str(path)])
+
+
+class _Untraceable(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 if x.sum() > 0 else x  # data-dependent control flow
+
+
+def untraceable() -> nn.Module:
+    return _Untraceable()
+
+
+def test_a_model_fx_cannot_trace_is_a_clear_error():
+    with pytest.raises(UnknownModelError, match="torch.fx cannot trace _Untraceable"):
+        load_model("tests.unit.test_any_model:untraceable")
+    with pytest.raises(UnknownModelError, match="2 unit costs for 7 units"):
+        load_model(TINY, max_units=3, unit_costs=[1.0, 2.0])
