@@ -29,7 +29,7 @@ from collabdnn.errors import (
     WeightsError,
 )
 from collabdnn.measure.profile_service import ProfileQuery, handle_profile
-from collabdnn.model.registry import get_spec
+from collabdnn.model.registry import known_model
 from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Side
 from collabdnn.planning.profiles import Profile
@@ -55,7 +55,12 @@ class Cloud:
         """Same model, same parameters, or refuse: mixing weights gives silent garbage."""
         model = self.model
         if name != model.name:
-            get_spec(name)  # UnknownModelError for a name outside the registry
+            # Refused before anything is imported: a custom package.module:factory name
+            # is resolved only for the model this server was started with.
+            if not known_model(name):
+                raise UnknownModelError(
+                    f"unknown model {name!r}: this server serves model {model.name!r} only"
+                )
             raise UnknownModelError(f"this server serves model {model.name!r}, not {name!r}")
         if weights_hash != model.weights_hash:
             raise WeightsError(

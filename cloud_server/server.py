@@ -33,6 +33,7 @@ DEFAULT_PORT = 50051
 @dataclass(frozen=True)
 class CloudConfig:
     model: str = "alexnet"
+    unit_costs: tuple[float, ...] | None = None  # merge by these (--unit-costs), not FLOPs
     weights: str = "seed:0"
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads; 0 = torch's default
@@ -90,7 +91,9 @@ def _build(config: CloudConfig) -> BuiltServer:
             max_side=config.max_side,
             max_aspect=config.max_aspect,
         )
-        model = load_model(config.model, config.weights, config.device, limits)
+        model = load_model(
+            config.model, config.weights, config.device, limits, unit_costs=config.unit_costs
+        )
         servicer.model = model
         return (
             f"{config.model} (weights {config.weights}, hash {model.weights_hash}) "

@@ -38,7 +38,7 @@ from collabdnn.bounds import RequestLimits, StopCheck
 from collabdnn.codec import CodecConfig, encode
 from collabdnn.errors import CodecError, ImageError
 from collabdnn.measure.profile_service import ProfileQuery, handle_profile
-from collabdnn.model.split_model import SplitModel, imagenet_labels
+from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import AssignedPlan, Placement, PlacementError, Side, segments
 from collabdnn.planning.profiles import Profile
 from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
@@ -122,8 +122,7 @@ class MobileAgent:
         self._in_flight = 0  # Execute calls in flight (the watch leaves those alone)
         self._watch_stop = threading.Event()
         self._watch: threading.Thread | None = None
-        out_features = model.units[-1].output_shape[-1]
-        self._labels = imagenet_labels() if out_features == 1000 else None
+        self._labels = model.labels
 
     # --- plan --------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ DEFAULT_PORT = 50053
 @dataclass(frozen=True)
 class MobileConfig:
     model: str = "alexnet"
+    unit_costs: tuple[float, ...] | None = None  # merge by these (--unit-costs), not FLOPs
     weights: str = "seed:0"
     device: str = "cpu"
     threads: int = 0
@@ -109,7 +110,9 @@ def _build(config: MobileConfig) -> BuiltServer:
             max_side=config.max_side,
             max_aspect=config.max_aspect,
         )
-        model = load_model(config.model, config.weights, config.device, limits)
+        model = load_model(
+            config.model, config.weights, config.device, limits, unit_costs=config.unit_costs
+        )
         settings = AgentSettings(
             cloud=config.cloud,
             timeout_s=config.timeout_s,

@@ -26,7 +26,7 @@ from collabdnn.errors import ConfigError
 
 # name -> (module, one-line help). A mapping, so adding a command is one line.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "models": ("collabdnn.cli.models", "list the models in the registry"),
+    "models": ("collabdnn.cli.models", "list the models --model accepts (--units counts units)"),
     "summary": ("collabdnn.cli.summary", "print a model's unit table and parameter count"),
     "demo": ("collabdnn.cli.demo", "run the end-to-end demo on the sample photos"),
     "plan": ("collabdnn.cli.plan", "place each unit on mobile or cloud from saved profiles"),

@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 
+from collabdnn.cli._model_args import MODEL_HELP, add_max_units_arg
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import add_security_arguments
 
@@ -18,7 +19,8 @@ MIN_ZSTD_LEVEL, MAX_ZSTD_LEVEL = -7, 22  # what collabdnn.codec.CodecConfig acce
 
 
 def add_service_args(parser: argparse.ArgumentParser, default_port: int) -> None:
-    parser.add_argument("--model", default="alexnet", help="model name (default: alexnet)")
+    parser.add_argument("--model", default="alexnet", help=f"{MODEL_HELP} (default: alexnet)")
+    add_max_units_arg(parser)
     parser.add_argument(
         "--weights",
         default="seed:0",

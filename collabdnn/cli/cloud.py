@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from collabdnn.cli._model_args import model_name, unit_costs
 from collabdnn.cli._service_args import (
     add_image_limit_args,
     add_service_args,
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from collabdnn.transport.security import config_from_args
 
     config = CloudConfig(
-        model=args.model,
+        model=model_name(args.model, args.max_units),
+        unit_costs=unit_costs(args),
         weights=args.weights,
         device=args.device,
         threads=args.threads,

@@ -31,13 +31,14 @@ log = logging.getLogger(__name__)
 
 def default_weights(model: str) -> str:
     """``imagenet`` when its checkpoint is in the local torch cache, else ``seed:0``."""
-    from collabdnn.errors import WeightsError
-    from collabdnn.model.registry import get_spec
+    from collabdnn.errors import UnknownModelError, WeightsError
+    from collabdnn.model.registry import get_spec, parse_model_name
     from collabdnn.model.weights import imagenet_weights_path
 
     try:
-        return "imagenet" if imagenet_weights_path(get_spec(model)).is_file() else "seed:0"
-    except WeightsError:
+        spec = get_spec(parse_model_name(model).base)
+        return "imagenet" if imagenet_weights_path(spec).is_file() else "seed:0"
+    except (UnknownModelError, WeightsError):
         return "seed:0"
 
 

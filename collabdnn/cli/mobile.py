@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from collabdnn.cli._model_args import model_name, unit_costs
 from collabdnn.cli._power_args import add_power_arguments, power_overrides
 from collabdnn.cli._service_args import (
     add_image_limit_args,
@@ -217,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
     from mobile_agent.server import MobileConfig, serve
 
     config = MobileConfig(
-        model=args.model,
+        model=model_name(args.model, args.max_units),
+        unit_costs=unit_costs(args),
         weights=args.weights,
         device=args.device,
         threads=args.threads,

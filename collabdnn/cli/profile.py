@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from collabdnn.cli._model_args import MODEL_HELP, add_max_units_arg, model_name, unit_costs
 from collabdnn.cli.output import format_table, print_json
 from collabdnn.transport.security import add_security_arguments
 
@@ -40,15 +41,16 @@ class ProfileRequest:
     codec_level: int = 1
     shuffle: bool = False
     images: list[bytes] = field(default_factory=list, repr=False)
+    unit_costs: tuple[float, ...] | None = None  # merge units by these (--unit-costs)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side", choices=("mobile", "cloud"), help="which side this profiles")
     parser.add_argument(
         "--model",
-        help="model name (see 'collabdnn models'); with --cloud or "
-        "--agent, the service's model (checked when given)",
+        help=f"{MODEL_HELP}; with --cloud or --agent, the service's model (checked when given)",
     )
+    add_max_units_arg(parser)
     remote = parser.add_mutually_exclusive_group()
     remote.add_argument(
         "--cloud", metavar="HOST:PORT", help="ask this running cloud server to profile itself"
@@ -111,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
 def obtain_profile(args: argparse.Namespace) -> Profile:
     """The profile the arguments ask for: predicted, measured by a service, or here."""
+    if args.model:
+        args.model = model_name(args.model, getattr(args, "max_units", None))
     if args.cloud or args.agent:
         return _remote_profile(args)
     if not args.model:
@@ -172,6 +176,7 @@ def profile_request(args: argparse.Namespace) -> ProfileRequest:
         codec_level=args.codec_level,
         shuffle=args.shuffle,
         images=read_images(paths),
+        unit_costs=unit_costs(args),
     )
 
 
@@ -191,7 +196,9 @@ def measure_locally(
         if threads < 1:
             raise ValueError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    model = load_model(request.model, request.weights, request.device)
+    model = load_model(
+        request.model, request.weights, request.device, unit_costs=request.unit_costs
+    )
     return profile_model(
         model,
         request.side,
@@ -215,7 +222,7 @@ def _predicted_profile(args: argparse.Namespace) -> Profile:
     by = "model" if len({p.model for p in measured}) > 1 else "unit"
     report = render_holdout(holdout_predictions(measured, by=by), by)
     print(report, file=sys.stderr if args.json else sys.stdout)
-    model = load_model(args.model, args.weights)
+    model = load_model(args.model, args.weights, unit_costs=unit_costs(args))
     return predict_profile(model, predictor, side=args.side, batch_size=args.batch_size)
 
 

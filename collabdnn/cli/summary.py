@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 
+from collabdnn.cli._model_args import MODEL_HELP, add_max_units_arg, model_name, unit_costs
 from collabdnn.cli.output import format_table, print_json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="model name (see 'collabdnn models')")
+    parser.add_argument("model", help=MODEL_HELP)
+    add_max_units_arg(parser)
     parser.add_argument(
         "--weights",
         default="seed:0",
@@ -22,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from collabdnn.model.split_model import load_model
 
     try:
-        model = load_model(args.model, args.weights)
+        name = model_name(args.model, args.max_units)
+        model = load_model(name, args.weights, unit_costs=unit_costs(args))
     except CollabError as exc:
         raise SystemExit(f"collabdnn summary: {exc}") from exc
     units = [u.to_dict() for u in model.units]
@@ -30,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(
             {
                 "model": model.name,
+                "preprocessing": asdict(model.spec.preprocessing),
                 "weights": args.weights,
                 "weights_hash": model.weights_hash,
                 "units": units,
@@ -49,7 +54,12 @@ def run(args: argparse.Namespace) -> int:
         ]
         for u in model.units
     ]
+    pre = model.spec.preprocessing
     print(f"{model.name}: {model.spec.description}")
+    print(
+        f"input {pre.crop}x{pre.crop}: shorter side resized to {pre.resize} ({pre.interpolation}), "
+        f"centre crop, mean {list(pre.mean)}, std {list(pre.std)}"
+    )
     print(
         format_table(
             ["#", "unit", "kind", "output shape", "output bytes", "parameters", "MACs"],

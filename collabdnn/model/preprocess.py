@@ -221,18 +221,40 @@ def _eight_bit(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return Image.fromarray(eight, "L"), alpha
 
 
-class Preprocess(torch.nn.Module):
-    """Decode, resize the shorter side to ``resize``, centre-crop ``crop``, normalise."""
+_RESAMPLING = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+    "lanczos": Image.Resampling.LANCZOS,
+}
 
-    def __init__(self, crop: int, resize: int, limits: ImageLimits | None = None) -> None:
+
+class Preprocess(torch.nn.Module):
+    """Decode, resize the shorter side to ``resize``, centre-crop ``crop``, normalise.
+
+    ``mean``, ``std`` and ``interpolation`` (a Pillow filter by name) are the model's
+    (``ModelSpec.preprocessing``); the defaults are ImageNet's, bilinear.
+    """
+
+    def __init__(
+        self,
+        crop: int,
+        resize: int,
+        limits: ImageLimits | None = None,
+        *,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        interpolation: str = "bilinear",
+    ) -> None:
         super().__init__()
         self.crop = crop
         self.resize = resize
         self.limits = limits or ImageLimits()
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        self.register_buffer("mean", mean, persistent=False)
-        self.register_buffer("std", std, persistent=False)
+        self.resampling = _RESAMPLING[interpolation]
+        self.register_buffer("mean", torch.tensor(tuple(mean)).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(tuple(std)).view(1, 3, 1, 1), persistent=False)
         self.mean: torch.Tensor
         self.std: torch.Tensor
 
@@ -262,7 +284,7 @@ class Preprocess(torch.nn.Module):
         width, height = image.size
         scale = self.resize / min(width, height)
         size = (max(self.crop, round(width * scale)), max(self.crop, round(height * scale)))
-        image = image.resize(size, Image.Resampling.BILINEAR)
+        image = image.resize(size, self.resampling)
         left = (size[0] - self.crop) // 2
         top = (size[1] - self.crop) // 2
         return image.crop((left, top, left + self.crop, top + self.crop))

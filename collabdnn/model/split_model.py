@@ -18,19 +18,64 @@ from torch import nn
 
 from collabdnn.bounds import StopCheck
 from collabdnn.codec import dtype_name
-from collabdnn.errors import CollabError, ImageError, TensorMismatchError, UnitRangeError
+from collabdnn.errors import (
+    CollabError,
+    ImageError,
+    TensorMismatchError,
+    UnitRangeError,
+    UnknownModelError,
+)
+from collabdnn.model.merge import merge_units, merged_suffix
 from collabdnn.model.preprocess import ImageLimits, Preprocess
-from collabdnn.model.registry import ModelSpec, get_spec
+from collabdnn.model.registry import ModelSpec, get_spec, parse_model_name
 from collabdnn.model.units import UnitInfo, UnitModule, describe_units
-from collabdnn.model.weights import build_with_weights, weights_hash
+from collabdnn.model.weights import build_skeleton, build_with_weights, weights_hash
 
 log = logging.getLogger(__name__)
 
 ImageInput = bytes | Sequence[bytes]
 
 
+def cut_units(
+    spec: ModelSpec,
+    model: nn.Module,
+    max_units: int | None = None,
+    unit_costs: Sequence[float] | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[list[UnitModule], tuple[UnitInfo, ...], str]:
+    """``model`` cut into units 1..N-1, every unit's facts (unit 0 included) and the
+    model's name: ``spec.name``, plus a suffix when units were merged (``max_units``,
+    by ``unit_costs`` per unmerged unit or by FLOPs)."""
+    parts: list[UnitModule] = spec.partition(model, spec.input_shape)
+    infos = describe_units(parts, spec.input_shape, device)
+    name = spec.name
+    if max_units is not None and len(parts) + 1 > max_units:
+        merged = merge_units(parts, infos, max_units, unit_costs)
+        parts, infos = merged.parts, merged.infos
+        name += merged_suffix(max_units, merged.groups, by_flops=unit_costs is None)
+    crop = spec.crop
+    pre = UnitInfo(
+        0, "preprocess", "preprocess", spec.input_shape, "float32", 4 * 3 * crop**2, 0, 0
+    )
+    return parts, (pre, *infos), name
+
+
+def skeleton_units(
+    spec: ModelSpec, max_units: int | None = None
+) -> tuple[str, tuple[UnitInfo, ...]]:
+    """The model's name and the units it cuts into, learnt without weights or
+    arithmetic (the model on the meta device): what ``collabdnn models --units`` counts."""
+    _, infos, name = cut_units(spec, build_skeleton(spec), max_units, device="meta")
+    return name, infos
+
+
 class SplitModel:
-    """A model, its units, and where they run."""
+    """A model, its units, and where they run.
+
+    ``max_units`` merges the cheapest adjacent units (by ``unit_costs``, one per unit
+    of the unmerged model less preprocessing, else by FLOPs) until at most that many
+    are left; the model's name then says so (see :mod:`collabdnn.model.merge`).
+    """
 
     def __init__(
         self,
@@ -39,20 +84,21 @@ class SplitModel:
         weights: str,
         device: str = "cpu",
         image_limits: ImageLimits | None = None,
+        max_units: int | None = None,
+        unit_costs: Sequence[float] | None = None,
     ) -> None:
         self.spec = spec
         self.model = model.eval()
         self.weights = weights
-        self.preprocess = Preprocess(spec.crop, spec.resize, image_limits)
-        parts: list[UnitModule] = spec.partition(model)
-        infos = describe_units(parts, (1, 3, spec.crop, spec.crop))
-        pre_shape = (1, 3, spec.crop, spec.crop)
-        self.units: tuple[UnitInfo, ...] = (
-            UnitInfo(
-                0, "preprocess", "preprocess", pre_shape, "float32", 4 * 3 * spec.crop**2, 0, 0
-            ),
-            *infos,
+        self.preprocess = Preprocess(
+            spec.crop,
+            spec.resize,
+            image_limits,
+            mean=spec.mean,
+            std=spec.std,
+            interpolation=spec.interpolation,
         )
+        parts, self.units, self._name = cut_units(spec, model, max_units, unit_costs)
         self.modules: list[nn.Module] = [self.preprocess, *(p.module for p in parts)]
         self.device = torch.device("cpu")
         self.to(device)
@@ -63,7 +109,16 @@ class SplitModel:
 
     @property
     def name(self) -> str:
-        return self.spec.name
+        """The model's name on the wire: the spec's, plus ``@N`` when units were merged."""
+        return self._name
+
+    @cached_property
+    def labels(self) -> list[str] | None:
+        """Class names: the model's own, else ImageNet's for 1,000 outputs, else None."""
+        if self.spec.labels is not None:
+            return list(self.spec.labels)
+        out = self.units[-1].output_shape
+        return imagenet_labels() if len(out) == 2 and out[-1] == 1000 else None
 
     @property
     def num_units(self) -> int:
@@ -232,16 +287,42 @@ def _canonical(x: Any) -> Any:
 
 
 def load_model(
-    name: str, weights: str = "seed:0", device: str = "cpu", image_limits: ImageLimits | None = None
+    name: str,
+    weights: str = "seed:0",
+    device: str = "cpu",
+    image_limits: ImageLimits | None = None,
+    max_units: int | None = None,
+    unit_costs: Sequence[float] | None = None,
 ) -> SplitModel:
-    """Build model ``name`` with ``weights`` and cut it into units."""
-    spec = get_spec(name)
+    """Build model ``name`` with ``weights`` and cut it into units.
+
+    ``name`` may carry ``@N`` (at most N units, merged by FLOPs) instead of
+    ``max_units``; ``@N~layout`` needs the ``unit_costs`` that gave that layout.
+    """
+    parsed = parse_model_name(name)
+    if parsed.max_units is not None:
+        if max_units is not None and max_units != parsed.max_units:
+            raise UnknownModelError(f"model {name!r} but at most {max_units} units asked for")
+        max_units = parsed.max_units
+        if parsed.layout is not None and unit_costs is None:
+            raise UnknownModelError(
+                f"model {name!r} was merged by measured unit times: give the same profile "
+                "(--unit-costs) to rebuild it"
+            )
+    spec = get_spec(parsed.base)
     begin = time.perf_counter()
     model = build_with_weights(spec, weights)
-    split = SplitModel(spec, model, weights, device, image_limits)
+    try:
+        split = SplitModel(spec, model, weights, device, image_limits, max_units, unit_costs)
+    except ValueError as exc:  # cannot be cut (fx_chain.ChainError), costs that do not fit
+        raise UnknownModelError(f"model {name!r}: {exc}") from exc
+    if parsed.layout is not None and split.name not in (name, parsed.base):
+        raise UnknownModelError(
+            f"model {name!r}: these unit costs merge into {split.name!r}, another layout"
+        )
     log.info(
         "loaded %s (%s, %d units, %s parameters) on %s in %.1f s",
-        name,
+        split.name,
         weights,
         split.num_units,
         f"{split.total_parameters:,}",

@@ -21,7 +21,9 @@ class UnitInfo:
     dtype: str
     output_bytes: int
     params: int
-    flops: int  # multiply-accumulates of conv/linear layers plus one op per pooling window input
+    # multiply-accumulates of conv, linear and attention layers plus one op per pooling
+    # window input
+    flops: int
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -56,6 +56,9 @@ class _FlopCounter:
         self._handles = [m.register_forward_hook(self._hook) for m in module.modules()]
 
     def _hook(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        if isinstance(module, nn.MultiheadAttention) and inputs:
+            self.flops += _attention_macs(module, inputs)
+            return
         if not isinstance(output, torch.Tensor):
             return
         if isinstance(module, nn.Conv2d):
@@ -75,13 +78,29 @@ class _FlopCounter:
             handle.remove()
 
 
-def describe_units(units: list[UnitModule], input_shape: tuple[int, ...]) -> list[UnitInfo]:
+def _attention_macs(module: nn.MultiheadAttention, inputs: tuple[Any, ...]) -> int:
+    """Projections of query, key, value and output, scores and the weighted sum."""
+    query = inputs[0]
+    key = inputs[1] if len(inputs) > 1 and isinstance(inputs[1], torch.Tensor) else query
+    if not isinstance(query, torch.Tensor) or query.dim() != 3:
+        return 0
+    batch_dim = 0 if module.batch_first else 1
+    seq_dim = 1 - batch_dim
+    n, length, source = query.shape[batch_dim], query.shape[seq_dim], key.shape[seq_dim]
+    e = module.embed_dim
+    return int(n * (2 * length * e * e + 2 * source * e * e + 2 * length * source * e))
+
+
+def describe_units(
+    units: list[UnitModule], input_shape: tuple[int, ...], device: str | torch.device = "cpu"
+) -> list[UnitInfo]:
     """Run a zero input of ``input_shape`` through the units to learn shapes and FLOPs.
 
     Returns the infos of the given units, numbered from 1 (unit 0 is preprocessing).
+    On the ``meta`` device (a model without weights) nothing is computed.
     """
     infos: list[UnitInfo] = []
-    x = torch.zeros(input_shape)
+    x = torch.zeros(input_shape, device=device)
     with torch.no_grad():
         for offset, unit in enumerate(units, start=1):
             counter = _FlopCounter(unit.module)

@@ -10,9 +10,11 @@ A weights spec is one of:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,6 +37,7 @@ def build_with_weights(spec: ModelSpec, weights: str) -> nn.Module:
     else:
         model = spec.build()
         state = _imagenet_state(spec) if weights == "imagenet" else _file_state(Path(weights))
+        state = _without_ignored_keys(spec, state)
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
@@ -43,6 +46,48 @@ def build_with_weights(spec: ModelSpec, weights: str) -> nn.Module:
                 f"weights {weights!r} do not fit model {spec.name!r}: {' '.join(first)}"
             ) from exc
     return model.eval()
+
+
+def _without_ignored_keys(
+    spec: ModelSpec, state: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The checkpoint less the heads inference never uses (Inception's auxiliary ones)."""
+    prefixes = spec.ignore_state_prefixes
+    if not prefixes:
+        return state
+    return {k: v for k, v in state.items() if not k.startswith(prefixes)}
+
+
+def build_skeleton(spec: ModelSpec) -> nn.Module:
+    """``spec``'s model with every parameter and buffer on the meta device, in eval mode.
+
+    Its structure without its weights: no memory and no initialisation, so cutting it
+    into units and counting them is quick even for a model of 600 million parameters.
+    """
+    try:
+        with torch.device("meta"):
+            model = spec.build()
+    except Exception:  # a builder that reads a tensor it made (RegNet's widths)
+        with _parameters_on_meta():
+            model = spec.build()
+    return model.to("meta").eval()
+
+
+@contextlib.contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Every parameter registered meanwhile moves to the meta device as it is made."""
+    register = nn.Module.register_parameter
+
+    def on_meta(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None:
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register(self, name, param)
+
+    nn.Module.register_parameter = on_meta  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register  # type: ignore[method-assign]
 
 
 def imagenet_weights_path(spec: ModelSpec) -> Path:
