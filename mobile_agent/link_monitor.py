@@ -80,7 +80,10 @@ class LinkSettings:
     probe: bool = True
     probe_idle_s: float = 1.0
     probe_mobile_s: float = 10.0
-    probe_target_s: float = 0.1  # airtime of the largest probe at the current estimate
+    # Airtime of the largest probe at the current estimate. Small: a link that drops
+    # while it is in flight still carries its bytes (already in the socket buffers) at
+    # the new rate, 5 s at 1/100 of it, delaying whatever follows.
+    probe_target_s: float = 0.05
     probe_timeout_s: float = 10.0  # upper bound of a probe's deadline
     probe_deadline_factor: float = 10.0  # deadline: this times the expected time ...
     probe_min_deadline_s: float = 0.5  # ... and at least this
@@ -359,14 +362,15 @@ class LinkMonitor:
         """Send one ladder (see the module doc); returns how many probes went out.
 
         A direction stops climbing at its first step that was slower than predicted or
-        disturbed by other work. A probe that timed out bounds the estimate; a larger
-        one then leaves only the canaries to send (the rest was sized for a link that is
+        disturbed by other work. A probe that timed out bounds the estimate; one larger
+        than a canary then leaves only the canaries to send (the rest was sized for a link that is
         not there), so that they measure the new link at once. A probe cut because a
         cloud call started bounds the estimate too, and ends the round.
         """
         from collabdnn.transport.probe import ProbeCancelled
 
         queue, stopped, sent, rechecked = list(ladder), set(), 0, False
+        canary = self.estimator.canary_bytes
         while queue:
             probe = queue.pop(0)
             if probe.purpose in stopped and not probe.canary:
@@ -396,7 +400,7 @@ class LinkMonitor:
                 if cut:
                     return sent
                 stopped.add(probe.purpose)
-                if not rechecked and not probe.canary:
+                if not rechecked and max(probe.bytes_up, probe.bytes_down) > canary:
                     rechecked = True
                     queue = [p for p in ladder if p.canary]
                 continue

@@ -150,6 +150,7 @@ class LinkEstimator:
         initial_probe_bytes: int = 64 * 1024,
         max_probe_bytes: int = 8 * 1024 * 1024,
         tiny_bytes: int = 64,
+        rtt_payload_bytes: int = 1024,
         canary_bytes: int = 16 * 1024,
         ladder_step: int = 8,
         min_variation: float = 0.25,
@@ -175,6 +176,7 @@ class LinkEstimator:
         self.initial_probe_bytes = initial_probe_bytes
         self.max_probe_bytes = max_probe_bytes
         self.tiny_bytes = tiny_bytes
+        self.rtt_payload_bytes = rtt_payload_bytes
         self.canary_bytes = canary_bytes
         self.ladder_step = max(2, ladder_step)
         self.min_variation = min_variation
@@ -250,9 +252,10 @@ class LinkEstimator:
     def slower_than(self, bytes_up: int, bytes_down: int, elapsed_s: float) -> bool:
         """A call or probe of these sizes had not finished after ``elapsed_s`` (it timed
         out, or was cut): its network time exceeds that. When that contradicts the
-        estimate (a surprise), the direction with the most airtime (or the RTT, for tiny
-        payloads) is set to the fastest value consistent with it, and older observations
-        are forgotten: they describe the link before it got slower. True when applied.
+        estimate (a surprise), the direction with the larger payload (or the RTT, when
+        both are at most ``rtt_payload_bytes``) is set to the fastest value consistent
+        with it, and older observations are forgotten: they describe the link before it
+        got slower. True when applied.
         """
         now = self._clock()
         with self._lock:
@@ -295,15 +298,19 @@ class LinkEstimator:
         log.debug("link changed (%s than estimated): refitting from %d calls", verdict, keep)
 
     def _bound(self, bytes_up: int, bytes_down: int, network_s: float, side: str) -> None:
-        """Move the figure that dominates these payloads so that it predicts exactly
-        ``network_s`` (the bound), forget the window and restart the smoothing."""
+        """Move the figure these payloads test (the larger one's direction, or the RTT
+        for tiny ones) so that it predicts exactly ``network_s`` (the bound), forget the
+        window and restart the smoothing."""
         values = list(self._current())
         rtt_s, a, b = values
         air_up, air_down = bytes_up * a, bytes_down * b
-        if max(air_up, air_down) < rtt_s:
+        # By size, not by airtime at the estimate: a 16 KB canary's airtime at the old
+        # 100 Mbit/s is below the RTT, yet its surprise says the link got slower, and a
+        # longer RTT would have shown in the tiny probe of the same round.
+        if max(bytes_up, bytes_down) <= self.rtt_payload_bytes:
             values[0] = max(network_s - air_up - air_down, 0.0)
         else:
-            col, nbytes, other = (1, bytes_up, air_down) if air_up >= air_down else (
+            col, nbytes, other = (1, bytes_up, air_down) if bytes_up >= bytes_down else (
                 2, bytes_down, air_up)  # fmt: skip
             rest = network_s - rtt_s - other
             if rest <= 0:  # faster than even the RTT says: both were too pessimistic
@@ -415,9 +422,9 @@ class LinkEstimator:
             ]
 
     def probe_ladder(self, now: float | None = None, *, force: bool = False) -> list[Probe]:
-        """One round of :meth:`probe_plan` as a ladder: the RTT probe, then each direction
-        from a ``canary_bytes`` canary up by ``ladder_step`` times to its full size,
-        uplink and downlink steps interleaved (canaries first).
+        """One round of :meth:`probe_plan` as a ladder: a ``canary_bytes`` canary each way,
+        the RTT probe, then each direction up by ``ladder_step`` times to its full size,
+        uplink and downlink steps interleaved.
 
         The sender stops climbing at a surprise (see :meth:`observe`): whatever the
         estimate says, a link that dropped since the last round then costs a canary's
@@ -437,12 +444,17 @@ class LinkEstimator:
             return [*sizes, full]
 
         ups, downs = steps(up.bytes_up), steps(down.bytes_down)
-        ladder = [rtt]
+        ladder = []
         for i in range(max(len(ups), len(downs))):
             if i < len(ups):
                 ladder.append(Probe(ups[i], tiny, "uplink", canary=i == 0))
             if i < len(downs):
                 ladder.append(Probe(tiny, downs[i], "downlink", canary=i == 0))
+            if i == 0:
+                # After the canaries: bytes still queued from an earlier probe (cut, or
+                # past its deadline) delay them, which reads as a slower link (right),
+                # not as a longer RTT (wrong).
+                ladder.append(rtt)
         return ladder
 
     # -- fitting ---------------------------------------------------------------------

@@ -202,6 +202,13 @@ def run_scenario(
                 )
                 after_estimate = stack_estimate(agent)
                 first = _classify(agent, image)
+                moved = [
+                    s["t"]
+                    for s in poller.samples
+                    if s["t"] >= dropped - clock0
+                    and min(s.get("up_mbps", start_mbps), s.get("down_mbps", start_mbps))
+                    < start_mbps / 4
+                ]
                 idle_specs = [
                     s.get("scheduler_plan")
                     for s in poller.samples
@@ -220,6 +227,16 @@ def run_scenario(
                         "estimate_before": before_estimate,
                         "plan_after": snap.plan.spec,
                         "predicted_after_ms": round(snap.plan.latency_ms, 2),
+                        # the agent's estimate read below a quarter of the fast link
+                        # (polled every 0.25 s), the scheduler's plan changed, the
+                        # agent holds the new plan
+                        # (at most detect_s: the report that changed the plan came from it)
+                        "estimate_s": round(
+                            min(moved[0] - (dropped - clock0), detected - dropped)
+                            if moved
+                            else detected - dropped,
+                            3,
+                        ),
                         "detect_s": round(detected - dropped, 3),
                         "agent_s": round(detected - dropped + agent_waited, 3),
                         "estimate_after": after_estimate,

@@ -39,16 +39,27 @@ def settled(clock: FakeClock | None = None) -> LinkEstimator:
 def test_two_surprising_canaries_replace_the_old_estimate_at_once() -> None:
     est = settled()
     canary = est.canary_bytes
-    # The link dropped to 1 Mbit/s: the next round's RTT probe looks normal, the two
-    # canaries take 100x what the estimate predicts.
-    est.observe(64, 64, wall_ms(SLOW, 64, 64), 0.0)
+    # The link dropped to 1 Mbit/s: the next round's two canaries take 100x what the
+    # estimate predicts, its RTT probe looks normal.
     assert est.observe(canary, 64, wall_ms(SLOW, canary, 64), 0.0) == "slower"
     assert est.observe(64, canary, wall_ms(SLOW, 64, canary), 0.0) == "slower"
+    assert est.observe(64, 64, wall_ms(SLOW, 64, 64), 0.0) is None
     got = est.estimate()
     assert got is not None
     assert got.up_mbps == pytest.approx(1.0, rel=0.2)
     assert got.down_mbps == pytest.approx(1.0, rel=0.2)
+    assert got.rtt_ms < 10, "the bandwidth is blamed, not the RTT"
     assert est.changes == 1
+
+
+def test_a_canary_past_its_deadline_bounds_the_rate_not_the_rtt() -> None:
+    est = settled()
+    # 16 KB at the old 100 Mbit/s is 1.3 ms, less than the RTT; not through in 0.5 s.
+    assert est.slower_than(est.canary_bytes, 64, 0.5)
+    got = est.estimate()
+    assert got is not None
+    assert got.up_mbps <= est.canary_bytes * 8 / 0.5 / 1e6 * 1.01
+    assert got.rtt_ms < 10
 
 
 def test_one_slow_call_is_not_a_change() -> None:
@@ -106,13 +117,12 @@ def test_contended_calls_never_lower_the_estimate() -> None:
     assert got is not None and got.up_mbps >= 40
 
 
-def test_probe_ladder_starts_with_the_rtt_and_canaries_and_climbs() -> None:
+def test_probe_ladder_starts_with_canaries_and_the_rtt_and_climbs() -> None:
     est = settled()
     full_plan = est.probe_plan(force=True)
     ladder = est.probe_ladder(force=True)
-    assert ladder[0].purpose == "rtt"
-    assert [p.purpose for p in ladder[1:3]] == ["uplink", "downlink"]
-    assert all(p.canary for p in ladder[1:3]) and not any(p.canary for p in ladder[3:])
+    assert [p.purpose for p in ladder[:3]] == ["uplink", "downlink", "rtt"]
+    assert all(p.canary for p in ladder[:2]) and not any(p.canary for p in ladder[2:])
     ups = [p.bytes_up for p in ladder if p.purpose == "uplink"]
     assert ups[0] == est.canary_bytes
     assert ups == sorted(ups) and len(ups) >= 3
