@@ -50,6 +50,7 @@ def idle(drops: int) -> int:
             r["drop"],
             f"`{r['plan_before']}`",
             f"`{r['plan_after']}`",
+            f"{r['estimate_s']:.2f}",
             f"{r['detect_s']:.2f}",
             f"{r['agent_s']:.2f}",
             _mbps(r["estimate_before"]),
@@ -67,12 +68,15 @@ def idle(drops: int) -> int:
         f"{result['start_mbps']:g} → {result['end_mbps']:g} Mbit/s with no classification "
         f"traffic for {result['idle_s']:g} s before each drop; phone planned as "
         f"{result['mobile_slowdown']:g}× slower than this machine (`--mobile-slowdown`); "
-        "rates shaped with tc, RTT not (no netem here).\n\n"
+        "rates shaped with tc, RTT not (no netem here). *Estimate moved*: the agent's "
+        "estimate (its Info, polled every 0.25 s) below a quarter of the fast link; "
+        "*detect*: the scheduler's plan changed.\n\n"
         + markdown_table(
             [
                 "drop",
                 "plan before",
                 "plan after",
+                "estimate moved s",
                 "detect s",
                 "agent holds it s",
                 "estimate before up/down Mbit/s",
