@@ -16,8 +16,8 @@ Only the link's share of a call's time is fed to the estimator: the call's wall 
 less the server's own time (``server_ms`` in the reply); the agent's encoding and
 decoding are outside the timed part. What neither side can subtract is waiting for a
 core, a worker thread or a turn on the link while other requests run, so every
-measured call or probe is a :class:`Span` that says whether other work (another cloud
-call, local units of another request, profiling) overlapped it: such a *contended*
+measured call or probe is a :class:`Span` that says whether other work overlapped it
+(another cloud call or profiling, or local units of concurrent requests): such a *contended*
 observation only ever raises the estimate (see :mod:`collabdnn.measure.linkest`), so that
 CPU contention is not read as a slow link.
 
@@ -121,56 +121,77 @@ class _Backoff:
 
 
 class _Activity:
-    """Counts the agent's work in progress (cloud calls, local units, profiling)."""
+    """The agent's work in progress: cloud calls (and profiling), and runs of local
+    units; ``crowded`` counts the times local runs reached ``crowd`` at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, crowd: int = 2) -> None:
         self._lock = threading.Lock()
-        self.active = 0
-        self.started = 0
+        self.crowd = crowd
+        self.calls = 0
+        self.call_starts = 0
+        self.local = 0
+        self.crowded = 0
 
-    def snapshot(self) -> tuple[int, int]:
+    def snapshot(self) -> tuple[int, int, int, int]:
         with self._lock:
-            return self.active, self.started
+            return self.calls, self.call_starts, self.local, self.crowded
 
-    def enter(self) -> tuple[int, int]:
+    def enter(self, kind: str) -> tuple[int, int, int, int]:
         with self._lock:
-            before = (self.active, self.started)
-            self.active += 1
-            self.started += 1
+            before = (self.calls, self.call_starts, self.local, self.crowded)
+            if kind == "call":
+                self.calls += 1
+                self.call_starts += 1
+            else:
+                self.local += 1
+                if self.local >= self.crowd:
+                    self.crowded += 1
             return before
 
-    def leave(self) -> None:
+    def leave(self, kind: str) -> None:
         with self._lock:
-            self.active -= 1
+            if kind == "call":
+                self.calls -= 1
+            else:
+                self.local -= 1
 
 
 class Span:
-    """One measured stretch (a cloud call, a probe): did other work overlap it?
+    """One measured stretch (a cloud call, a probe): did other work compete with it?
 
-    Contended when other work was in progress as it began, or began before it ended.
-    ``own`` says whether the span itself counts as work (a cloud call does, a probe
-    does not). Frozen by :meth:`close`.
+    Contended when another cloud call (or profiling) overlapped it, which shares the
+    link, the cloud's threads and the agent's CPUs, or when local units ran at least
+    ``crowd`` (2) at once meanwhile (concurrent requests crowding the CPUs). One run of
+    local units at a time does not count: a request that finishes locally while its
+    call past the budget is still out, or a client's sequential requests, leave the
+    network's time alone. ``kind``: ``"call"``, ``"local"`` (the span is such work
+    itself) or None (a probe: measured, not work). Frozen by :meth:`close`.
     """
 
-    def __init__(self, activity: _Activity, own: bool) -> None:
-        self._activity = activity
-        self._own = int(own)
-        active, started = activity.enter() if own else activity.snapshot()
-        self._active_at_start, self._started_at_start = active, started
+    def __init__(self, activity: _Activity, kind: str | None) -> None:
+        self._activity, self._kind = activity, kind
+        before = activity.enter(kind) if kind else activity.snapshot()
+        self._calls, self._starts, self._local, self._crowded = before
         self._closed: bool | None = None
 
     @property
     def contended(self) -> bool:
         if self._closed is not None:
             return self._closed
-        _, started = self._activity.snapshot()
-        return self._active_at_start > 0 or started - self._started_at_start > self._own
+        _, starts, _, crowded = self._activity.snapshot()
+        own = int(self._kind == "call")
+        return (
+            self._calls > 0
+            or starts - self._starts > own
+            or self._local >= self._activity.crowd
+            or crowded > self._crowded
+        )
 
     def close(self) -> None:
         if self._closed is None:
             self._closed = self.contended
-            if self._own:
-                self._activity.leave()
+            if self._kind:
+                self._activity.leave(self._kind)
 
 
 @dataclass
@@ -229,7 +250,7 @@ class LinkMonitor:
         :class:`Span` (pass ``span.contended`` to :meth:`after_call`)."""
         with self._calls_lock:
             self._calls += 1
-        span = Span(self._activity, own=True)
+        span = Span(self._activity, "call")
         try:
             yield span
         finally:
@@ -239,9 +260,9 @@ class LinkMonitor:
 
     @contextlib.contextmanager
     def computing(self) -> Iterator[None]:
-        """Local units run meanwhile: they compete for the CPUs with whatever is measured
-        (cloud calls of other requests, probes), which is then contended. Probes go on."""
-        span = Span(self._activity, own=True)
+        """Local units run meanwhile: when several run at once they crowd the CPUs, and
+        what is measured meanwhile (cloud calls, probes) is contended. Probes go on."""
+        span = Span(self._activity, "local")
         try:
             yield
         finally:
@@ -376,7 +397,7 @@ class LinkMonitor:
             if probe.purpose in stopped and not probe.canary:
                 continue
             deadline = self._deadline(probe)
-            span = Span(self._activity, own=False)
+            span = Span(self._activity, None)
             tick = time.perf_counter()
             try:
                 result = client.probe(probe.bytes_up, probe.bytes_down, deadline, self._busy)

@@ -28,9 +28,10 @@ A link that changes abruptly (a drop from 100 to 1 Mbit/s) must not wait for the
 to fill with new calls: an observation whose network time is ``surprise_factor`` times
 off what the estimate predicts (and off by at least ``surprise_floor_ms``) is a
 *surprise*; ``confirm`` surprises of the same sign among the last ``confirm_window``
-observations mean the link changed, and the observations before the first of them, and
-the smoothing, are forgotten. Two kinds of evidence that are not measurements bound the
-estimate instead of being fitted:
+observations, or one that is ``strong_factor`` times and ``strong_floor_ms`` off (farther
+than a probe that misses its deadline), mean the link changed, and the observations
+before the first of them, and the smoothing, are forgotten. Two kinds of evidence that
+are not measurements bound the estimate instead of being fitted:
 
 * a call (or probe) that had not finished after ``elapsed_s`` (:meth:`LinkEstimator.slower_than`:
   a timed-out or cut probe) shows that the link is slower than ``bytes / elapsed``;
@@ -160,6 +161,8 @@ class LinkEstimator:
         surprise_floor_ms: float = 50.0,
         confirm: int = 2,
         confirm_window: int = 4,
+        strong_factor: float = 20.0,
+        strong_floor_ms: float = 500.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if window < 1:
@@ -185,6 +188,8 @@ class LinkEstimator:
         self.surprise_factor = surprise_factor
         self.surprise_floor_s = surprise_floor_ms / 1e3
         self.confirm = confirm
+        self.strong_factor = strong_factor
+        self.strong_floor_s = strong_floor_ms / 1e3
         self._clock = clock
         self._lock = threading.RLock()
         self._obs: deque[Observation] = deque(maxlen=window)
@@ -232,7 +237,10 @@ class LinkEstimator:
             self._obs.append(Observation(int(bytes_up), int(bytes_down), network_s, now))
             self._count += 1
             self._recent.append(verdict)
-            if verdict is not None and sum(v == verdict for v in self._recent) >= self.confirm:
+            if verdict is not None and (
+                sum(v == verdict for v in self._recent) >= self.confirm
+                or self._strong(bytes_up, bytes_down, network_s)
+            ):
                 self._changed(verdict)
             fit = self._fit(now)
             if fit is None:
@@ -284,6 +292,12 @@ class LinkEstimator:
         ):
             return "faster"
         return None
+
+    def _strong(self, bytes_up: int, bytes_down: int, network_s: float) -> bool:
+        """Farther off than a probe that misses its deadline: confirmed on its own."""
+        expected = self.expected_s(bytes_up, bytes_down)
+        ratio = max(network_s / expected, expected / network_s) if expected > 0 else math.inf
+        return ratio >= self.strong_factor and abs(network_s - expected) >= self.strong_floor_s
 
     def _changed(self, verdict: str) -> None:
         """Confirmed surprises: keep only the observations since the first of them, and

@@ -88,27 +88,37 @@ def test_a_probe_past_its_deadline_is_evidence(probe_server: tuple[str, grpc.Cha
     assert monitor.estimator.changes == 3
 
 
-def test_spans_see_overlapping_work() -> None:
+def test_spans_see_competing_work() -> None:
     activity = _Activity()
-    alone = Span(activity, own=True)
+    alone = Span(activity, "call")
     alone.close()
     assert not alone.contended
 
-    first = Span(activity, own=True)
-    second = Span(activity, own=True)  # began while the first ran
+    first = Span(activity, "call")
+    second = Span(activity, "call")  # began while the first ran
     first.close()
     second.close()
     assert first.contended and second.contended
 
-    probe = Span(activity, own=False)
+    probe = Span(activity, None)
     probe.close()
     assert not probe.contended, "a probe alone is not work of its own"
-    probe = Span(activity, own=False)
-    local = Span(activity, own=True)  # local units began during the probe
-    local.close()
+
+    # A call past its budget while its request, then the client's next ones, run
+    # locally one at a time: no competition for the network's time.
+    late = Span(activity, "call")
+    for _ in range(3):
+        Span(activity, "local").close()
+    late.close()
+    assert not late.contended
+    # Concurrent requests running local units side by side crowd the CPUs.
+    probe = Span(activity, None)
+    one, two = Span(activity, "local"), Span(activity, "local")
+    one.close()
+    two.close()
     probe.close()
     assert probe.contended
-    assert Span(activity, own=False).contended is False, "frozen spans, nothing active"
+    assert Span(activity, None).contended is False, "nothing runs now"
 
 
 def test_busy_and_computing_mark_calls_contended() -> None:
@@ -117,5 +127,11 @@ def test_busy_and_computing_mark_calls_contended() -> None:
         pass
     assert not span.contended
     with monitor.busy() as span, monitor.computing():
+        pass
+    assert not span.contended, "one run of local units at a time"
+    with monitor.busy() as span, monitor.computing(), monitor.computing():
+        pass
+    assert span.contended
+    with monitor.busy() as span, monitor.busy():
         pass
     assert span.contended

@@ -62,6 +62,17 @@ def test_a_canary_past_its_deadline_bounds_the_rate_not_the_rtt() -> None:
     assert got.rtt_ms < 10
 
 
+def test_one_call_as_far_off_as_a_missed_deadline_is_a_change() -> None:
+    est = settled()
+    # The 240 KB photo took 2 s (1 Mbit/s) where 100 Mbit/s predicts 20 ms: a call past
+    # its budget, answered late; no second call is needed to believe it.
+    n = 240_000
+    assert est.observe(n, 64, wall_ms(SLOW, n, 64), 0.0) == "slower"
+    got = est.estimate()
+    assert got is not None and got.up_mbps == pytest.approx(1.0, rel=0.1)
+    assert est.changes == 1
+
+
 def test_one_slow_call_is_not_a_change() -> None:
     est = settled()
     before = est.estimate()
