@@ -178,8 +178,13 @@ class Span:
     def contended(self) -> bool:
         if self._closed is not None:
             return self._closed
+        return self.contended_but(0)
+
+    def contended_but(self, calls_started: int) -> bool:
+        """Contended, not counting ``calls_started`` calls that began meanwhile (the call
+        that cut a probe)."""
         _, starts, _, crowded = self._activity.snapshot()
-        own = int(self._kind == "call")
+        own = int(self._kind == "call") + calls_started
         return (
             self._calls > 0
             or starts - self._starts > own
@@ -384,9 +389,9 @@ class LinkMonitor:
 
         A direction stops climbing at its first step that was slower than predicted or
         disturbed by other work. A probe that timed out bounds the estimate; one larger
-        than a canary then leaves only the canaries to send (the rest was sized for a link that is
-        not there), so that they measure the new link at once. A probe cut because a
-        cloud call started bounds the estimate too, and ends the round.
+        than a canary then leaves only the canaries to send (the rest was sized for a
+        link that is not there), so that they measure the new link at once. A probe cut
+        because a cloud call started bounds the estimate too, and ends the round.
         """
         from collabdnn.transport.probe import ProbeCancelled
 
@@ -402,13 +407,14 @@ class LinkMonitor:
             try:
                 result = client.probe(probe.bytes_up, probe.bytes_down, deadline, self._busy)
             except (ProbeCancelled, grpc.RpcError) as exc:
-                span.close()
                 cut = isinstance(exc, ProbeCancelled)
+                clean = not span.contended_but(1 if cut else 0)  # the call that cut it
+                span.close()
                 if not cut and exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[union-attr]
                     raise
                 sent += 1
                 elapsed = time.perf_counter() - tick
-                bounded = not span.contended and self.estimator.slower_than(
+                bounded = clean and self.estimator.slower_than(
                     probe.bytes_up, probe.bytes_down, elapsed
                 )
                 (log.info if bounded else log.debug)(

@@ -119,6 +119,11 @@ def test_spans_see_competing_work() -> None:
     probe.close()
     assert probe.contended
     assert Span(activity, None).contended is False, "nothing runs now"
+    # A probe cut by a cloud call: that call is not what delayed the probe.
+    probe = Span(activity, None)
+    cutter = Span(activity, "call")
+    assert probe.contended and not probe.contended_but(1)
+    cutter.close()
 
 
 def test_busy_and_computing_mark_calls_contended() -> None:
