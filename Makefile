@@ -56,6 +56,8 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_hung_cloud --baseline
 	-$(PY) -m benchmarks.bench_link
 	-$(PY) -m benchmarks.bench_linkswitch
+	$(PY) -m benchmarks.bench_idle_drop --part contention
+	-$(PY) -m benchmarks.bench_idle_drop --part idle
 	$(PY) -m benchmarks.doc_tables
 
 clean:

@@ -49,7 +49,7 @@ from collabdnn.transport.security import tls_refusal
 from collabdnn.wire.stubs import PendingExecute
 from mobile_agent.budget import DEFAULT_FACTOR, DEFAULT_FLOOR_MS, CallBudget
 from mobile_agent.cloud_client import BudgetSpent, CloudCall, CloudClient
-from mobile_agent.link_monitor import LinkMonitor
+from mobile_agent.link_monitor import LinkMonitor, Span
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +378,8 @@ class MobileAgent:
         should_stop: StopCheck | None = None,
     ) -> Any:
         """Units ``[start, end)`` on this device; records their compute times."""
-        x, times = self.model.run_timed(start, end, x, should_stop)
+        with self.link.computing():  # link measurements meanwhile are contended
+            x, times = self.model.run_timed(start, end, x, should_stop)
         for offset, ms in enumerate(times):
             units[start + offset].compute_ms = ms
         return x
@@ -399,7 +400,7 @@ class MobileAgent:
         """
         client = self.cloud()
         try:
-            with self.link.busy(), self._calling():  # no link probes, no watch meanwhile
+            with self.link.busy() as span, self._calling():  # no probes, no watch meanwhile
                 call = client.execute(
                     self.model.name,
                     self.model.weights_hash,
@@ -416,8 +417,10 @@ class MobileAgent:
                 grpc.StatusCode.DEADLINE_EXCEEDED, str(spent), start, end, request_id
             )
             hold = contextlib.ExitStack()  # no link probes while the call runs on
-            hold.enter_context(self.link.busy())
-            late = functools.partial(self._late_reply, spent=spent, start=start, end=end, hold=hold)
+            spans = (span, hold.enter_context(self.link.busy()))
+            late = functools.partial(
+                self._late_reply, spent=spent, start=start, end=end, hold=hold, spans=spans
+            )
             spent.pending.add_done_callback(late)
             raise _CloudFailed from spent
         except grpc.RpcError as exc:
@@ -438,7 +441,8 @@ class MobileAgent:
         self._last_ok = time.monotonic()
         self.breaker.record_success()
         self.budget.observe(start, end, call.bytes_up, call.rpc_ms)
-        call = self.link.after_call(call)  # emulated airtime, then a link observation
+        # Emulated airtime, then a link observation (a bound only, if other work overlapped).
+        call = self.link.after_call(call, contended=span.contended)
         for timing in call.reply.units:
             units[timing.index].compute_ms = timing.compute_ms
         up = Transfer(
@@ -471,6 +475,7 @@ class MobileAgent:
         start: int,
         end: int,
         hold: contextlib.ExitStack,
+        spans: tuple[Span, ...] = (),
     ) -> None:
         """A call that outlived its budget answered after all: measure it (its real time
         teaches the budget and the link estimate, so a slower link is re-planned for) and
@@ -486,7 +491,7 @@ class MobileAgent:
             reply = pending.result()
             self.budget.observe(start, end, spent.bytes_up, wall_ms)
             late = CloudCall(None, spent.bytes_up, len(reply.output), 0.0, wall_ms, 0.0, reply)
-            self.link.after_call(late)
+            self.link.after_call(late, contended=any(s.contended for s in spans))
             self._last_ok = time.monotonic()
             self.breaker.record_success()  # alive, only slow: the planner's business
             log.info(

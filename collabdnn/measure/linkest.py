@@ -24,6 +24,23 @@ says which probe payloads to send (large up/tiny down for the uplink, tiny up/la
 down for the downlink, tiny/tiny for the RTT), sized from the current estimate so that
 airtime dominates the RTT but a probe stays short.
 
+A link that changes abruptly (a drop from 100 to 1 Mbit/s) must not wait for the window
+to fill with new calls: an observation whose network time is ``surprise_factor`` times
+off what the estimate predicts (and off by at least ``surprise_floor_ms``) is a
+*surprise*; ``confirm`` surprises of the same sign among the last ``confirm_window``
+observations, or one that is ``strong_factor`` times and ``strong_floor_ms`` off (farther
+than a probe that misses its deadline), mean the link changed, and the observations
+before the first of them, and the smoothing, are forgotten. Two kinds of evidence that
+are not measurements bound the estimate instead of being fitted:
+
+* a call (or probe) that had not finished after ``elapsed_s`` (:meth:`LinkEstimator.slower_than`:
+  a timed-out or cut probe) shows that the link is slower than ``bytes / elapsed``;
+* an observation made while other work competed for the CPUs or the link (``contended``:
+  concurrent requests on the agent) may have waited for a core, a thread or its turn on
+  the link, so its time is an upper bound on the network time: it can show that the
+  link is *faster* than estimated, never that it is slower. CPU contention is therefore
+  never read as a slow link.
+
 Pure logic, no gRPC: :mod:`collabdnn.transport.probe` sends the probes, the mobile agent feeds
 its Execute calls.  Thread-safe: the agent's request threads observe concurrently.
 """
@@ -70,6 +87,7 @@ class Probe:
     bytes_up: int
     bytes_down: int
     purpose: str  # "uplink", "downlink" or "rtt"
+    canary: bool = False  # the first, small step of a ladder (see probe_ladder)
 
 
 def _coef(mbps: float) -> float:
@@ -133,9 +151,18 @@ class LinkEstimator:
         initial_probe_bytes: int = 64 * 1024,
         max_probe_bytes: int = 8 * 1024 * 1024,
         tiny_bytes: int = 64,
+        rtt_payload_bytes: int = 1024,
+        canary_bytes: int = 16 * 1024,
+        ladder_step: int = 8,
         min_variation: float = 0.25,
         rtt_floor_ms: float = 5.0,
         max_rel_se: float = 0.25,
+        surprise_factor: float = 3.0,
+        surprise_floor_ms: float = 50.0,
+        confirm: int = 2,
+        confirm_window: int = 4,
+        strong_factor: float = 20.0,
+        strong_floor_ms: float = 500.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if window < 1:
@@ -152,9 +179,17 @@ class LinkEstimator:
         self.initial_probe_bytes = initial_probe_bytes
         self.max_probe_bytes = max_probe_bytes
         self.tiny_bytes = tiny_bytes
+        self.rtt_payload_bytes = rtt_payload_bytes
+        self.canary_bytes = canary_bytes
+        self.ladder_step = max(2, ladder_step)
         self.min_variation = min_variation
         self.rtt_floor_ms = rtt_floor_ms
         self.max_rel_se = max_rel_se
+        self.surprise_factor = surprise_factor
+        self.surprise_floor_s = surprise_floor_ms / 1e3
+        self.confirm = confirm
+        self.strong_factor = strong_factor
+        self.strong_floor_s = strong_floor_ms / 1e3
         self._clock = clock
         self._lock = threading.RLock()
         self._obs: deque[Observation] = deque(maxlen=window)
@@ -164,11 +199,27 @@ class LinkEstimator:
         self._last_traffic: float | None = None
         self._probe_round = 0
         self._count = 0
+        # The surprise verdict of each recent observation (None: as predicted).
+        self._recent: deque[str | None] = deque(maxlen=confirm_window)
+        self.changes = 0  # confirmed link changes and applied bounds (tests, logs)
 
     # -- feeding ---------------------------------------------------------------------
 
-    def observe(self, bytes_up: int, bytes_down: int, wall_ms: float, server_ms: float) -> None:
-        """Record one cloud call (payload bytes each way, wall and server compute ms)."""
+    def observe(
+        self,
+        bytes_up: int,
+        bytes_down: int,
+        wall_ms: float,
+        server_ms: float,
+        *,
+        contended: bool = False,
+    ) -> str | None:
+        """Record one cloud call (payload bytes each way, wall and server compute ms).
+
+        ``contended``: other work competed with this call (see the module doc); its time
+        then only bounds the estimate from the fast side. Returns the surprise verdict
+        against the estimate before this call: ``"slower"``, ``"faster"`` or None.
+        """
         if bytes_up < 0 or bytes_down < 0:
             raise ValueError("byte counts must be >= 0")
         network_s = (float(wall_ms) - float(server_ms)) / 1e3
@@ -177,12 +228,23 @@ class LinkEstimator:
             self._last_traffic = now
             if not math.isfinite(network_s) or network_s <= 0:
                 log.debug("ignoring observation with network time %.3f ms", network_s * 1e3)
-                return
+                return None
+            verdict = self._surprise(bytes_up, bytes_down, network_s)
+            if contended:
+                if verdict == "faster":
+                    self._bound(bytes_up, bytes_down, network_s, "faster")
+                return verdict
             self._obs.append(Observation(int(bytes_up), int(bytes_down), network_s, now))
             self._count += 1
+            self._recent.append(verdict)
+            if verdict is not None and (
+                sum(v == verdict for v in self._recent) >= self.confirm
+                or self._strong(bytes_up, bytes_down, network_s)
+            ):
+                self._changed(verdict)
             fit = self._fit(now)
             if fit is None:
-                return
+                return verdict
             values, identified = fit
             for i, (value, known) in enumerate(zip(values, identified, strict=True)):
                 if not known:
@@ -193,6 +255,93 @@ class LinkEstimator:
                 weight = max(self.alpha, 1.0 / self._updates[i])
                 old = self._smoothed[i]
                 self._smoothed[i] = value if old is None else weight * value + (1 - weight) * old
+            return verdict
+
+    def slower_than(self, bytes_up: int, bytes_down: int, elapsed_s: float) -> bool:
+        """A call or probe of these sizes had not finished after ``elapsed_s`` (it timed
+        out, or was cut): its network time exceeds that. When that contradicts the
+        estimate (a surprise), the direction with the larger payload (or the RTT, when
+        both are at most ``rtt_payload_bytes``) is set to the fastest value consistent
+        with it, and older observations are forgotten: they describe the link before it
+        got slower. True when applied.
+        """
+        now = self._clock()
+        with self._lock:
+            self._last_traffic = now
+            if self._surprise(bytes_up, bytes_down, elapsed_s) != "slower":
+                return False
+            self._bound(bytes_up, bytes_down, elapsed_s, "slower")
+            return True
+
+    def expected_s(self, bytes_up: int, bytes_down: int) -> float:
+        """Network time the estimate (or the prior) predicts for these payloads."""
+        with self._lock:
+            rtt_s, a, b = self._current()
+            return float(rtt_s + bytes_up * a + bytes_down * b)
+
+    def _surprise(self, bytes_up: int, bytes_down: int, network_s: float) -> str | None:
+        if all(s is None for s in self._smoothed):
+            return None  # nothing measured yet: the prior is no reference
+        expected = self.expected_s(bytes_up, bytes_down)
+        if network_s - expected > self.surprise_floor_s and network_s > (
+            self.surprise_factor * expected
+        ):
+            return "slower"
+        if expected - network_s > self.surprise_floor_s and (
+            network_s * self.surprise_factor < expected
+        ):
+            return "faster"
+        return None
+
+    def _strong(self, bytes_up: int, bytes_down: int, network_s: float) -> bool:
+        """Farther off than a probe that misses its deadline: confirmed on its own."""
+        expected = self.expected_s(bytes_up, bytes_down)
+        ratio = max(network_s / expected, expected / network_s) if expected > 0 else math.inf
+        return ratio >= self.strong_factor and abs(network_s - expected) >= self.strong_floor_s
+
+    def _changed(self, verdict: str) -> None:
+        """Confirmed surprises: keep only the observations since the first of them, and
+        let the next fit replace the smoothed figures instead of averaging with them."""
+        recent = list(self._recent)
+        keep = len(recent) - next(i for i, v in enumerate(recent) if v == verdict)
+        for _ in range(len(self._obs) - keep):
+            self._obs.popleft()
+        self._recent.clear()
+        self._updates = [0, 0, 0]
+        self.changes += 1
+        log.debug("link changed (%s than estimated): refitting from %d calls", verdict, keep)
+
+    def _bound(self, bytes_up: int, bytes_down: int, network_s: float, side: str) -> None:
+        """Move the figure these payloads test (the larger one's direction, or the RTT
+        for tiny ones) so that it predicts exactly ``network_s`` (the bound), forget the
+        window and restart the smoothing."""
+        values = list(self._current())
+        rtt_s, a, b = values
+        air_up, air_down = bytes_up * a, bytes_down * b
+        # By size, not by airtime at the estimate: a 16 KB canary's airtime at the old
+        # 100 Mbit/s is below the RTT, yet its surprise says the link got slower, and a
+        # longer RTT would have shown in the tiny probe of the same round.
+        if max(bytes_up, bytes_down) <= self.rtt_payload_bytes:
+            values[0] = max(network_s - air_up - air_down, 0.0)
+        else:
+            col, nbytes, other = (1, bytes_up, air_down) if bytes_up >= bytes_down else (
+                2, bytes_down, air_up)  # fmt: skip
+            rest = network_s - rtt_s - other
+            if rest <= 0:  # faster than even the RTT says: both were too pessimistic
+                values[0] = 0.5 * network_s
+                rest = max(0.5 * network_s - other, 0.5 * network_s)
+            values[col] = rest / nbytes
+        for i, (value, before) in enumerate(zip(values, self._current(), strict=True)):
+            if value != before:
+                self._smoothed[i] = value
+        self._obs.clear()
+        self._recent.clear()
+        self._updates = [0, 0, 0]
+        self.changes += 1
+        log.debug(
+            "link %s than estimated: %d/%d bytes in %.1f ms; bounded", side, bytes_up,
+            bytes_down, network_s * 1e3,
+        )  # fmt: skip
 
     def reset(self) -> None:
         """Forget everything observed (e.g. after a network handover)."""
@@ -201,6 +350,7 @@ class LinkEstimator:
             self._smoothed = [None, None, None]
             self._updates = [0, 0, 0]
             self._last_traffic = None
+            self._recent.clear()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -284,6 +434,42 @@ class LinkEstimator:
                 Probe(tiny, size(b, self._smoothed[2] is not None), "downlink"),
                 Probe(tiny, tiny, "rtt"),
             ]
+
+    def probe_ladder(self, now: float | None = None, *, force: bool = False) -> list[Probe]:
+        """One round of :meth:`probe_plan` as a ladder: a ``canary_bytes`` canary each way,
+        the RTT probe, then each direction up by ``ladder_step`` times to its full size,
+        uplink and downlink steps interleaved.
+
+        The sender stops climbing at a surprise (see :meth:`observe`): whatever the
+        estimate says, a link that dropped since the last round then costs a canary's
+        airtime, not that of a probe sized for the old link.
+        """
+        plan = self.probe_plan(now, force=force)
+        if not plan:
+            return []
+        up, down, rtt = plan
+        tiny = self.tiny_bytes
+
+        def steps(full: int) -> list[int]:
+            sizes, size = [], min(self.canary_bytes, full)
+            while 2 * size <= full:  # no step just below the full size
+                sizes.append(size)
+                size *= self.ladder_step
+            return [*sizes, full]
+
+        ups, downs = steps(up.bytes_up), steps(down.bytes_down)
+        ladder = []
+        for i in range(max(len(ups), len(downs))):
+            if i < len(ups):
+                ladder.append(Probe(ups[i], tiny, "uplink", canary=i == 0))
+            if i < len(downs):
+                ladder.append(Probe(tiny, downs[i], "downlink", canary=i == 0))
+            if i == 0:
+                # After the canaries: bytes still queued from an earlier probe (cut, or
+                # past its deadline) delay them, which reads as a slower link (right),
+                # not as a longer RTT (wrong).
+                ladder.append(rtt)
+        return ladder
 
     # -- fitting ---------------------------------------------------------------------
 

@@ -56,33 +56,3 @@ def test_a_probe_is_cancelled_when_real_traffic_starts() -> None:
             assert time.monotonic() - begin < 2.0
     finally:
         server.stop(0)
-
-
-def test_probes_start_small_and_keep_to_their_share_of_airtime() -> None:
-    import time
-
-    from collabdnn.transport.channels import open_channel
-    from collabdnn.transport.probe import serve
-    from mobile_agent.link_monitor import LinkMonitor, LinkSettings
-
-    server, port = serve("127.0.0.1:0", extra_delay_ms=50)
-    address = f"127.0.0.1:{port}"
-    channel = open_channel(address)
-    try:
-        monitor = LinkMonitor(
-            LinkSettings(probe_idle_s=0.0, probe_share=0.1),
-            channel_for=lambda _: channel,
-            cloud=address,
-        )
-        scale = monitor._probe_scale
-        assert scale < 1, "the first round is scaled down"
-        begin = time.monotonic()
-        assert monitor.probe_if_idle() == 3
-        took = time.monotonic() - begin
-        assert monitor._probe_scale == 2 * scale, "a good round grows the next one"
-        # 4 probes of >= 50 ms: quiet for 9x that before the next round
-        assert monitor.probe_if_idle() == 0
-        assert monitor._probe_quiet_until - time.monotonic() > 5 * took
-    finally:
-        channel.close()
-        server.stop(0)
