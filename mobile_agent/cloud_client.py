@@ -16,10 +16,12 @@ import grpc
 
 from collabdnn.codec import CodecConfig, decode, encode
 from collabdnn.services import ExecuteReply, ExecuteRequest, ServiceInfo
+from collabdnn.transport.channels import IDEMPOTENT
 from collabdnn.wire.stubs import CLOUD_SERVICE, CloudStub, PendingExecute
 
-# Idempotent and cheap: retried on UNAVAILABLE by the channel's service config.
-CLOUD_IDEMPOTENT = {CLOUD_SERVICE: ["Info", "Profile"]}
+# Idempotent and cheap: retried on UNAVAILABLE by the channel's service config. The list
+# is the code base's one table (transport.channels.IDEMPOTENT), restricted to the cloud.
+CLOUD_IDEMPOTENT = {CLOUD_SERVICE: IDEMPOTENT[CLOUD_SERVICE]}
 
 # Channel arguments of the agent's channel to the cloud.
 CLOUD_CHANNEL_OPTIONS: list[tuple[str, int]] = [

@@ -31,7 +31,6 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
 _SWITCH = re.compile(r" INFO .*plan \S+ -> \S+ \(")
 
 
@@ -80,13 +79,13 @@ def run_scenario(
 ) -> dict[str, Any]:
     """Run the scenario on 127.0.0.1 (see the module doc)."""
     from collabdnn.placement import Placement
-    from collabdnn.testbed.stack import Stack
+    from collabdnn.testbed.stack import SAMPLE_PHOTO, SEEDED_ALEXNET, Stack
     from mobile_agent.client import classify
 
-    image_path = ROOT / "samples" / "chelsea.png"
+    image_path = SAMPLE_PHOTO
     image = image_path.read_bytes()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="collabdnn-contention-"))
-    common = ["--model", "alexnet", "--weights", "seed:0", "--threads", "1"]
+    common = list(SEEDED_ALEXNET)
     stack = Stack(
         common, log_dir=log_dir, with_scheduler=with_scheduler,
         scheduler_args=["--mobile-slowdown", str(slowdown), "--images", str(image_path),

@@ -163,13 +163,13 @@ def run_scenario(
     """Run the scenario in the current network namespace (see the module doc)."""
     from collabdnn.netem import shaping
     from collabdnn.planning.link import Link
-    from collabdnn.testbed.stack import Stack
+    from collabdnn.testbed.stack import SAMPLE_PHOTO, SEEDED_ALEXNET, Stack
 
-    image_path = ROOT / "samples" / "chelsea.png"
+    image_path = SAMPLE_PHOTO
     image = image_path.read_bytes()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="collabdnn-idledrop-"))
     applied = shaping.apply(Link(start_mbps, start_mbps, 0.0), cloud_port=CLOUD_PORT)
-    common = ["--model", "alexnet", "--weights", "seed:0", "--threads", "1"]
+    common = list(SEEDED_ALEXNET)
     stack = Stack(
         common, cloud_port=CLOUD_PORT, log_dir=log_dir,
         scheduler_args=["--mobile-slowdown", str(slowdown), "--up-mbps", str(start_mbps),

@@ -71,18 +71,18 @@ def run_scenario(
     """Run the scenario in the current network namespace (see the module doc)."""
     from collabdnn.netem import shaping
     from collabdnn.planning.link import Link
-    from collabdnn.testbed.stack import Stack
+    from collabdnn.testbed.stack import SAMPLE_PHOTO, SEEDED_ALEXNET, Stack
 
-    image = (ROOT / "samples" / "chelsea.png").read_bytes()
+    image = SAMPLE_PHOTO.read_bytes()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="collabdnn-linkswitch-"))
     applied = shaping.apply(Link(start_mbps, start_mbps, 0.0), cloud_port=CLOUD_PORT)
-    common = ["--model", "alexnet", "--weights", "seed:0", "--threads", "1"]
+    common = list(SEEDED_ALEXNET)
     stack = Stack(
         common, cloud_port=CLOUD_PORT, log_dir=log_dir,
         agent_args=["--probe-idle-s", "0.5"],
         scheduler_args=["--mobile-slowdown", str(slowdown), "--up-mbps", str(start_mbps),
                         "--down-mbps", str(start_mbps), "--rtt-ms", "1",
-                        "--images", str(ROOT / "samples" / "chelsea.png"),
+                        "--images", str(SAMPLE_PHOTO),
                         "--profile-repeats", "3"],
     )  # fmt: skip
     records: list[dict[str, Any]] = []

@@ -24,7 +24,12 @@ from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Stack", "free_port", "slower_profile"]
+__all__ = ["SAMPLE_PHOTO", "SEEDED_ALEXNET", "Stack", "free_port", "slower_profile"]
+
+# What the scenarios (link switch, idle drop, contention) run: AlexNet with seeded
+# weights, one torch thread per service, and the cat photo.
+SEEDED_ALEXNET = ("--model", "alexnet", "--weights", "seed:0", "--threads", "1")
+SAMPLE_PHOTO = Path(__file__).resolve().parents[2] / "samples" / "chelsea.png"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
