@@ -26,7 +26,9 @@ CLOUD_HOST = "collabdnn-cloud.collabdnn.svc.cluster.local"
 
 
 def _objects() -> list[tuple[Path, dict[str, Any]]]:
-    return [(path, doc) for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [
+        (path, doc) for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc
+    ]
 
 
 def _by_kind(kind: str) -> dict[str, dict[str, Any]]:
