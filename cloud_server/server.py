@@ -39,6 +39,7 @@ class CloudConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    health_port: int | None = None  # plaintext grpc.health.v1 only (Kubernetes probes)
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
     max_frame_mb: float = 512.0  # largest decoded activation accepted
     workers: int = 8  # Execute calls computing at once
@@ -103,6 +104,7 @@ def _build(config: CloudConfig) -> BuiltServer:
     server_config = ServerConfig(
         host=config.host,
         port=config.port,
+        health_port=config.health_port,
         max_message_mb=config.max_message_mb,
         workers=pool_threads(config.max_queue, config.workers),
         max_concurrent_rpcs=max_concurrent_rpcs(config.max_queue, config.workers),

@@ -46,6 +46,7 @@ class MobileConfig:
     placement: str = "mobile"  # the initial plan
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    health_port: int | None = None  # plaintext grpc.health.v1 only (Kubernetes probes)
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
     max_frame_mb: float = 512.0
     timeout_s: float = 30.0  # deadline of each cloud call
@@ -149,6 +150,7 @@ def _build(config: MobileConfig) -> BuiltServer:
     server_config = ServerConfig(
         host=config.host,
         port=config.port,
+        health_port=config.health_port,
         max_message_mb=config.max_message_mb,
         workers=pool_threads(config.max_concurrent, config.workers),
         max_concurrent_rpcs=max_concurrent_rpcs(config.max_concurrent, config.workers),

@@ -31,6 +31,7 @@ class SchedulerConfig:
     settings: SchedulerSettings = field(default_factory=SchedulerSettings)
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    health_port: int | None = None  # plaintext grpc.health.v1 only (Kubernetes probes)
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
     workers: int = 4
     grace_s: float = 5.0
@@ -53,6 +54,7 @@ def _build(config: SchedulerConfig) -> BuiltServer:
     server_config = ServerConfig(
         host=config.host,
         port=config.port,
+        health_port=config.health_port,
         max_message_mb=config.max_message_mb,
         workers=config.workers,
         security=config.security,

@@ -78,6 +78,10 @@ def apply_environment(
     """Take each option's default from ``COLLABDNN_<OPTION>`` when that variable is set."""
     environ = dict(os.environ if environ is None else environ)
     for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):  # e.g. link set|show|clear
+            for child in action.choices.values():
+                apply_environment(child, environ)
+            continue
         if not action.option_strings or action.dest in {"help", "version"}:
             continue
         value = environ.get(env_name(action.dest))

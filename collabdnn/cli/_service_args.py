@@ -40,6 +40,7 @@ def add_service_args(parser: argparse.ArgumentParser, default_port: int) -> None
         default=default_port,
         help=f"port (default: {default_port}; 0 = any free port, printed)",
     )
+    add_health_port_arg(parser)
     parser.add_argument(
         "--max-message-mb",
         type=positive_float,
@@ -56,6 +57,17 @@ def add_service_args(parser: argparse.ArgumentParser, default_port: int) -> None
         help="seconds in-flight requests get on SIGTERM (default: 5)",
     )
     add_security_arguments(parser)
+
+
+def add_health_port_arg(parser: argparse.ArgumentParser) -> None:
+    """``--health-port``: every service can answer probes that cannot speak TLS."""
+    parser.add_argument(
+        "--health-port",
+        type=port,
+        default=None,
+        help="also serve grpc.health.v1, and nothing else, in plaintext on this port: for "
+        "probes that cannot speak TLS, such as Kubernetes' native gRPC probes (default: none)",
+    )
 
 
 def add_image_limit_args(parser: argparse.ArgumentParser) -> None:

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         host=args.host,
         port=args.port,
+        health_port=args.health_port,
         max_message_mb=args.max_message_mb,
         max_frame_mb=args.max_frame_mb,
         workers=args.workers,

@@ -45,7 +45,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p_show = sub.add_parser("show", help="show the shaping on an interface")
     p_show.add_argument("--json", action="store_true", help="print JSON (figures read back)")
     for p in (p_set, p_clear, p_show):
-        p.add_argument("--interface", default="lo", help="interface (default: lo)")
+        p.add_argument(
+            "--interface",
+            default="lo",
+            help="interface (default: lo, for a private namespace; in a container the one "
+            "that reaches the cloud, e.g. eth0: only its egress, the uplink, is shaped)",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,11 +78,13 @@ def run(args: argparse.Namespace) -> int:
                 print_json(result.to_dict())
             else:
                 rtt = f"{link.rtt_ms:g} ms" if result.delay_shaped else "NOT shaped (no netem)"
-                port = f", cloud port {args.cloud_port}" if args.cloud_port else ""
-                print(
-                    f"{args.interface}: up {link.up_mbps:g} Mbit/s, down {link.down_mbps:g} "
-                    f"Mbit/s, RTT {rtt}{port}"
+                down = (
+                    f"{link.down_mbps:g} Mbit/s"
+                    if result.downlink_shaped
+                    else "NOT shaped (egress only)"
                 )
+                port = f", cloud port {args.cloud_port}" if args.cloud_port else ""
+                print(f"{args.interface}: up {link.up_mbps:g} Mbit/s, down {down}, RTT {rtt}{port}")
         elif args.action == "clear":
             clear(args.interface)
             print(f"{args.interface}: shaping removed")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from collabdnn.cli._power_args import add_power_arguments, power_overrides
 from collabdnn.cli._service_args import (
+    add_health_port_arg,
     announce,
     fraction,
     non_negative_float,
@@ -124,6 +125,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port", type=port, default=50052, help="port (default: 50052; 0 = any free port, printed)"
     )
+    add_health_port_arg(parser)
     parser.add_argument(
         "--max-message-mb",
         type=positive_float,
@@ -178,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
         host=args.host,
         port=args.port,
+        health_port=args.health_port,
         max_message_mb=args.max_message_mb,
         workers=args.workers,
         grace_s=args.grace,

@@ -21,6 +21,11 @@ so the rates must be equal and every packet goes through 1:10.  The loopback MTU
 lowered to 1500 (and its GSO size with it) so that the token bucket meters
 Ethernet-sized packets rather than 64 KiB bursts.
 
+On any other interface (a container's ``eth0``) only egress can be shaped: the uplink,
+class 1:10 (packets to the cloud's port, or every packet without one), with the whole
+RTT as its delay.  No downlink class is made there, and :func:`status` reports the
+downlink as not shaped (``down_mbps`` None, ``downlink_shaped`` False).
+
 Kernels built without ``sch_netem`` cannot delay packets; :func:`apply` then shapes the
 rates only, logs a warning and says so in its result (``delay_shaped=False``), unless
 ``require_delay`` asks it to fail instead.
@@ -64,6 +69,9 @@ class ShapeResult:
     link: Link
     cloud_port: int | None
     delay_shaped: bool
+    # False on an interface other than lo: only its egress (the uplink) is shaped, and
+    # link.down_mbps is what was asked for, not what the interface does.
+    downlink_shaped: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "link": self.link.to_dict()}
@@ -76,7 +84,8 @@ class ShapingStatus:
     interface: str
     shaped: bool
     up_mbps: float | None = None
-    down_mbps: float | None = None
+    down_mbps: float | None = None  # None when the downlink is not shaped
+    downlink_shaped: bool = False
     rtt_ms: float | None = None  # None: no delay is applied (e.g. no netem)
     cloud_port: int | None = None
     mtu: int | None = None
@@ -195,7 +204,7 @@ def apply(
             netns,
         )  # fmt: skip
         classes = [(_UP, link.up_mbps)]
-        if split:
+        if split and loopback:
             classes.append((_DOWN, link.down_mbps))
         for minor, mbps in classes:
             _call(
@@ -210,11 +219,12 @@ def apply(
                  f"1:{_OTHER}", "htb", "rate", UNSHAPED_RATE, "quantum", "65536"],
                 netns,
             )  # fmt: skip
-            _add_port_filters(interface, cloud_port, netns)  # type: ignore[arg-type]
+            directions = (("dport", _UP), ("sport", _DOWN)) if loopback else (("dport", _UP),)
+            _add_port_filters(interface, cloud_port, directions, netns)  # type: ignore[arg-type]
         delay_shaped = True
         if link.rtt_ms > 0:
             one_way = link.rtt_ms / 2 if loopback else link.rtt_ms
-            for minor, _ in classes if loopback else classes[:1]:
+            for minor, _ in classes:
                 if not _add_delay(interface, minor, one_way, netns):
                     delay_shaped = False
                     break
@@ -232,20 +242,23 @@ def apply(
         clear(interface, netns=netns)
         raise
     log.info(
-        "shaped %s: up %.3g Mbit/s, down %.3g Mbit/s, RTT %s, cloud port %s",
+        "shaped %s: up %.3g Mbit/s, down %s, RTT %s, cloud port %s",
         interface,
         link.up_mbps,
-        link.down_mbps,
+        f"{link.down_mbps:.3g} Mbit/s" if loopback else "not shaped (egress only)",
         f"{link.rtt_ms:g} ms" if delay_shaped else "not shaped",
         cloud_port,
     )
-    return ShapeResult(interface, link, cloud_port, delay_shaped)
+    return ShapeResult(interface, link, cloud_port, delay_shaped, downlink_shaped=loopback)
 
 
-def _add_port_filters(interface: str, port: int, netns: str | None) -> None:
+def _add_port_filters(
+    interface: str, port: int, directions: Sequence[tuple[str, str]], netns: str | None
+) -> None:
+    """u32 filters sending packets whose ``field`` (dport, sport) is ``port`` to a class."""
     prio = 1
     for proto, match in (("ip", "ip"), ("ipv6", "ip6")):
-        for field, minor in (("dport", _UP), ("sport", _DOWN)):
+        for field, minor in directions:
             _call(
                 ["tc", "filter", "add", "dev", interface, "parent", "1:", "protocol", proto,
                  "prio", str(prio), "u32", "match", match, field, str(port), "0xffff",
@@ -314,10 +327,12 @@ def status(interface: str = "lo", *, netns: str | None = None) -> ShapingStatus:
         if port is not None:
             break
     up = rates.get(_UP)
-    down = rates.get(_DOWN, up)
+    # Off the loopback only egress is shaped: whatever the classes say, the downlink is not.
+    loopback = _is_loopback(interface)
+    down = rates.get(_DOWN, up) if loopback else None
     rtt: float | None = None
     if delays:
-        if _is_loopback(interface):
+        if loopback:
             rtt = delays.get(_UP, 0.0) + delays.get(_DOWN, delays.get(_UP, 0.0))
         else:
             rtt = delays.get(_UP, 0.0)
@@ -326,6 +341,7 @@ def status(interface: str = "lo", *, netns: str | None = None) -> ShapingStatus:
         shaped=up is not None,
         up_mbps=up,
         down_mbps=down,
+        downlink_shaped=down is not None,
         rtt_ms=None if rtt is None else round(rtt, 3),
         cloud_port=port,
         mtu=mtu,

@@ -10,6 +10,11 @@ SERVING. SIGTERM and SIGINT stop it gracefully: in-flight RPCs get ``grace_s`` s
 then the service's ``halt`` event is set, and work still in flight stops at its next
 unit boundary (:func:`collabdnn.bounds.stop_check`), so the process exits within about
 one unit's time of its grace. A load that fails stops the service with exit status 1.
+
+``health_port`` adds a second, plaintext listener that serves ``grpc.health.v1`` and
+nothing else: orchestrators' native gRPC probes (Kubernetes) cannot speak TLS, so with
+TLS on the service port they need a port of their own; the health service reveals only
+SERVING / NOT_SERVING.
 """
 
 from __future__ import annotations
@@ -141,6 +146,8 @@ class ServerConfig:
     # finish) after about that long, so that clients resolve the server's name again and
     # spread over replicas added meanwhile (live scaling behind one DNS name).
     max_connection_age_s: float = 0.0
+    # A plaintext port serving grpc.health.v1 only (0 = any free port; None = none).
+    health_port: int | None = None
 
 
 def new_server(config: ServerConfig) -> grpc.Server:
@@ -174,6 +181,8 @@ class BuiltServer:
     starting: str = ""  # what the ``listening on`` log line adds, e.g. "loading alexnet"
     cleanup: Sequence[Callable[[], None]] = ()  # run after the server stopped
     halt: threading.Event | None = None  # set once the grace period is over
+    health_server: grpc.Server | None = None  # the plaintext health-only listener
+    health_port: int | None = None  # its bound port
 
     def serve(self, on_bound: Callable[[str, int], None] | None = None) -> int:
         """Start, announce, serve until SIGTERM/SIGINT (exit 0) or a failed start (1).
@@ -183,6 +192,9 @@ class BuiltServer:
         """
         host = self.config.host
         self.server.start()
+        if self.health_server is not None:
+            self.health_server.start()
+            log.info("health (grpc.health.v1 only, plaintext) on %s:%d", host, self.health_port)
         describe = self.config.security.describe()
         log.info(
             "listening on %s:%d, %s",
@@ -219,6 +231,8 @@ class BuiltServer:
         begin = time.perf_counter()
         self.health.shutdown()
         self.server.stop(grace_s).wait()
+        if self.health_server is not None:
+            self.health_server.stop(0).wait()
         if self.halt is not None:
             self.halt.set()  # in-flight work stops at its next unit boundary
         log.info("stopped in %.2f s", time.perf_counter() - begin)
@@ -250,6 +264,15 @@ def build_server(
     register(server)
     health = Health(server, services)
     port = bind(server, config.host, config.port, config.security)
+    health_server, health_port = None, None
+    if config.health_port is not None:
+        health_server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"),
+            options=SERVER_BIND_OPTIONS,
+            maximum_concurrent_rpcs=16,  # probes are one short call each
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, health_server)
+        health_port = bind(health_server, config.host, config.health_port)
     failed = threading.Event()
 
     def target() -> None:
@@ -264,7 +287,9 @@ def build_server(
             failed.set()
 
     threading.Thread(target=target, name=f"{name}-loader", daemon=True).start()
-    return BuiltServer(config, server, port, health, failed, starting, cleanup, halt)
+    return BuiltServer(
+        config, server, port, health, failed, starting, cleanup, halt, health_server, health_port
+    )
 
 
 class InFlight:

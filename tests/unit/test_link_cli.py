@@ -104,6 +104,44 @@ def test_status_reads_figures_back(fake_root) -> None:
     assert st.mtu == 1500
 
 
+def test_eth0_shapes_the_uplink_only_and_says_so(fake_root, capsys) -> None:
+    """A container's eth0: egress is the uplink; no downlink class, whole RTT on 1:10."""
+    result = shaping.apply(Link(1.1, 2.0, 150), interface="eth0", cloud_port=50051)
+    assert result.delay_shaped and not result.downlink_shaped
+    joined = [" ".join(c) for c in fake_root]
+    assert not any("mtu" in c for c in joined)  # only the loopback's MTU is lowered
+    assert any("classid 1:10 htb rate 1100000bit" in c for c in joined)
+    assert not any("1:20" in c or "sport" in c for c in joined)
+    assert any("match ip dport 50051 0xffff flowid 1:10" in c for c in joined)
+    assert any("parent 1:10 handle 10: netem delay 150.000ms" in c for c in joined)
+    assert main(["link", "set", "--network", "3g", "--interface", "eth0"]) == 0
+    assert "down NOT shaped (egress only)" in capsys.readouterr().out
+
+
+def test_status_off_the_loopback_reports_no_downlink(fake_root, capsys) -> None:
+    """Even with a downlink class left on it, eth0's downlink is not shaped."""
+    import json
+
+    st = shaping.status("eth0")
+    assert st.shaped and st.up_mbps == 5.0 and st.rtt_ms == 20.0
+    assert st.down_mbps is None and not st.downlink_shaped
+    assert shaping.status("lo").downlink_shaped
+    assert main(["link", "show", "--json", "--interface", "eth0"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["down_mbps"] is None and data["downlink_shaped"] is False
+
+
+def test_interface_comes_from_the_environment(fake_root, capsys, monkeypatch) -> None:
+    """COLLABDNN_INTERFACE (the Compose file's mobile container) reaches set, show, clear."""
+    import json
+
+    monkeypatch.setenv("COLLABDNN_INTERFACE", "eth0")
+    assert main(["link", "show", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["interface"] == "eth0"
+    assert main(["link", "clear"]) == 0
+    assert fake_root[-1][:5] == ["tc", "qdisc", "del", "dev", "eth0"]
+
+
 def test_show_json(fake_root, capsys) -> None:
     import json
 
