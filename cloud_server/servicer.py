@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import grpc
 import psutil
 
+from cloud_server.capacity import ServiceCounters
 from cloud_server.cloud import Cloud
 from collabdnn.bounds import RequestLimits, stop_check
 from collabdnn.codec import DEFAULT_MAX_BYTES
@@ -56,6 +57,7 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         self.profile_admission = Admission(1, name="Profile calls")
         self.halt = halt or threading.Event()  # set when the grace period on SIGTERM ends
         self.in_flight = InFlight()
+        self.counters = ServiceCounters()  # uncontended unit times (the Capacity call)
         psutil.cpu_percent(interval=None)  # the first sample is meaningless; prime it
 
     @property
@@ -84,6 +86,8 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         check = stop_check(context, self.halt)
         with self.admission.admit(context, "Execute", check), self.in_flight as in_flight:
             reply = cloud.execute(call, lambda: self._load(in_flight), begin, check)
+            if in_flight == 1 and self.in_flight.count == 1:  # it ran alone: a service time
+                self.counters.record(reply.units)
         return serde.execute_reply_to_proto(reply)
 
     @rpc("Profile")
@@ -102,3 +106,14 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
     ) -> messages.ServiceInfo:
         cloud = self.cloud.get()
         return serde.service_info_to_proto(cloud.info(self._load(self.in_flight.count)))
+
+    @rpc("Capacity")
+    def Capacity(
+        self, request: messages.CapacityRequest, context: grpc.ServicerContext
+    ) -> messages.CloudCapacity:
+        import torch
+
+        self.cloud.get()  # UNAVAILABLE while loading, like every other call
+        load = self._load(self.in_flight.count)
+        capacity = self.counters.capacity(self.admission.concurrency, torch.get_num_threads(), load)
+        return serde.cloud_capacity_to_proto(capacity)

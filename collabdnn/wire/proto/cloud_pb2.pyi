@@ -1,4 +1,5 @@
 from collabdnn.wire.proto import common_pb2 as _common_pb2
+from collabdnn.wire.proto import fleet_pb2 as _fleet_pb2
 from collabdnn.wire.proto import profile_pb2 as _profile_pb2
 from collabdnn.wire.proto import tensor_pb2 as _tensor_pb2
 from google.protobuf.internal import containers as _containers
