@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import grpc
 import psutil
 
+from cloud_server.batching import Batcher, BatchSettings, describe, exact_units
 from cloud_server.capacity import ServiceCounters
 from cloud_server.cloud import Cloud
 from collabdnn.bounds import RequestLimits, stop_check
@@ -48,8 +49,10 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         admission: Admission | None = None,
         limits: RequestLimits | None = None,
         halt: threading.Event | None = None,
+        batching: BatchSettings | None = None,
     ) -> None:
         self.cloud: Ready[Cloud] = Ready()
+        self.batching = batching or BatchSettings()  # off unless --batch-max > 1
         self.max_frame_bytes = max_frame_bytes
         self.limits = limits or RequestLimits()
         # Execute calls are admitted through one bounded queue (--max-queue).
@@ -68,7 +71,24 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
 
     @model.setter
     def model(self, model: SplitModel) -> None:
-        self.cloud.set(Cloud(model, self.max_frame_bytes, self.limits))
+        self.cloud.set(Cloud(model, self.max_frame_bytes, self.limits, self.batcher_for(model)))
+
+    def batcher_for(self, model: SplitModel) -> Batcher | None:
+        """With batching on, which units batch bit for bit is measured first (on the
+        sample photos, at batch 2 and --batch-max), so that it is known before serving."""
+        settings = self.batching
+        if not settings.enabled:
+            return None
+        from collabdnn.samples import read_images, sample_images
+
+        exact = exact_units(model, read_images(sample_images())[:2], sorted({2, settings.max_rows}))
+        log.info(
+            "dynamic batching: up to %d rows within %g ms per unit range, %s; %s",
+            settings.max_rows, settings.timeout_ms, describe(exact, model),
+            "inexact ranges batched too (--batch-inexact)" if settings.inexact
+            else "only ranges of bit-exact units are batched",
+        )  # fmt: skip
+        return Batcher(model, settings, exact)
 
     def _load(self, in_flight: int) -> Load:
         return Load(in_flight, psutil.cpu_percent(interval=None), self.in_flight.served)
@@ -86,7 +106,8 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         check = stop_check(context, self.halt)
         with self.admission.admit(context, "Execute", check), self.in_flight as in_flight:
             reply = cloud.execute(call, lambda: self._load(in_flight), begin, check)
-            if in_flight == 1 and self.in_flight.count == 1:  # it ran alone: a service time
+            alone = reply.batching.requests == 1 and self.in_flight.count == 1
+            if in_flight == 1 and alone:  # it ran alone: a service time
                 self.counters.record(reply.units)
         return serde.execute_reply_to_proto(reply)
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentHeartbeat",
     "AgentInfo",
+    "BatchInfo",
     "ClassifyRequest",
     "CloudCapacityInfo",
     "ExecuteReply",
@@ -119,6 +120,17 @@ class UnitTime:
 
 
 @dataclass(frozen=True)
+class BatchInfo:
+    """How an Execute ran (``cloud_server.batching``): ``requests`` that shared its
+    batch (1: alone), the batch's ``rows``, and whether this reply's output is bit for
+    bit what a batch-1 run gives."""
+
+    requests: int = 1
+    rows: int = 1
+    bit_exact: bool = True
+
+
+@dataclass(frozen=True)
 class ExecuteReply:
     """The output of unit ``end - 1`` (a codec frame) and what the cloud spent on it."""
 
@@ -128,6 +140,7 @@ class ExecuteReply:
     encode_ms: float  # encoding the output frame
     server_ms: float  # the whole handling time inside the server
     load: Load  # the server's load when the request arrived
+    batching: BatchInfo = BatchInfo()  # how it ran (dynamic batching, opt-in)
 
 
 # ------------------------------------------------------------------------ the agent

@@ -133,3 +133,13 @@ class CloudCapacity(_message.Message):
     units: _containers.RepeatedCompositeFieldContainer[UnitService]
     load: _common_pb2.Load
     def __init__(self, workers: _Optional[int] = ..., cpus: _Optional[float] = ..., threads: _Optional[int] = ..., units: _Optional[_Iterable[_Union[UnitService, _Mapping]]] = ..., load: _Optional[_Union[_common_pb2.Load, _Mapping]] = ...) -> None: ...
+
+class Batching(_message.Message):
+    __slots__ = ("requests", "rows", "bit_exact")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    BIT_EXACT_FIELD_NUMBER: _ClassVar[int]
+    requests: int
+    rows: int
+    bit_exact: bool
+    def __init__(self, requests: _Optional[int] = ..., rows: _Optional[int] = ..., bit_exact: _Optional[bool] = ...) -> None: ...
