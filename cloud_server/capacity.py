@@ -50,13 +50,32 @@ class ServiceCounters:
 
 
 def available_cpus() -> float:
-    """CPUs this process may use: its affinity, capped by a cgroup v2 quota (cpu.max)."""
+    """CPUs this process may use: its affinity, capped by its cgroup's CPU quota (v2
+    ``cpu.max``, or v1 ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``)."""
     cpus = float(len(os.sched_getaffinity(0)))
+    quota = _cgroup_quota()
+    return min(cpus, quota) if quota else cpus
+
+
+def _cgroup_quota() -> float | None:
     try:
-        own = Path("/proc/self/cgroup").read_text().strip().splitlines()[-1].split(":", 2)[2]
-        quota, period = (Path("/sys/fs/cgroup") / own.lstrip("/") / "cpu.max").read_text().split()
-        if quota != "max":
-            cpus = min(cpus, int(quota) / int(period))
-    except (OSError, IndexError, ValueError):
-        pass  # no cgroup v2 quota readable: the affinity is all we know
-    return cpus
+        lines = Path("/proc/self/cgroup").read_text().strip().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        try:
+            if controllers == "":  # v2
+                quota, period = (
+                    (Path("/sys/fs/cgroup") / path.lstrip("/") / "cpu.max").read_text().split()
+                )
+                if quota != "max":
+                    return int(quota) / int(period)
+            elif "cpu" in controllers.split(","):
+                folder = Path("/sys/fs/cgroup/cpu") / path.lstrip("/")
+                quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+                if quota_us > 0:
+                    return quota_us / int((folder / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+    return None

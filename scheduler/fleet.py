@@ -92,6 +92,8 @@ class FleetSettings:
     capacity_poll_s: float = 5.0  # 0 = never poll (then 1 replica of 1 unless given)
     tick_s: float = 0.1
     push_timeout_s: float = 2.0
+    independent: bool = False  # plan each agent as if alone (for comparison)
+    replan_min_s: float = 0.2  # at most one fleet re-plan this often (the rest wait)
 
 
 @dataclass
@@ -145,6 +147,8 @@ class FleetScheduler(Scheduler):
         self._beats: dict[str, float] = {}  # agent id -> monotonic time of its last beat
         self._profiles: dict[str, Profile] = {}  # agent id -> its own profile (no base)
         self._profiling = threading.Lock()  # one agent's Profile call at a time
+        self._pending: list[str] = []  # reasons of a re-plan not yet run
+        self._last_replan = -math.inf
 
     # -- start and stop ---------------------------------------------------------------
 
@@ -252,7 +256,7 @@ class FleetScheduler(Scheduler):
                 if weight is not None:
                     constraints = replace(constraints, weight=weight)
                 self.objective, self.constraints = objective, constraints
-                self._replan_locked(f"objective {objective}")
+                self._replan_now_locked(f"objective {objective}")
             except ValueError as exc:
                 self.objective, self.constraints = saved
                 raise PlanRequestError(str(exc)) from exc
@@ -382,10 +386,30 @@ class FleetScheduler(Scheduler):
 
     def _replan(self, reason: str) -> None:
         with self._lock:
-            self._replan_locked(reason)
+            self._replan_now_locked(reason)
 
     def _replan_locked(self, reason: str) -> None:
+        """Plan again now, or (within ``replan_min_s`` of the last) soon: the pusher
+        loop runs the pending re-plan, so that a storm of registrations or heartbeats
+        costs a few fleet re-plans a second, not one each."""
+        self._pending.append(reason)
+        if time.monotonic() - self._last_replan >= self.fleet.replan_min_s:
+            self._replan_now_locked()
+        else:
+            self._wake.notify_all()
+
+    def _replan_due_locked(self) -> None:
+        if self._pending and time.monotonic() - self._last_replan >= self.fleet.replan_min_s:
+            self._replan_now_locked()
+
+    def _replan_now_locked(self, reason: str = "") -> None:
         """Plan every agent again (fleet-aware) and give each changed plan a new id."""
+        reasons = list(dict.fromkeys([*self._pending, *([reason] if reason else [])]))
+        self._pending.clear()
+        self._last_replan = time.monotonic()
+        reason = "; ".join(reasons[:3]) + (
+            f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""
+        )
         agents = list(self._agents.values())
         if not agents:
             self._last = None
@@ -393,11 +417,12 @@ class FleetScheduler(Scheduler):
         inputs = [
             self._agent_input(a.id, a.inputs, a.estimate, a.battery, a.rate_hz) for a in agents
         ]
+        alone = self.fleet.independent
         fleet = plan_fleet(
             inputs,
             self._capacity.capacity,
-            saturation=self.fleet.saturation,
-            max_utilisation=self.fleet.max_utilisation,
+            saturation=math.inf if alone else self.fleet.saturation,
+            max_utilisation=math.inf if alone else self.fleet.max_utilisation,
         )
         self._last = fleet
         moves = {m.agent: m for m in fleet.moves}
@@ -466,6 +491,8 @@ class FleetScheduler(Scheduler):
     def _push_loop(self) -> None:
         while not self._stop.is_set():
             self._forget_silent()
+            with self._lock:
+                self._replan_due_locked()
             due = self._due()
             for agent_id, address, assigned in due:
                 self._push_one(agent_id, address, assigned)

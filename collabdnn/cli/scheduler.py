@@ -189,6 +189,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0.9,
         help="cloud utilisation the fleet's plans never exceed (default: 0.9)",
     )
+    fleet.add_argument(
+        "--independent",
+        action="store_true",
+        help="plan each agent as if it were alone (no fleet-aware step; for comparison)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument(
         "--port", type=port, default=50052, help="port (default: 50052; 0 = any free port, printed)"
@@ -251,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
             replicas=args.replicas,
             cloud_replicas=tuple(a.strip() for a in args.cloud_replicas.split(",") if a.strip()),
             per_replica=args.cloud_capacity, capacity_poll_s=args.capacity_poll_s,
+            independent=args.independent,
         )  # fmt: skip
     config = SchedulerConfig(
         settings=settings,
