@@ -16,8 +16,8 @@ predicted utilisation alone and fleet-aware, K, the active phones' placements).
 
 Everything shares one 2-core machine (with whatever else runs there): the phones'
 quotas, the cloud replicas, the clients (open loop: each phone is sent ``--rate``
-requests per second, and its agent plans for that rate with ``--expected-rate``, as a
-camera stream would). Compare the modes and replica counts within
+requests per second, as a camera stream would; its agent measures that rate and
+reports it in its heartbeats, idle phones report none). Compare the modes and replica counts within
 one run, not the absolute figures. Writes benchmarks/results/fleet.{json,md} and
 fleet.png.
 
@@ -161,7 +161,6 @@ def phase(args: argparse.Namespace, replicas: int, logs: Path) -> list[dict[str,
                 [*COMMON, "--cloud", target, "--scheduler", f"127.0.0.1:{port}",
                  "--agent-id", f"phone-{i:02d}", "--heartbeat-s", "0.5",
                  "--plan-slowdown", f"{1 / args.quota:g}", "--network", network,
-                 "--expected-rate", f"{args.rate:g}",
                  "--emulate-link", network, "--no-probe"],
                 name=f"phone-{i:02d}", log_dir=logs,
             )  # fmt: skip
@@ -240,7 +239,7 @@ def table(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
          "fleet-aware" if r["mode"] == "fleet" else "each alone",
          f"{r['throughput_rps']:.1f}", f"{r['p50_ms']:.0f}", f"{r['p99_ms']:.0f}",
          str(sum(r["errors"].values())), f"{r['offloading_phones']}/{r['phones']}",
-         f"{r['servers']:g}",
+         f"{r['servers']:.2f}",
          f"{r['utilisation_predicted']:.0%}" + (
              f" (alone {r['utilisation_alone_predicted']:.0%})" if r["mode"] == "fleet" else "")]
         for r in records
@@ -248,7 +247,7 @@ def table(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return (
         f"AlexNet; phones: agents in cgroups of {args.quota:g} CPU (10 ms period), even "
         "ones on an emulated Wi-Fi link, odd ones on emulated 3G, each sent "
-        f"{args.rate:g} requests/s open loop (and planned for that rate); "
+        f"{args.rate:g} requests/s open loop (the rate their heartbeats report); "
         f"{args.warmup:g} s warm-up, {args.duration:g} s measured; latency from when a "
         f"request was due, errors: refused or past the {TIMEOUT_S:g} s deadline; cloud "
         f"replicas of one torch thread, each in a cgroup of {args.cloud_quota:g} CPU. One "
@@ -286,11 +285,23 @@ def main() -> int:
     parser.add_argument("--phones", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--duration", type=float, default=8.0)
-    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--warmup", type=float, default=6.0)
     parser.add_argument("--quota", type=float, default=0.1, help="CPUs of each phone")
     parser.add_argument("--cloud-quota", type=float, default=0.25, help="CPUs of each replica")
     parser.add_argument("--rate", type=float, default=2.0, help="requests/s of each phone")
+    parser.add_argument(
+        "--table-only", action="store_true", help="rebuild fleet.md and fleet.png from fleet.json"
+    )
     args = parser.parse_args()
+    if args.table_only:
+        import json
+
+        data = json.loads((RESULTS / "fleet.json").read_text())
+        for key in ("duration", "warmup", "quota", "cloud_quota", "rate"):
+            setattr(args, key, data.get(f"{key}_s", data.get(f"{key}_cpus", data.get(key))))
+        (RESULTS / "fleet.md").write_text(table(data["records"], args) + "\n")
+        plot(data["records"], RESULTS / "fleet.png")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logs = Path(tempfile.mkdtemp(prefix="collabdnn-fleet-"))
     log.info("logs in %s", logs)
@@ -301,7 +312,8 @@ def main() -> int:
     write_results(
         "fleet",
         {"phones": args.phones, "duration_s": args.duration, "warmup_s": args.warmup,
-         "quota_cpus": args.quota, "records": records},
+         "quota_cpus": args.quota, "cloud_quota_cpus": args.cloud_quota, "rate": args.rate,
+         "records": records},
         md,
     )  # fmt: skip
     plot(records, RESULTS / "fleet.png")

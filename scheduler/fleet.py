@@ -333,7 +333,10 @@ class FleetScheduler(Scheduler):
 
     def _refresh(self, agent: _Agent, beat: AgentHeartbeat, cloud: Profile, now: float) -> None:
         agent.last_seen = now
-        agent.address = beat.address
+        if beat.address != agent.address:  # restarted elsewhere: push it the plan there
+            log.info("agent %s moved from %s to %s", agent.id, agent.address, beat.address)
+            agent.address, agent.pushed_id, agent.next_push = beat.address, "", 0.0
+            self._wake.notify_all()
         why = []
         if beat.profile.slowdown != agent.summary.slowdown:
             agent.inputs = self._inputs(beat.profile, cloud, agent.id)
