@@ -75,6 +75,7 @@ class Heartbeat:
         self._facts: AgentFacts | None = None
         self._last_served: tuple[float, int] | None = None
         self._rate = 0.0
+        self._timeout_s = 0.0  # the scheduler's: silence after which it forgets us
 
     def start(self, facts: AgentFacts, bound: str) -> None:
         self._facts = facts
@@ -99,6 +100,8 @@ class Heartbeat:
             try:
                 self.beat_once()
                 failures = 0
+                # never slower than a third of the scheduler's timeout: not to be forgotten
+                delay = min(delay, self._timeout_s / 3) if self._timeout_s > 0 else delay
             except grpc.RpcError as exc:
                 code = exc.code()
                 failures += 1
@@ -152,6 +155,7 @@ class Heartbeat:
         )
         stub = SchedulerStub(self.channel_for(self.settings.scheduler))
         reply = stub.heartbeat(beat, timeout=self.settings.timeout_s)
+        self._timeout_s = reply.timeout_s
         if not self.monitor.fleet:
             log.info("scheduler %s is in fleet mode: link and battery go in heartbeats",
                      self.settings.scheduler)  # fmt: skip

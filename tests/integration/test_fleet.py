@@ -150,6 +150,10 @@ def test_three_agents_register_and_each_gets_its_plan(fleet: Fleet) -> None:
     for entry in out["agents"]:
         assert {"id", "placement", "predicted", "link", "battery", "plan_id"} <= entry.keys()
         assert len(entry["placement"]) == 12
+    text = subprocess.run(
+        [sys.executable, "-m", "collabdnn", "plan", "--scheduler", fleet.scheduler.address,
+         "--insecure"], capture_output=True, text=True, timeout=60, cwd=REPO)  # fmt: skip
+    assert text.returncode == 0 and "3 agents; cloud: 16 servers" in text.stdout, text.stderr
     one = plan_cli(fleet.scheduler, "--agent", "phone-1")  # today's single-agent shape
     assert one["source"] == "scheduler" and "agents" not in one and len(one["units"]) == 12
 
