@@ -59,6 +59,8 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_refusals
 	$(PY) -m benchmarks.bench_fallback
 	$(PY) -m benchmarks.bench_startup
+	$(PY) -m benchmarks.bench_batching
+	-$(PY) -m benchmarks.bench_fleet
 	-$(PY) -m benchmarks.bench_throttle
 	$(PY) -m benchmarks.bench_hung_cloud --baseline
 	-$(PY) -m benchmarks.bench_link

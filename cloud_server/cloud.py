@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cloud_server.batching import Batcher
 from collabdnn.bounds import RequestLimits, StopCheck
 from collabdnn.codec import DEFAULT_MAX_BYTES, decode, dtype_name, encode, read_header
 from collabdnn.errors import (
@@ -33,7 +34,7 @@ from collabdnn.model.registry import known_model
 from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Side
 from collabdnn.planning.profiles import Profile
-from collabdnn.services import ExecuteReply, ExecuteRequest, Load, ServiceInfo, UnitTime
+from collabdnn.services import BatchInfo, ExecuteReply, ExecuteRequest, Load, ServiceInfo, UnitTime
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,12 @@ class Cloud:
         model: SplitModel,
         max_frame_bytes: int = DEFAULT_MAX_BYTES,
         limits: RequestLimits | None = None,
+        batcher: Batcher | None = None,
     ) -> None:
         self.model = model
         self.max_frame_bytes = max_frame_bytes
         self.limits = limits or RequestLimits()
+        self.batcher = batcher  # dynamic batching (cloud_server.batching); None = off
 
     def check_caller(self, name: str, weights_hash: str) -> None:
         """Same model, same parameters, or refuse: mixing weights gives silent garbage."""
@@ -107,7 +110,11 @@ class Cloud:
         self.check(request)
         start, end = request.start, request.end
         x, decode_ms = self._input(request)
-        output, times = self.model.run_timed(start, end, x, should_stop)
+        if self.batcher is not None:
+            output, times, batching = self.batcher.run(start, end, x, should_stop)
+        else:
+            output, times = self.model.run_timed(start, end, x, should_stop)
+            batching = BatchInfo()
         if should_stop is not None:
             should_stop()
         tick = time.perf_counter()
@@ -129,6 +136,7 @@ class Cloud:
             encode_ms=encode_ms,
             server_ms=server_ms,
             load=load(),
+            batching=batching,
         )
 
     def _input(self, request: ExecuteRequest) -> tuple[Any, float]:

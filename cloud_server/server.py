@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from cloud_server.batching import BatchSettings
 from collabdnn.bounds import RequestLimits
 from collabdnn.limits import (
     DEFAULT_MAX_ASPECT,
@@ -53,6 +54,7 @@ class CloudConfig:
     grace_s: float = 5.0
     max_connection_age_s: float = 20.0  # clients reconnect (and re-resolve) this often
     security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
+    batching: BatchSettings = field(default_factory=BatchSettings)  # off by default
 
 
 def _build(config: CloudConfig) -> BuiltServer:
@@ -70,6 +72,7 @@ def _build(config: CloudConfig) -> BuiltServer:
         admission=admission,
         limits=config.limits,
         halt=halt,
+        batching=config.batching,
     )
 
     def register(server: grpc.Server) -> None:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 import grpc
 import psutil
 
+from cloud_server.batching import Batcher, BatchSettings, describe, exact_units
+from cloud_server.capacity import ServiceCounters
 from cloud_server.cloud import Cloud
 from collabdnn.bounds import RequestLimits, stop_check
 from collabdnn.codec import DEFAULT_MAX_BYTES
@@ -47,8 +49,10 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         admission: Admission | None = None,
         limits: RequestLimits | None = None,
         halt: threading.Event | None = None,
+        batching: BatchSettings | None = None,
     ) -> None:
         self.cloud: Ready[Cloud] = Ready()
+        self.batching = batching or BatchSettings()  # off unless --batch-max > 1
         self.max_frame_bytes = max_frame_bytes
         self.limits = limits or RequestLimits()
         # Execute calls are admitted through one bounded queue (--max-queue).
@@ -56,6 +60,7 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         self.profile_admission = Admission(1, name="Profile calls")
         self.halt = halt or threading.Event()  # set when the grace period on SIGTERM ends
         self.in_flight = InFlight()
+        self.counters = ServiceCounters()  # uncontended unit times (the Capacity call)
         psutil.cpu_percent(interval=None)  # the first sample is meaningless; prime it
 
     @property
@@ -66,7 +71,24 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
 
     @model.setter
     def model(self, model: SplitModel) -> None:
-        self.cloud.set(Cloud(model, self.max_frame_bytes, self.limits))
+        self.cloud.set(Cloud(model, self.max_frame_bytes, self.limits, self.batcher_for(model)))
+
+    def batcher_for(self, model: SplitModel) -> Batcher | None:
+        """With batching on, which units batch bit for bit is measured first (on the
+        sample photos, at batch 2 and --batch-max), so that it is known before serving."""
+        settings = self.batching
+        if not settings.enabled:
+            return None
+        from collabdnn.samples import read_images, sample_images
+
+        exact = exact_units(model, read_images(sample_images())[:2], sorted({2, settings.max_rows}))
+        log.info(
+            "dynamic batching: up to %d rows within %g ms per unit range, %s; %s",
+            settings.max_rows, settings.timeout_ms, describe(exact, model),
+            "inexact ranges batched too (--batch-inexact)" if settings.inexact
+            else "only ranges of bit-exact units are batched",
+        )  # fmt: skip
+        return Batcher(model, settings, exact)
 
     def _load(self, in_flight: int) -> Load:
         return Load(in_flight, psutil.cpu_percent(interval=None), self.in_flight.served)
@@ -84,6 +106,9 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         check = stop_check(context, self.halt)
         with self.admission.admit(context, "Execute", check), self.in_flight as in_flight:
             reply = cloud.execute(call, lambda: self._load(in_flight), begin, check)
+            alone = reply.batching.requests == 1 and self.in_flight.count == 1
+            if in_flight == 1 and alone:  # it ran alone: a service time
+                self.counters.record(reply.units)
         return serde.execute_reply_to_proto(reply)
 
     @rpc("Profile")
@@ -102,3 +127,14 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
     ) -> messages.ServiceInfo:
         cloud = self.cloud.get()
         return serde.service_info_to_proto(cloud.info(self._load(self.in_flight.count)))
+
+    @rpc("Capacity")
+    def Capacity(
+        self, request: messages.CapacityRequest, context: grpc.ServicerContext
+    ) -> messages.CloudCapacity:
+        import torch
+
+        self.cloud.get()  # UNAVAILABLE while loading, like every other call
+        load = self._load(self.in_flight.count)
+        capacity = self.counters.capacity(self.admission.concurrency, torch.get_num_threads(), load)
+        return serde.cloud_capacity_to_proto(capacity)

@@ -39,6 +39,15 @@ class PlanRequestError(CollabError):
     """A request to the scheduler is invalid (unknown objective, missing deadline, bad link)."""
 
 
+class UnknownAgentError(CollabError):
+    """The fleet scheduler holds no agent by that id (never registered, or forgotten)."""
+
+
+class WrongModeError(CollabError):
+    """A call for the other scheduler mode: a heartbeat to a single-agent scheduler
+    (``--mobile``), a single agent's report to a fleet scheduler."""
+
+
 class NotReadyError(CollabError):
     """The service cannot answer yet (the scheduler has no profiles or plan yet)."""
 

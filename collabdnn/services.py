@@ -25,18 +25,26 @@ if TYPE_CHECKING:
     from collabdnn.model.split_model import SplitModel
 
 __all__ = [
+    "AgentHeartbeat",
     "AgentInfo",
+    "BatchInfo",
     "ClassifyRequest",
+    "CloudCapacityInfo",
     "ExecuteReply",
     "ExecuteRequest",
+    "FleetAgentView",
+    "FleetView",
+    "HeartbeatReply",
     "LinkReport",
     "Load",
     "LoadReport",
     "ObjectiveChange",
+    "ProfileSummary",
     "ReplanRequest",
     "ReportOutcome",
     "ScheduledPlan",
     "ServiceInfo",
+    "UnitService",
     "UnitTime",
 ]
 
@@ -112,6 +120,17 @@ class UnitTime:
 
 
 @dataclass(frozen=True)
+class BatchInfo:
+    """How an Execute ran (``cloud_server.batching``): ``requests`` that shared its
+    batch (1: alone), the batch's ``rows``, and whether this reply's output is bit for
+    bit what a batch-1 run gives."""
+
+    requests: int = 1
+    rows: int = 1
+    bit_exact: bool = True
+
+
+@dataclass(frozen=True)
 class ExecuteReply:
     """The output of unit ``end - 1`` (a codec frame) and what the cloud spent on it."""
 
@@ -121,6 +140,7 @@ class ExecuteReply:
     encode_ms: float  # encoding the output frame
     server_ms: float  # the whole handling time inside the server
     load: Load  # the server's load when the request arrived
+    batching: BatchInfo = BatchInfo()  # how it ran (dynamic batching, opt-in)
 
 
 # ------------------------------------------------------------------------ the agent
@@ -219,3 +239,124 @@ class ObjectiveChange:
     objective: str
     deadline_ms: float | None = None
     weight: float | None = None
+
+
+# ---------------------------------------------------------------- fleet mode (many agents)
+
+
+@dataclass(frozen=True)
+class ProfileSummary:
+    """What an agent says about its phone: the model it holds and how much slower than
+    the profile the scheduler plans from it is (``slowdown``, 1 = as profiled)."""
+
+    model: str = ""
+    weights_hash: str = ""
+    units: int = 0
+    slowdown: float = 1.0
+
+
+@dataclass(frozen=True)
+class AgentHeartbeat:
+    """Registration and heartbeat in one (the first from an unknown id registers it)."""
+
+    agent_id: str
+    address: str  # HOST:PORT of the agent's service (SetPlan, GetPlan, Profile)
+    link: LinkEstimate
+    battery: float = 1.0
+    profile: ProfileSummary = ProfileSummary()
+    plan_id: str = ""  # the plan the agent holds
+    rate_hz: float = 0.0  # requests per second it expects or measured
+
+
+@dataclass(frozen=True)
+class HeartbeatReply:
+    registered: bool  # this heartbeat registered the agent
+    plan_id: str  # the agent's current plan ("" while not yet planned)
+    heartbeat_s: float  # how often the scheduler wants heartbeats
+    timeout_s: float  # silence after which it forgets the agent
+
+
+@dataclass(frozen=True)
+class FleetAgentView:
+    """One agent as the fleet scheduler holds it."""
+
+    agent_id: str
+    address: str
+    plan: ScheduledPlan
+    link: LinkEstimate
+    battery: float
+    rate_hz: float
+    last_seen_s: float  # seconds since its last heartbeat
+    alone_spec: str  # the placement it would get alone
+    profile: ProfileSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        """The agent's entry in ``plan --scheduler --json``: its plan as today's
+        single-agent object, under ``id``, with its link, battery and rate."""
+        return {
+            "id": self.agent_id,
+            **self.plan.to_dict(),
+            "address": self.address,
+            "battery": self.battery,
+            "rate_hz": self.rate_hz,
+            "last_seen_s": self.last_seen_s,
+            "alone_placement_spec": self.alone_spec,
+            "link_estimate": {
+                "observations": self.link.observations,
+                "emulated": self.link.emulated,
+            },
+            "slowdown": self.profile.slowdown,
+        }
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """Every agent's plan and the cloud fleet's capacity, as the scheduler sees them
+    (``fleet`` False: a single-agent scheduler, ``--mobile``)."""
+
+    fleet: bool
+    agents: tuple[FleetAgentView, ...] = ()
+    servers: float = 0.0
+    replicas: int = 0
+    utilisation: float = 0.0
+    utilisation_alone: float = 0.0
+    cloud_load: float = 1.0
+    rounds: int = 0
+    converged: bool = True
+    capacity_source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agents": [agent.to_dict() for agent in self.agents],
+            "cloud": {
+                "servers": self.servers,
+                "replicas": self.replicas,
+                "utilisation": self.utilisation,
+                "utilisation_alone": self.utilisation_alone,
+                "cloud_load": self.cloud_load,
+                "capacity_source": self.capacity_source,
+            },
+            "rounds": self.rounds,
+            "converged": self.converged,
+        }
+
+
+@dataclass(frozen=True)
+class UnitService:
+    """One unit's measured service time at the cloud: ``calls`` uncontended runs (no
+    other Execute in flight), their mean compute time."""
+
+    index: int
+    calls: int
+    mean_ms: float
+
+
+@dataclass(frozen=True)
+class CloudCapacityInfo:
+    """A cloud replica's capacity from its own counters (the Capacity call)."""
+
+    workers: int  # Execute calls handled at once
+    cpus: float  # CPUs this process may use
+    threads: int  # torch intra-op threads per call
+    units: tuple[UnitService, ...]
+    load: Load

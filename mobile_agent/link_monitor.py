@@ -232,6 +232,9 @@ class LinkMonitor:
         self.reports = 0  # successful link reports (tests, Info)
         self._calls = 0  # cloud calls in flight: no probing meanwhile
         self._calls_lock = threading.Lock()
+        # Set once a fleet scheduler took a heartbeat (mobile_agent.heartbeat): the link
+        # and battery then travel in the heartbeats, not in ReportLink/ReportBattery.
+        self.fleet = False
 
     # -- what the agent asks ----------------------------------------------------------
 
@@ -445,7 +448,7 @@ class LinkMonitor:
     def report_if_due(self, now: float | None = None) -> bool:
         """Report the estimate and battery to the scheduler when due; True when sent."""
         s = self.settings
-        if not (s.scheduler and self.channel_for):
+        if not (s.scheduler and self.channel_for) or self.fleet:
             return False
         now = time.monotonic() if now is None else now
         estimate = self.estimator.estimate()

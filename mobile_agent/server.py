@@ -27,6 +27,7 @@ from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
 from collabdnn.wire.proto import mobile_pb2_grpc
 from collabdnn.wire.stubs import MOBILE_SERVICE
+from mobile_agent.heartbeat import AgentFacts, Heartbeat, HeartbeatSettings
 from mobile_agent.link_monitor import LinkMonitor, LinkSettings
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class MobileConfig:
     security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
     # Link estimation, emulation, energy and scheduler reports (mobile_agent.link_monitor).
     link: LinkSettings = field(default_factory=LinkSettings)
+    # Heartbeats to a fleet scheduler (mobile_agent.heartbeat); None = none.
+    heartbeat: HeartbeatSettings | None = None
 
 
 def _build(config: MobileConfig) -> BuiltServer:
@@ -90,6 +93,9 @@ def _build(config: MobileConfig) -> BuiltServer:
         options=CLOUD_CHANNEL_OPTIONS,
     )
     monitor = LinkMonitor(config.link, channel_for=pool.get, cloud=config.cloud)
+    beats = Heartbeat(config.heartbeat, pool.get, monitor) if config.heartbeat else None
+    bound = threading.Event()
+    port: list[int] = []  # the port bound, once build_server returned
 
     def register(server: grpc.Server) -> None:
         mobile_pb2_grpc.add_MobileAgentServicer_to_server(servicer, server)
@@ -146,6 +152,14 @@ def _build(config: MobileConfig) -> BuiltServer:
         else:
             log.info("no cloud configured: every unit runs locally")
         monitor.start(uses_cloud=agent.uses_cloud)
+        if beats is not None:
+            bound.wait(timeout=10.0)
+            host = "127.0.0.1" if config.host in ("", "0.0.0.0", "::") else config.host
+            facts = AgentFacts(
+                agent.model.name, agent.model.weights_hash, agent.model.num_units,
+                lambda: agent.plan.plan_id, lambda: servicer.in_flight.served,
+            )  # fmt: skip
+            beats.start(facts, f"{host}:{port[0] if port else config.port}")
 
     server_config = ServerConfig(
         host=config.host,
@@ -157,7 +171,7 @@ def _build(config: MobileConfig) -> BuiltServer:
         security=config.security,
         grace_s=config.grace_s,
     )
-    return build_server(
+    built = build_server(
         "mobile",
         server_config,
         services=[SERVICE_NAME],
@@ -165,9 +179,12 @@ def _build(config: MobileConfig) -> BuiltServer:
         load=load,
         once_serving=once_serving,
         starting=f"loading {config.model}",
-        cleanup=(_stop_watch, monitor.stop, pool.close),
+        cleanup=(_stop_watch, *((beats.stop,) if beats else ()), monitor.stop, pool.close),
         halt=halt,
     )
+    port.append(built.port)
+    bound.set()
+    return built
 
 
 def create_server(config: MobileConfig) -> tuple[grpc.Server, int]:

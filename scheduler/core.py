@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import grpc
 
-from collabdnn.errors import NotReadyError, PlanRequestError
+from collabdnn.errors import NotReadyError, PlanRequestError, WrongModeError
 from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
 from collabdnn.placement import Placement, Side
 from collabdnn.planning.link import LINK_PRESETS, Link
@@ -40,7 +40,14 @@ from collabdnn.planning.profiles import (
     slower_profile,
 )
 from collabdnn.planning.scheduling import PlanKeeper, PlanSwitch, PowerSettings
-from collabdnn.services import Load, ReportOutcome, ScheduledPlan
+from collabdnn.services import (
+    AgentHeartbeat,
+    FleetView,
+    HeartbeatReply,
+    Load,
+    ReportOutcome,
+    ScheduledPlan,
+)
 from collabdnn.transport.channels import ChannelPool, check_health
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.wire.status import Ready
@@ -224,6 +231,20 @@ class Scheduler:
                 self.model,
                 SOURCE,
             )
+
+    def plan_for(self, agent_id: str) -> ScheduledPlan:
+        """The plan; naming an agent is for fleet mode (:mod:`scheduler.fleet`)."""
+        if agent_id:
+            raise WrongModeError("this scheduler serves one agent (--mobile): ask without an id")
+        return self.snapshot()
+
+    def heartbeat(self, beat: AgentHeartbeat) -> HeartbeatReply:
+        raise WrongModeError(
+            "this scheduler serves one agent (--mobile); report with ReportLink and ReportBattery"
+        )
+
+    def fleet_view(self) -> FleetView:
+        return FleetView(fleet=False)
 
     def outcome(self, switch: PlanSwitch | None) -> ReportOutcome:
         """What a report did, and the plan now current."""

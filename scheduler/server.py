@@ -21,6 +21,7 @@ from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
 from collabdnn.wire.proto import scheduler_pb2_grpc
 from collabdnn.wire.stubs import SCHEDULER_SERVICE
 from scheduler.core import Scheduler, SchedulerSettings
+from scheduler.fleet import FleetScheduler, FleetSettings
 
 SERVICE_NAME = SCHEDULER_SERVICE
 DEFAULT_PORT = 50052
@@ -29,6 +30,7 @@ DEFAULT_PORT = 50052
 @dataclass(frozen=True)
 class SchedulerConfig:
     settings: SchedulerSettings = field(default_factory=SchedulerSettings)
+    fleet: FleetSettings | None = None  # fleet mode (many agents); None = one --mobile agent
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     health_port: int | None = None  # plaintext grpc.health.v1 only (Kubernetes probes)
@@ -41,13 +43,19 @@ class SchedulerConfig:
 def _build(config: SchedulerConfig) -> BuiltServer:
     from scheduler.servicer import SchedulerServicer
 
-    core = Scheduler(config.settings)
+    core = (
+        Scheduler(config.settings)
+        if config.fleet is None
+        else FleetScheduler(config.settings, config.fleet)
+    )
 
     def register(server: grpc.Server) -> None:
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(core), server)
 
     def load() -> str:
         core.start()
+        if isinstance(core, FleetScheduler):
+            return f"fleet mode for {core.model} (objective {core.objective})"
         snap = core.snapshot()
         return f"plan {snap.plan_id} for {snap.model} (objective {snap.plan.objective})"
 

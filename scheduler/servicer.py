@@ -42,7 +42,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     def GetPlan(
         self, request: messages.GetSchedulerPlanRequest, context: grpc.ServicerContext
     ) -> messages.PlanReply:
-        return self._plan_reply()
+        agent_id = serde.plan_request_from_proto(request)
+        return serde.scheduled_plan_to_proto(self.core.plan_for(agent_id))
 
     @rpc("Replan", downstream="re-profiling failed")
     def Replan(
@@ -87,3 +88,16 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         change = serde.objective_change_from_proto(request)
         self.core.set_objective(change.objective, change.deadline_ms, change.weight)
         return self._plan_reply()
+
+    @rpc("Heartbeat")
+    def Heartbeat(
+        self, request: messages.AgentHeartbeat, context: grpc.ServicerContext
+    ) -> messages.HeartbeatReply:
+        reply = self.core.heartbeat(serde.heartbeat_from_proto(request))
+        return serde.heartbeat_reply_to_proto(reply)
+
+    @rpc("GetFleet")
+    def GetFleet(
+        self, request: messages.GetFleetRequest, context: grpc.ServicerContext
+    ) -> messages.FleetReply:
+        return serde.fleet_view_to_proto(self.core.fleet_view())

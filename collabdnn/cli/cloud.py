@@ -10,6 +10,7 @@ from collabdnn.cli._service_args import (
     add_image_limit_args,
     add_service_args,
     announce,
+    non_negative_float,
     positive_float,
     positive_int,
 )
@@ -44,9 +45,37 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_image_limit_args(parser)
     add_work_limit_args(parser)
+    batch = parser.add_argument_group(
+        "dynamic batching (off by default; not --max-batch, which bounds one request's batch)",
+        "Execute calls for the same unit range that arrive within --batch-timeout-ms run "
+        "as one batch. Measured on this CPU: convolution and pooling units give the same "
+        "bits at any batch size, fully connected ones do not (1e-8 to 1e-7 off), so only "
+        "ranges of units measured bit-exact at start are batched unless --batch-inexact; "
+        "each reply says whether it was batched and is bit-exact (docs/scheduler.md).",
+    )
+    batch.add_argument(
+        "--batch-max",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="rows (images) one batch holds at most; 1 = no batching (default: 1)",
+    )
+    batch.add_argument(
+        "--batch-timeout-ms",
+        type=non_negative_float,
+        default=2.0,
+        metavar="T",
+        help="how long the first call of a batch waits for others (default: 2)",
+    )
+    batch.add_argument(
+        "--batch-inexact",
+        action="store_true",
+        help="also batch ranges whose outputs are not bit-exact to batch 1 (fc units)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from cloud_server.batching import BatchSettings
     from cloud_server.server import CloudConfig, serve
     from collabdnn.transport.security import config_from_args
 
@@ -71,5 +100,6 @@ def run(args: argparse.Namespace) -> int:
         max_aspect=args.max_aspect,
         limits=work_limits_from_args(args),
         security=config_from_args(args),
+        batching=BatchSettings(args.batch_max, args.batch_timeout_ms, args.batch_inexact),
     )
     return serve(config, on_bound=announce)

@@ -117,8 +117,45 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--scheduler",
         default="",
         metavar="HOST:PORT",
-        help="report link estimates and battery to this scheduler (it pushes "
-        "plans back); the agent keeps its last plan while it is away",
+        help="report to this scheduler (it pushes plans back): heartbeats to a fleet "
+        "scheduler, link and battery reports to a single-agent one; the agent keeps its "
+        "last plan while it is away",
+    )
+    sched.add_argument(
+        "--agent-id",
+        default="",
+        metavar="ID",
+        help="this agent's id in a fleet scheduler: 1-64 characters from A-Z a-z 0-9 . _ "
+        ": - (default: its advertised address)",
+    )
+    sched.add_argument(
+        "--advertise",
+        default="",
+        metavar="HOST:PORT",
+        help="where the fleet scheduler reaches this agent to push plans (default: "
+        "--host and the port bound; 127.0.0.1 for a wildcard --host)",
+    )
+    sched.add_argument(
+        "--heartbeat-s",
+        type=positive_float,
+        default=2.0,
+        help="seconds between heartbeats to a fleet scheduler (default: 2)",
+    )
+    sched.add_argument(
+        "--plan-slowdown",
+        type=positive_float,
+        default=1.0,
+        metavar="F",
+        help="tell a fleet scheduler this phone is F times slower than the profile it "
+        "plans from (default: 1)",
+    )
+    sched.add_argument(
+        "--expected-rate",
+        type=non_negative_float,
+        default=0.0,
+        metavar="HZ",
+        help="requests per second to plan for until a higher rate is measured "
+        "(fleet scheduler; default: 0)",
     )
     sched.add_argument(
         "--network",
@@ -213,6 +250,22 @@ def link_settings(args: argparse.Namespace):  # -> LinkSettings (imported lazily
     )
 
 
+def heartbeat_settings(args: argparse.Namespace):  # -> HeartbeatSettings | None
+    """The agent's heartbeat settings (None without --scheduler)."""
+    from mobile_agent.heartbeat import HeartbeatSettings
+
+    if not args.scheduler:
+        return None
+    return HeartbeatSettings(
+        scheduler=args.scheduler,
+        agent_id=args.agent_id,
+        advertise=args.advertise,
+        heartbeat_s=args.heartbeat_s,
+        slowdown=args.plan_slowdown,
+        expected_rate_hz=args.expected_rate,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from collabdnn.transport.security import config_from_args
     from mobile_agent.server import MobileConfig, serve
@@ -248,5 +301,6 @@ def run(args: argparse.Namespace) -> int:
         max_aspect=args.max_aspect,
         limits=work_limits_from_args(args),
         link=link_settings(args),
+        heartbeat=heartbeat_settings(args),
     )
     return serve(config, on_bound=announce)

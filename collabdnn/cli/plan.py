@@ -30,7 +30,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--scheduler",
         metavar="HOST:PORT",
         help="print the live plan of a running scheduler instead (the other "
-        "options are then ignored)",
+        "options are then ignored); a fleet scheduler prints every agent's plan "
+        '(--json: {"agents": [...], "cloud": {...}})',
+    )
+    parser.add_argument(
+        "--agent",
+        metavar="ID",
+        default="",
+        help="with a fleet --scheduler: this agent's plan, in the single-agent shape",
     )
     parser.add_argument(
         "--timeout",
@@ -125,11 +132,17 @@ def _run_live(args: argparse.Namespace) -> int:
     security = config_from_args(args)
     try:
         with open_channel(args.scheduler, security_config=security) as channel:
-            live = SchedulerStub(channel).get_plan(timeout=args.timeout)
+            stub = SchedulerStub(channel)
+            fleet = None if args.agent else _fleet(stub, args.timeout)
+            if fleet is None:
+                live = stub.get_plan(timeout=args.timeout, agent_id=args.agent)
     except grpc.RpcError as exc:
         why = describe_failure(args.scheduler, security, exc.code().name, exc.details())
         print(f"collabdnn plan: scheduler {args.scheduler}: {why}", file=sys.stderr)
         return 1
+    if fleet is not None:
+        print(json.dumps(fleet.to_dict(), indent=2) if args.json else render_fleet(fleet))
+        return 0
     out = live.to_dict()
     if args.json:
         print(json.dumps(out, indent=2))
@@ -140,6 +153,40 @@ def _run_live(args: argparse.Namespace) -> int:
             f"{'pushed to' if out['pushed'] else 'NOT yet taken by'} the agent"
         )
     return 0
+
+
+def _fleet(stub: Any, timeout: float) -> Any:
+    """The fleet (a FleetView) of a fleet scheduler; None from a single-agent one."""
+    import grpc
+
+    try:
+        view = stub.get_fleet(timeout=timeout)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNIMPLEMENTED:  # a scheduler before fleet mode
+            return None
+        raise
+    return view if view.fleet else None
+
+
+def render_fleet(view: Any) -> str:
+    """The readable form of a FleetView: one line per agent, then the cloud."""
+    lines = [
+        f"{'agent':<24} {'placement':<16} {'alone':<16} {'latency ms':>11} {'req/s':>7} "
+        f"{'battery':>8} link"
+    ]
+    for a in view.agents:
+        link = a.plan.plan.link
+        lines.append(
+            f"{a.agent_id:<24} {a.plan.plan.spec:<16} {a.alone_spec:<16} "
+            f"{a.plan.plan.latency_ms:>11.1f} {a.rate_hz:>7.2f} {a.battery:>8.0%} "
+            f"{link.network} {link.up_mbps:.1f}/{link.down_mbps:.1f} Mbit/s"
+        )
+    lines.append(
+        f"\n{len(view.agents)} agents; cloud: {view.servers:g} servers ({view.replicas} "
+        f"replicas), utilisation {view.utilisation:.0%} (alone {view.utilisation_alone:.0%}), "
+        f"K={view.cloud_load:.2f}; capacity: {view.capacity_source}"
+    )
+    return "\n".join(lines)
 
 
 def _run_offline(args: argparse.Namespace) -> int:

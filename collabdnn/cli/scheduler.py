@@ -34,13 +34,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--mobile",
         default="",
         metavar="HOST:PORT",
-        help="the mobile agent (profiled, and sent every new plan)",
+        help="the one mobile agent (profiled, and sent every new plan); without it "
+        "the scheduler runs in fleet mode: agents register with heartbeats",
     )
     parser.add_argument(
         "--mobile-profile",
         type=Path,
         metavar="FILE",
-        help="use this saved mobile profile instead of asking the agent",
+        help="use this saved mobile profile instead of asking the agent (fleet mode: "
+        "every agent is planned from it, scaled by its --plan-slowdown; without it each "
+        "agent is profiled through its Profile call when it registers)",
     )
     parser.add_argument(
         "--cloud-profile",
@@ -121,6 +124,77 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="check the agent holds the current plan this often (default 5)",
     )
+    fleet = parser.add_argument_group(
+        "fleet mode (no --mobile): many agents, one cloud fleet (docs/scheduler.md#fleet-mode)"
+    )
+    fleet.add_argument(
+        "--heartbeat-s",
+        type=positive_float,
+        default=2.0,
+        help="heartbeat interval the agents are told (default: 2)",
+    )
+    fleet.add_argument(
+        "--agent-timeout-s",
+        type=positive_float,
+        default=10.0,
+        help="forget an agent after this long without a heartbeat (default: 10)",
+    )
+    fleet.add_argument(
+        "--max-agents",
+        type=positive_int,
+        default=256,
+        help="agents held at once; more are refused RESOURCE_EXHAUSTED (default: 256)",
+    )
+    fleet.add_argument(
+        "--min-heartbeat-interval-s",
+        type=non_negative_float,
+        default=0.05,
+        help="closer heartbeats from one agent are refused RESOURCE_EXHAUSTED (default: 0.05)",
+    )
+    fleet.add_argument(
+        "--replicas",
+        type=non_negative_int,
+        default=0,
+        help="cloud replicas (default 0: count those answering Capacity at "
+        "--cloud-replicas, else at every address the --cloud host resolves to)",
+    )
+    fleet.add_argument(
+        "--cloud-replicas",
+        default="",
+        metavar="HOST:PORT,...",
+        help="the cloud replicas' own addresses, asked for their Capacity",
+    )
+    fleet.add_argument(
+        "--cloud-capacity",
+        type=non_negative_float,
+        default=0.0,
+        metavar="F",
+        help="requests one replica serves at once at the profiled speed (default 0: "
+        "its CPUs / threads from Capacity, at least 1)",
+    )
+    fleet.add_argument(
+        "--capacity-poll-s",
+        type=non_negative_float,
+        default=5.0,
+        help="ask the replicas for their Capacity this often (0 = never; default: 5)",
+    )
+    fleet.add_argument(
+        "--saturation",
+        type=fraction,
+        default=0.8,
+        help="cloud utilisation past which the plans become fleet-aware (default: 0.8)",
+    )
+    fleet.add_argument(
+        "--max-utilisation",
+        type=fraction,
+        default=0.9,
+        help="cloud utilisation the fleet's plans never exceed (default: 0.9)",
+    )
+    fleet.add_argument(
+        "--independent",
+        action="store_true",
+        help="plan each agent as if it were alone (no fleet-aware step; for comparison)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument(
         "--port", type=port, default=50052, help="port (default: 50052; 0 = any free port, printed)"
@@ -150,12 +224,11 @@ def run(args: argparse.Namespace) -> int:
     from collabdnn.planning.scheduling import PowerSettings
     from collabdnn.transport.security import config_from_args
     from scheduler.core import SchedulerSettings
+    from scheduler.fleet import FleetSettings
     from scheduler.server import SchedulerConfig, serve
 
-    if not (args.cloud or args.cloud_profile) or not (args.mobile or args.mobile_profile):
-        raise SystemExit(
-            "collabdnn scheduler: give --cloud or --cloud-profile, and --mobile or --mobile-profile"
-        )
+    if not (args.cloud or args.cloud_profile):
+        raise SystemExit("collabdnn scheduler: give --cloud or --cloud-profile")
     if args.objective == "deadline" and args.deadline_ms is None:
         raise SystemExit("collabdnn scheduler: --objective deadline needs --deadline-ms")
     try:
@@ -176,8 +249,20 @@ def run(args: argparse.Namespace) -> int:
         load_poll_s=args.load_poll_s,
         push_check_s=args.push_check_s, security=security,
     )  # fmt: skip
+    fleet = None
+    if not args.mobile:
+        fleet = FleetSettings(
+            heartbeat_s=args.heartbeat_s, timeout_s=args.agent_timeout_s,
+            max_agents=args.max_agents, min_interval_s=args.min_heartbeat_interval_s,
+            saturation=args.saturation, max_utilisation=args.max_utilisation,
+            replicas=args.replicas,
+            cloud_replicas=tuple(a.strip() for a in args.cloud_replicas.split(",") if a.strip()),
+            per_replica=args.cloud_capacity, capacity_poll_s=args.capacity_poll_s,
+            independent=args.independent,
+        )  # fmt: skip
     config = SchedulerConfig(
         settings=settings,
+        fleet=fleet,
         host=args.host,
         port=args.port,
         health_port=args.health_port,

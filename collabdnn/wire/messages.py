@@ -14,6 +14,14 @@ from collabdnn.wire.proto.cloud_pb2 import (
     ProfileRequest,
 )
 from collabdnn.wire.proto.common_pb2 import InfoRequest, ServiceInfo
+from collabdnn.wire.proto.fleet_pb2 import (
+    AgentHeartbeat,
+    CapacityRequest,
+    CloudCapacity,
+    FleetReply,
+    GetFleetRequest,
+    HeartbeatReply,
+)
 from collabdnn.wire.proto.mobile_pb2 import (
     ClassifyReply,
     ClassifyRequest,
@@ -33,13 +41,19 @@ from collabdnn.wire.proto.scheduler_pb2 import (
 )
 
 __all__ = [
+    "AgentHeartbeat",
     "BatteryReport",
+    "CapacityRequest",
     "ClassifyReply",
     "ClassifyRequest",
+    "CloudCapacity",
     "ExecuteReply",
     "ExecuteRequest",
+    "FleetReply",
+    "GetFleetRequest",
     "GetPlanRequest",
     "GetSchedulerPlanRequest",
+    "HeartbeatReply",
     "InfoRequest",
     "LinkReport",
     "LoadReport",

@@ -36,8 +36,10 @@ from collabdnn.errors import (
     ShuttingDownError,
     TensorMismatchError,
     UnitRangeError,
+    UnknownAgentError,
     UnknownModelError,
     WeightsError,
+    WrongModeError,
 )
 from collabdnn.placement import PlacementError
 from collabdnn.planning.profiles import ProfileError
@@ -59,6 +61,8 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (WeightsError, grpc.StatusCode.FAILED_PRECONDITION),
     (PlanRequestError, grpc.StatusCode.INVALID_ARGUMENT),
     (NotReadyError, grpc.StatusCode.UNAVAILABLE),
+    (UnknownAgentError, grpc.StatusCode.NOT_FOUND),
+    (WrongModeError, grpc.StatusCode.FAILED_PRECONDITION),
     (ProfileError, grpc.StatusCode.INVALID_ARGUMENT),
     # bounded work (collabdnn.bounds): a request over a per-request limit is refused
     # INVALID_ARGUMENT (the same request would be refused again); a service at its

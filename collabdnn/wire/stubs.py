@@ -16,6 +16,7 @@ from collabdnn.wire.proto import (
     cloud_pb2,
     cloud_pb2_grpc,
     common_pb2,
+    fleet_pb2,
     mobile_pb2,
     mobile_pb2_grpc,
     scheduler_pb2,
@@ -30,10 +31,14 @@ if TYPE_CHECKING:
     from collabdnn.planning.profiles import Profile
     from collabdnn.results import ClassifyResult
     from collabdnn.services import (
+        AgentHeartbeat,
         AgentInfo,
         ClassifyRequest,
+        CloudCapacityInfo,
         ExecuteReply,
         ExecuteRequest,
+        FleetView,
+        HeartbeatReply,
         LinkReport,
         LoadReport,
         ObjectiveChange,
@@ -109,6 +114,11 @@ class CloudStub:
         )
         return serde.service_info_from_proto(reply)
 
+    def capacity(self, *, timeout: float) -> CloudCapacityInfo:
+        """Workers, CPUs and measured unit service times (fleet mode's capacity)."""
+        reply = self._stub.Capacity(fleet_pb2.CapacityRequest(), timeout=timeout)
+        return serde.cloud_capacity_from_proto(reply)
+
 
 class AgentStub:
     """The mobile agent: Classify, SetPlan, GetPlan, Info, Profile."""
@@ -145,9 +155,18 @@ class SchedulerStub:
     def __init__(self, channel: grpc.Channel) -> None:
         self._stub = scheduler_pb2_grpc.SchedulerStub(channel)
 
-    def get_plan(self, *, timeout: float) -> ScheduledPlan:
-        reply = self._stub.GetPlan(scheduler_pb2.GetSchedulerPlanRequest(), timeout=timeout)
+    def get_plan(self, *, timeout: float, agent_id: str = "") -> ScheduledPlan:
+        """The plan; in fleet mode ``agent_id``'s (``""``: the plan a new agent gets)."""
+        reply = self._stub.GetPlan(serde.plan_request_to_proto(agent_id), timeout=timeout)
         return serde.scheduled_plan_from_proto(reply)
+
+    def heartbeat(self, beat: AgentHeartbeat, *, timeout: float) -> HeartbeatReply:
+        reply = self._stub.Heartbeat(serde.heartbeat_to_proto(beat), timeout=timeout)
+        return serde.heartbeat_reply_from_proto(reply)
+
+    def get_fleet(self, *, timeout: float) -> FleetView:
+        reply = self._stub.GetFleet(fleet_pb2.GetFleetRequest(), timeout=timeout)
+        return serde.fleet_view_from_proto(reply)
 
     def replan(self, request: ReplanRequest, *, timeout: float) -> ScheduledPlan:
         reply = self._stub.Replan(serde.replan_request_to_proto(request), timeout=timeout)

@@ -43,18 +43,25 @@ from collabdnn.planning.profiles import (
 )
 from collabdnn.results import ClassifyResult, Prediction, Transfer, UnitTiming
 from collabdnn.services import (
+    AgentHeartbeat,
     AgentInfo,
     ClassifyRequest,
+    CloudCapacityInfo,
     ExecuteReply,
     ExecuteRequest,
+    FleetAgentView,
+    FleetView,
+    HeartbeatReply,
     LinkReport,
     Load,
     LoadReport,
     ObjectiveChange,
+    ProfileSummary,
     ReplanRequest,
     ReportOutcome,
     ScheduledPlan,
     ServiceInfo,
+    UnitService,
     UnitTime,
 )
 from collabdnn.wire import serde
@@ -297,6 +304,53 @@ objective_changes = st.builds(
     ObjectiveChange, objective=TEXT, deadline_ms=st.none() | FLOAT, weight=st.none() | FLOAT
 )
 
+# -- fleet mode
+
+summaries = st.builds(ProfileSummary, model=TEXT, weights_hash=TEXT, units=UINT32, slowdown=FLOAT)
+heartbeats = st.builds(
+    AgentHeartbeat,
+    agent_id=TEXT,
+    address=TEXT,
+    link=link_estimates,
+    battery=FLOAT,
+    profile=summaries,
+    plan_id=TEXT,
+    rate_hz=FLOAT,
+)
+fleet_agents = st.builds(
+    FleetAgentView,
+    agent_id=TEXT,
+    address=TEXT,
+    plan=scheduled_plans.map(lambda p: _replace(p, model="m", source="scheduler")),
+    link=link_estimates,
+    battery=FLOAT,
+    rate_hz=FLOAT,
+    last_seen_s=FLOAT,
+    alone_spec=TEXT,
+    profile=summaries.map(lambda s: _replace(s, model="m")),
+)
+fleet_views = st.builds(
+    FleetView,
+    fleet=st.booleans(),
+    agents=st.lists(fleet_agents, max_size=2).map(tuple),
+    servers=FLOAT,
+    replicas=UINT32,
+    utilisation=FLOAT,
+    utilisation_alone=FLOAT,
+    cloud_load=FLOAT,
+    rounds=UINT32,
+    converged=st.booleans(),
+    capacity_source=TEXT,
+)
+cloud_capacities = st.builds(
+    CloudCapacityInfo,
+    workers=UINT32,
+    cpus=FLOAT,
+    threads=UINT32,
+    units=st.lists(st.builds(UnitService, UINT32, UINT64, FLOAT), max_size=3).map(tuple),
+    load=loads,
+)
+
 
 def _replace(value: Any, **changes: Any) -> Any:
     from dataclasses import replace
@@ -336,6 +390,11 @@ PAIRS: dict[str, st.SearchStrategy[Any]] = {
     "battery_report": FLOAT,
     "load_report": st.builds(LoadReport, FLOAT, loads),
     "objective_change": objective_changes,
+    "heartbeat": heartbeats,
+    "heartbeat_reply": st.builds(HeartbeatReply, st.booleans(), TEXT, FLOAT, FLOAT),
+    "plan_request": TEXT,
+    "fleet_view": fleet_views,
+    "cloud_capacity": cloud_capacities,
 }
 
 

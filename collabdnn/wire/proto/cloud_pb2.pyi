@@ -1,4 +1,5 @@
 from collabdnn.wire.proto import common_pb2 as _common_pb2
+from collabdnn.wire.proto import fleet_pb2 as _fleet_pb2
 from collabdnn.wire.proto import profile_pb2 as _profile_pb2
 from collabdnn.wire.proto import tensor_pb2 as _tensor_pb2
 from google.protobuf.internal import containers as _containers
@@ -38,20 +39,22 @@ class UnitTime(_message.Message):
     def __init__(self, index: _Optional[int] = ..., compute_ms: _Optional[float] = ...) -> None: ...
 
 class ExecuteReply(_message.Message):
-    __slots__ = ("output", "units", "decode_ms", "encode_ms", "server_ms", "load")
+    __slots__ = ("output", "units", "decode_ms", "encode_ms", "server_ms", "load", "batching")
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     UNITS_FIELD_NUMBER: _ClassVar[int]
     DECODE_MS_FIELD_NUMBER: _ClassVar[int]
     ENCODE_MS_FIELD_NUMBER: _ClassVar[int]
     SERVER_MS_FIELD_NUMBER: _ClassVar[int]
     LOAD_FIELD_NUMBER: _ClassVar[int]
+    BATCHING_FIELD_NUMBER: _ClassVar[int]
     output: _tensor_pb2.Tensor
     units: _containers.RepeatedCompositeFieldContainer[UnitTime]
     decode_ms: float
     encode_ms: float
     server_ms: float
     load: _common_pb2.Load
-    def __init__(self, output: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., units: _Optional[_Iterable[_Union[UnitTime, _Mapping]]] = ..., decode_ms: _Optional[float] = ..., encode_ms: _Optional[float] = ..., server_ms: _Optional[float] = ..., load: _Optional[_Union[_common_pb2.Load, _Mapping]] = ...) -> None: ...
+    batching: _fleet_pb2.Batching
+    def __init__(self, output: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., units: _Optional[_Iterable[_Union[UnitTime, _Mapping]]] = ..., decode_ms: _Optional[float] = ..., encode_ms: _Optional[float] = ..., server_ms: _Optional[float] = ..., load: _Optional[_Union[_common_pb2.Load, _Mapping]] = ..., batching: _Optional[_Union[_fleet_pb2.Batching, _Mapping]] = ...) -> None: ...
 
 class ProfileRequest(_message.Message):
     __slots__ = ("model", "weights_hash", "images", "repeats", "warmup", "batch_size", "codec")

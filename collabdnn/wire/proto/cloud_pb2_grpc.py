@@ -5,6 +5,7 @@ import warnings
 
 from collabdnn.wire.proto import cloud_pb2 as collabdnn_dot_wire_dot_proto_dot_cloud__pb2
 from collabdnn.wire.proto import common_pb2 as collabdnn_dot_wire_dot_proto_dot_common__pb2
+from collabdnn.wire.proto import fleet_pb2 as collabdnn_dot_wire_dot_proto_dot_fleet__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -50,6 +51,11 @@ class CloudServerStub:
                 request_serializer=collabdnn_dot_wire_dot_proto_dot_common__pb2.InfoRequest.SerializeToString,
                 response_deserializer=collabdnn_dot_wire_dot_proto_dot_common__pb2.ServiceInfo.FromString,
                 _registered_method=True)
+        self.Capacity = channel.unary_unary(
+                '/collabdnn.proto.CloudServer/Capacity',
+                request_serializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.CapacityRequest.SerializeToString,
+                response_deserializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.CloudCapacity.FromString,
+                _registered_method=True)
 
 
 class CloudServerServicer:
@@ -79,6 +85,13 @@ class CloudServerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Capacity(self, request, context):
+        """Workers, CPUs and the measured service time per unit (fleet.proto).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CloudServerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +109,11 @@ def add_CloudServerServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=collabdnn_dot_wire_dot_proto_dot_common__pb2.InfoRequest.FromString,
                     response_serializer=collabdnn_dot_wire_dot_proto_dot_common__pb2.ServiceInfo.SerializeToString,
+            ),
+            'Capacity': grpc.unary_unary_rpc_method_handler(
+                    servicer.Capacity,
+                    request_deserializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.CapacityRequest.FromString,
+                    response_serializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.CloudCapacity.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +197,33 @@ class CloudServer:
             '/collabdnn.proto.CloudServer/Info',
             collabdnn_dot_wire_dot_proto_dot_common__pb2.InfoRequest.SerializeToString,
             collabdnn_dot_wire_dot_proto_dot_common__pb2.ServiceInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Capacity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/collabdnn.proto.CloudServer/Capacity',
+            collabdnn_dot_wire_dot_proto_dot_fleet__pb2.CapacityRequest.SerializeToString,
+            collabdnn_dot_wire_dot_proto_dot_fleet__pb2.CloudCapacity.FromString,
             options,
             channel_credentials,
             insecure,

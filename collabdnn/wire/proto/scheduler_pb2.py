@@ -23,32 +23,33 @@ _sym_db = _symbol_database.Default()
 
 
 from collabdnn.wire.proto import common_pb2 as collabdnn_dot_wire_dot_proto_dot_common__pb2
+from collabdnn.wire.proto import fleet_pb2 as collabdnn_dot_wire_dot_proto_dot_fleet__pb2
 from collabdnn.wire.proto import plan_pb2 as collabdnn_dot_wire_dot_proto_dot_plan__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$collabdnn/wire/proto/scheduler.proto\x12\x0f\x63ollabdnn.proto\x1a!collabdnn/wire/proto/common.proto\x1a\x1f\x63ollabdnn/wire/proto/plan.proto\"\x19\n\x17GetSchedulerPlanRequest\"\xa8\x01\n\tPlanReply\x12)\n\x04plan\x18\x06 \x01(\x0b\x32\x1b.collabdnn.proto.PlanResult\x12\x0f\n\x07plan_id\x18\x03 \x01(\t\x12\x0e\n\x06pushed\x18\x04 \x01(\x08\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\tJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03R\tplan_jsonR\tplacement\"2\n\rReplanRequest\x12\x11\n\treprofile\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"I\n\nLinkReport\x12+\n\x04link\x18\x01 \x01(\x0b\x32\x1d.collabdnn.proto.LinkEstimate\x12\x0e\n\x06source\x18\x02 \x01(\t\"!\n\rBatteryReport\x12\x10\n\x08\x66raction\x18\x01 \x01(\x01\"E\n\nLoadReport\x12\x12\n\ncloud_load\x18\x01 \x01(\x01\x12#\n\x04load\x18\x02 \x01(\x0b\x32\x15.collabdnn.proto.Load\"q\n\x0bReportReply\x12\x11\n\treplanned\x18\x01 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\x0f\n\x07plan_id\x18\x03 \x01(\t\x12-\n\tplacement\x18\x04 \x01(\x0b\x32\x1a.collabdnn.proto.Placement\"o\n\x10ObjectiveRequest\x12\x11\n\tobjective\x18\x01 \x01(\t\x12\x18\n\x0b\x64\x65\x61\x64line_ms\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x03 \x01(\x01H\x01\x88\x01\x01\x42\x0e\n\x0c_deadline_msB\t\n\x07_weight2\xd2\x03\n\tScheduler\x12O\n\x07GetPlan\x12(.collabdnn.proto.GetSchedulerPlanRequest\x1a\x1a.collabdnn.proto.PlanReply\x12\x44\n\x06Replan\x12\x1e.collabdnn.proto.ReplanRequest\x1a\x1a.collabdnn.proto.PlanReply\x12G\n\nReportLink\x12\x1b.collabdnn.proto.LinkReport\x1a\x1c.collabdnn.proto.ReportReply\x12M\n\rReportBattery\x12\x1e.collabdnn.proto.BatteryReport\x1a\x1c.collabdnn.proto.ReportReply\x12G\n\nReportLoad\x12\x1b.collabdnn.proto.LoadReport\x1a\x1c.collabdnn.proto.ReportReply\x12M\n\x0cSetObjective\x12!.collabdnn.proto.ObjectiveRequest\x1a\x1a.collabdnn.proto.PlanReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$collabdnn/wire/proto/scheduler.proto\x12\x0f\x63ollabdnn.proto\x1a!collabdnn/wire/proto/common.proto\x1a collabdnn/wire/proto/fleet.proto\x1a\x1f\x63ollabdnn/wire/proto/plan.proto\"+\n\x17GetSchedulerPlanRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"\xa8\x01\n\tPlanReply\x12)\n\x04plan\x18\x06 \x01(\x0b\x32\x1b.collabdnn.proto.PlanResult\x12\x0f\n\x07plan_id\x18\x03 \x01(\t\x12\x0e\n\x06pushed\x18\x04 \x01(\x08\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\tJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03R\tplan_jsonR\tplacement\"2\n\rReplanRequest\x12\x11\n\treprofile\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"I\n\nLinkReport\x12+\n\x04link\x18\x01 \x01(\x0b\x32\x1d.collabdnn.proto.LinkEstimate\x12\x0e\n\x06source\x18\x02 \x01(\t\"!\n\rBatteryReport\x12\x10\n\x08\x66raction\x18\x01 \x01(\x01\"E\n\nLoadReport\x12\x12\n\ncloud_load\x18\x01 \x01(\x01\x12#\n\x04load\x18\x02 \x01(\x0b\x32\x15.collabdnn.proto.Load\"q\n\x0bReportReply\x12\x11\n\treplanned\x18\x01 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\x0f\n\x07plan_id\x18\x03 \x01(\t\x12-\n\tplacement\x18\x04 \x01(\x0b\x32\x1a.collabdnn.proto.Placement\"o\n\x10ObjectiveRequest\x12\x11\n\tobjective\x18\x01 \x01(\t\x12\x18\n\x0b\x64\x65\x61\x64line_ms\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x03 \x01(\x01H\x01\x88\x01\x01\x42\x0e\n\x0c_deadline_msB\t\n\x07_weight2\xec\x04\n\tScheduler\x12O\n\x07GetPlan\x12(.collabdnn.proto.GetSchedulerPlanRequest\x1a\x1a.collabdnn.proto.PlanReply\x12\x44\n\x06Replan\x12\x1e.collabdnn.proto.ReplanRequest\x1a\x1a.collabdnn.proto.PlanReply\x12G\n\nReportLink\x12\x1b.collabdnn.proto.LinkReport\x1a\x1c.collabdnn.proto.ReportReply\x12M\n\rReportBattery\x12\x1e.collabdnn.proto.BatteryReport\x1a\x1c.collabdnn.proto.ReportReply\x12G\n\nReportLoad\x12\x1b.collabdnn.proto.LoadReport\x1a\x1c.collabdnn.proto.ReportReply\x12M\n\x0cSetObjective\x12!.collabdnn.proto.ObjectiveRequest\x1a\x1a.collabdnn.proto.PlanReply\x12M\n\tHeartbeat\x12\x1f.collabdnn.proto.AgentHeartbeat\x1a\x1f.collabdnn.proto.HeartbeatReply\x12I\n\x08GetFleet\x12 .collabdnn.proto.GetFleetRequest\x1a\x1b.collabdnn.proto.FleetReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'collabdnn.wire.proto.scheduler_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETSCHEDULERPLANREQUEST']._serialized_start=125
-  _globals['_GETSCHEDULERPLANREQUEST']._serialized_end=150
-  _globals['_PLANREPLY']._serialized_start=153
-  _globals['_PLANREPLY']._serialized_end=321
-  _globals['_REPLANREQUEST']._serialized_start=323
-  _globals['_REPLANREQUEST']._serialized_end=373
-  _globals['_LINKREPORT']._serialized_start=375
-  _globals['_LINKREPORT']._serialized_end=448
-  _globals['_BATTERYREPORT']._serialized_start=450
-  _globals['_BATTERYREPORT']._serialized_end=483
-  _globals['_LOADREPORT']._serialized_start=485
-  _globals['_LOADREPORT']._serialized_end=554
-  _globals['_REPORTREPLY']._serialized_start=556
-  _globals['_REPORTREPLY']._serialized_end=669
-  _globals['_OBJECTIVEREQUEST']._serialized_start=671
-  _globals['_OBJECTIVEREQUEST']._serialized_end=782
-  _globals['_SCHEDULER']._serialized_start=785
-  _globals['_SCHEDULER']._serialized_end=1251
+  _globals['_GETSCHEDULERPLANREQUEST']._serialized_start=159
+  _globals['_GETSCHEDULERPLANREQUEST']._serialized_end=202
+  _globals['_PLANREPLY']._serialized_start=205
+  _globals['_PLANREPLY']._serialized_end=373
+  _globals['_REPLANREQUEST']._serialized_start=375
+  _globals['_REPLANREQUEST']._serialized_end=425
+  _globals['_LINKREPORT']._serialized_start=427
+  _globals['_LINKREPORT']._serialized_end=500
+  _globals['_BATTERYREPORT']._serialized_start=502
+  _globals['_BATTERYREPORT']._serialized_end=535
+  _globals['_LOADREPORT']._serialized_start=537
+  _globals['_LOADREPORT']._serialized_end=606
+  _globals['_REPORTREPLY']._serialized_start=608
+  _globals['_REPORTREPLY']._serialized_end=721
+  _globals['_OBJECTIVEREQUEST']._serialized_start=723
+  _globals['_OBJECTIVEREQUEST']._serialized_end=834
+  _globals['_SCHEDULER']._serialized_start=837
+  _globals['_SCHEDULER']._serialized_end=1457
 # @@protoc_insertion_point(module_scope)

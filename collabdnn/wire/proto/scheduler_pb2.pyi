@@ -1,4 +1,5 @@
 from collabdnn.wire.proto import common_pb2 as _common_pb2
+from collabdnn.wire.proto import fleet_pb2 as _fleet_pb2
 from collabdnn.wire.proto import plan_pb2 as _plan_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -8,8 +9,10 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetSchedulerPlanRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
 
 class PlanReply(_message.Message):
     __slots__ = ("plan", "plan_id", "pushed", "reason", "model", "source")

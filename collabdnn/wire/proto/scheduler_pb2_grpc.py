@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from collabdnn.wire.proto import fleet_pb2 as collabdnn_dot_wire_dot_proto_dot_fleet__pb2
 from collabdnn.wire.proto import scheduler_pb2 as collabdnn_dot_wire_dot_proto_dot_scheduler__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -64,6 +65,16 @@ class SchedulerStub:
                 request_serializer=collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.ObjectiveRequest.SerializeToString,
                 response_deserializer=collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.PlanReply.FromString,
                 _registered_method=True)
+        self.Heartbeat = channel.unary_unary(
+                '/collabdnn.proto.Scheduler/Heartbeat',
+                request_serializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.AgentHeartbeat.SerializeToString,
+                response_deserializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.HeartbeatReply.FromString,
+                _registered_method=True)
+        self.GetFleet = channel.unary_unary(
+                '/collabdnn.proto.Scheduler/GetFleet',
+                request_serializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.GetFleetRequest.SerializeToString,
+                response_deserializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.FleetReply.FromString,
+                _registered_method=True)
 
 
 class SchedulerServicer:
@@ -111,6 +122,20 @@ class SchedulerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Heartbeat(self, request, context):
+        """Fleet mode: an agent registers and heart-beats (fleet.proto).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFleet(self, request, context):
+        """Fleet mode: every agent's plan and the cloud fleet's capacity.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +168,16 @@ def add_SchedulerServicer_to_server(servicer, server):
                     servicer.SetObjective,
                     request_deserializer=collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.ObjectiveRequest.FromString,
                     response_serializer=collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.PlanReply.SerializeToString,
+            ),
+            'Heartbeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.Heartbeat,
+                    request_deserializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.AgentHeartbeat.FromString,
+                    response_serializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.HeartbeatReply.SerializeToString,
+            ),
+            'GetFleet': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFleet,
+                    request_deserializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.GetFleetRequest.FromString,
+                    response_serializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.FleetReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +342,60 @@ class Scheduler:
             '/collabdnn.proto.Scheduler/SetObjective',
             collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.ObjectiveRequest.SerializeToString,
             collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.PlanReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Heartbeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/collabdnn.proto.Scheduler/Heartbeat',
+            collabdnn_dot_wire_dot_proto_dot_fleet__pb2.AgentHeartbeat.SerializeToString,
+            collabdnn_dot_wire_dot_proto_dot_fleet__pb2.HeartbeatReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFleet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/collabdnn.proto.Scheduler/GetFleet',
+            collabdnn_dot_wire_dot_proto_dot_fleet__pb2.GetFleetRequest.SerializeToString,
+            collabdnn_dot_wire_dot_proto_dot_fleet__pb2.FleetReply.FromString,
             options,
             channel_credentials,
             insecure,

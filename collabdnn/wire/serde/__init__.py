@@ -9,8 +9,9 @@ through :mod:`collabdnn.wire.stubs`, which converts the same way. Nothing outsid
 
 By message family: :mod:`~.common` (sides, placements, codec, load, service info, link
 estimate), :mod:`~.cloud` (Execute, Profile, profiles), :mod:`~.mobile` (Classify, the
-agent's plan and Info) and :mod:`~.scheduler` (the planner's answer, the scheduler's
-requests and replies). Torch-free at import; only the codec options import torch, when
+agent's plan and Info), :mod:`~.scheduler` (the planner's answer, the scheduler's
+requests and replies), :mod:`~.fleet` (heartbeats, the fleet, the cloud's capacity).
+Torch-free at import; only the codec options import torch, when
 converted.
 """
 
@@ -47,6 +48,18 @@ from collabdnn.wire.serde.common import (
     sides_to_proto,
     unit_from_proto,
     unit_to_proto,
+)
+from collabdnn.wire.serde.fleet import (
+    cloud_capacity_from_proto,
+    cloud_capacity_to_proto,
+    fleet_view_from_proto,
+    fleet_view_to_proto,
+    heartbeat_from_proto,
+    heartbeat_reply_from_proto,
+    heartbeat_reply_to_proto,
+    heartbeat_to_proto,
+    plan_request_from_proto,
+    plan_request_to_proto,
 )
 from collabdnn.wire.serde.mobile import (
     agent_info_from_proto,
@@ -92,6 +105,8 @@ __all__ = [
     "classify_reply_to_proto",
     "classify_request_from_proto",
     "classify_request_to_proto",
+    "cloud_capacity_from_proto",
+    "cloud_capacity_to_proto",
     "codec_from_proto",
     "codec_to_proto",
     "execute_reply_from_proto",
@@ -100,6 +115,12 @@ __all__ = [
     "execute_request_to_proto",
     "facts_from_proto",
     "facts_to_proto",
+    "fleet_view_from_proto",
+    "fleet_view_to_proto",
+    "heartbeat_from_proto",
+    "heartbeat_reply_from_proto",
+    "heartbeat_reply_to_proto",
+    "heartbeat_to_proto",
     "link_estimate_from_proto",
     "link_estimate_to_proto",
     "link_from_proto",
@@ -114,6 +135,8 @@ __all__ = [
     "objective_change_to_proto",
     "placement_from_proto",
     "placement_to_proto",
+    "plan_request_from_proto",
+    "plan_request_to_proto",
     "plan_result_from_proto",
     "plan_result_to_proto",
     "profile_from_proto",

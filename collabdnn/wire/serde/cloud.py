@@ -15,8 +15,8 @@ from collabdnn.planning.profiles import (
     ProfileError,
     UnitProfile,
 )
-from collabdnn.services import ExecuteReply, ExecuteRequest, UnitTime
-from collabdnn.wire.proto import cloud_pb2, profile_pb2, tensor_pb2
+from collabdnn.services import BatchInfo, ExecuteReply, ExecuteRequest, UnitTime
+from collabdnn.wire.proto import cloud_pb2, fleet_pb2, profile_pb2, tensor_pb2
 from collabdnn.wire.proto.profile_pb2 import Profile as ProfileMessage  # not an RPC call
 from collabdnn.wire.serde.common import (
     codec_from_proto,
@@ -71,6 +71,11 @@ def execute_reply_to_proto(reply: ExecuteReply) -> cloud_pb2.ExecuteReply:
         encode_ms=reply.encode_ms,
         server_ms=reply.server_ms,
         load=load_to_proto(reply.load),
+        batching=fleet_pb2.Batching(
+            requests=reply.batching.requests,
+            rows=reply.batching.rows,
+            bit_exact=reply.batching.bit_exact,
+        ),
     )
 
 
@@ -82,6 +87,11 @@ def execute_reply_from_proto(message: cloud_pb2.ExecuteReply) -> ExecuteReply:
         encode_ms=message.encode_ms,
         server_ms=message.server_ms,
         load=load_from_proto(message.load),
+        batching=(
+            BatchInfo(message.batching.requests, message.batching.rows, message.batching.bit_exact)
+            if message.HasField("batching")
+            else BatchInfo()
+        ),
     )
 
 
