@@ -23,6 +23,7 @@ __all__ = [
     "PHOTO",
     "PHOTO_CODECS",
     "TENSOR_CODECS",
+    "check_codec",
     "crop_format",
     "is_photo_codec",
     "parse_tensor_codec",

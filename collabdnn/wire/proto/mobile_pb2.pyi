@@ -100,14 +100,23 @@ class ClassifyReply(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ClassifyResult, _Mapping]]] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("placement", "plan_id", "source")
+    __slots__ = ("placement", "plan_id", "source", "codecs")
+    class CodecsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: str
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[str] = ...) -> None: ...
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CODECS_FIELD_NUMBER: _ClassVar[int]
     placement: _common_pb2.Placement
     plan_id: str
     source: str
-    def __init__(self, placement: _Optional[_Union[_common_pb2.Placement, _Mapping]] = ..., plan_id: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+    codecs: _containers.ScalarMap[int, str]
+    def __init__(self, placement: _Optional[_Union[_common_pb2.Placement, _Mapping]] = ..., plan_id: _Optional[str] = ..., source: _Optional[str] = ..., codecs: _Optional[_Mapping[int, str]] = ...) -> None: ...
 
 class GetPlanRequest(_message.Message):
     __slots__ = ()

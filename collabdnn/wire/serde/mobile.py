@@ -142,7 +142,10 @@ def _sides(placement: Placement | None, num_units: int) -> tuple[Side, ...]:
 
 def assigned_plan_to_proto(plan: AssignedPlan) -> mobile_pb2.Plan:
     return mobile_pb2.Plan(
-        placement=placement_to_proto(plan.placement), plan_id=plan.plan_id, source=plan.source
+        placement=placement_to_proto(plan.placement),
+        plan_id=plan.plan_id,
+        source=plan.source,
+        codecs=dict(plan.codecs),
     )
 
 
@@ -151,7 +154,9 @@ def assigned_plan_from_proto(message: mobile_pb2.Plan) -> AssignedPlan:
     placement = placement_from_proto(message.placement)
     if placement is None:
         raise PlacementError("a plan needs a placement")
-    return AssignedPlan(placement, message.plan_id, message.source)
+    return AssignedPlan(
+        placement, message.plan_id, message.source, tuple(sorted(message.codecs.items()))
+    )
 
 
 def agent_info_to_proto(info: AgentInfo) -> mobile_pb2.MobileInfo:
