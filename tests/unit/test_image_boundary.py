@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from collabdnn.codec import CodecConfig, encode
+from collabdnn.codec import CodecConfig, decode, encode
 from collabdnn.crossing import CROP_FORMATS
 from collabdnn.errors import ImageError
 from collabdnn.model.image_boundary import CropBatch, decode_crop, encode_crop
@@ -118,3 +118,30 @@ def test_unit0_refuses_a_hostile_crop_as_the_images_fault(alexnet: SplitModel) -
 def test_encode_crop_refuses_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown crop format"):
         encode_crop(np.zeros((4, 4, 3), np.uint8), "jpeg")
+
+
+def test_the_cloud_bounds_crops_before_decoding(alexnet: SplitModel, cat_bytes: bytes) -> None:
+    """The cloud counts crops like images (at most max_batch, max_request_bytes) before
+    any work, refuses a bad one as the request's fault, and runs a good one bit-exactly."""
+    from cloud_server.cloud import Cloud
+    from collabdnn.bounds import RequestLimits
+    from collabdnn.errors import LimitError
+    from collabdnn.services import ExecuteRequest, Load
+
+    cloud = Cloud(alexnet, limits=RequestLimits(max_batch=2, max_request_bytes=300_000))
+    good = alexnet.crop_images(cat_bytes, "webp").images
+
+    def execute(crops: tuple[bytes, ...]) -> bytes:
+        request = ExecuteRequest(
+            alexnet.name, alexnet.weights_hash, 0, 2, CodecConfig(level=0), crops=crops
+        )
+        return cloud.execute(request, lambda: Load(0, 0.0, 0)).output
+
+    out = decode(execute(good))
+    assert torch.equal(out, alexnet.run(0, 2, cat_bytes))
+    with pytest.raises(LimitError, match="at most 2"):
+        execute(good * 3)
+    with pytest.raises(LimitError, match="bytes"):
+        execute((b"\x89PNG\r\n\x1a\n" + bytes(300_000),))
+    with pytest.raises(ImageError, match="not 224x224"):
+        execute((_image("PNG", (225, 224)),))
