@@ -915,7 +915,10 @@ def _baselines(
     """All-mobile, all-cloud and the best single cut for ``objective``.
 
     The best cut k in 0..N puts units [0, k) on the phone and [k, N) in the cloud
-    (Neurosurgeon).  For ``deadline`` the best cut is the least-energy one that meets D,
+    (Neurosurgeon).  Cloud-only ships boundary 0 with its own codec (the photo): a
+    ``crop:*`` codec has the phone run preprocessing's crop stage, which makes it a cut
+    (inside unit 0), not a single platform.  For ``deadline`` the best cut is the
+    least-energy one that meets D,
     or the fastest cut when none does.  Cuts are scored in O(N) from prefix sums; only
     the winner is priced in full by :func:`evaluate`.  Each crossing takes the codec
     that is best for the objective (the fastest for ``deadline``).
@@ -925,6 +928,8 @@ def _baselines(
 
     def baseline(name: str, cut: int | None, placement: tuple[Side, ...]) -> Baseline:
         codecs = picked.codecs([PLATFORMS.index(side) for side in placement])
+        if name == "cloud_only":  # the phone does nothing: it ships boundary 0 as it is
+            codecs[0] = inp.boundaries[0].options()[0].name
         cost = evaluate(inp, link, power, placement, constraints.cloud_load, codecs)
         return Baseline(name, placement, cost, constraints.meets_deadline(cost.latency_ms), cut)
 

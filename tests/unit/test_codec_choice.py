@@ -169,6 +169,11 @@ def test_the_crop_wins_the_first_hop_on_a_slow_uplink() -> None:
     assert result.latency_ms < photo.latency_ms - 1000
     first = result.cost.transfers[0]
     assert first.boundary == 0 and first.codec == "crop:webp" and first.bytes == 60_000
+    # Cloud-only means the phone does nothing: it ships the photo, and the crop (a cut
+    # inside unit 0) beats it, as it does the phone alone.
+    cloud_only = result.baselines["cloud_only"].cost
+    assert cloud_only.transfers[0].codec == PHOTO and cloud_only.transfers[0].bytes == 300_000
+    assert result.improvement_pct()["latency"] > 0
 
 
 def test_evaluate_refuses_a_codec_the_boundary_lacks() -> None:
