@@ -233,6 +233,7 @@ class Baseline:
             "placement_spec": spec_of(self.placement),
             "predicted": self.cost.predicted(),
             "feasible": self.feasible,
+            "breakdown": self.cost.breakdown(),
         }
         if self.cut is not None:
             out["cut"] = self.cut
