@@ -25,7 +25,12 @@ from collabdnn.model.split_model import load_model
 from collabdnn.planning.energy import power_model
 from collabdnn.planning.link import LINK_PRESETS, Link
 from collabdnn.planning.planner import plan
-from collabdnn.planning.profiles import PlanInput, plan_input_from_profiles, slower_profile
+from collabdnn.planning.profiles import (
+    Boundary,
+    PlanInput,
+    plan_input_from_profiles,
+    slower_profile,
+)
 from collabdnn.samples import read_images, sample_images
 
 LINKS = {"loopback": Link(1000.0, 1000.0, 0.1, "wifi"), **LINK_PRESETS}
@@ -35,7 +40,7 @@ def only(inp: PlanInput, name: str | None) -> PlanInput:
     """``inp`` with one codec per tensor boundary: ``name``'s, or the profile's own
     (None); boundary 0 keeps only the photo."""
 
-    def keep(index: int, boundary):  # type: ignore[no-untyped-def]
+    def keep(index: int, boundary: Boundary) -> Boundary:
         if index == 0 or name is None:
             return dataclasses.replace(boundary, alternatives=())
         option = next(o for o in boundary.options() if o.name == name)
