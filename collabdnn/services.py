@@ -137,6 +137,9 @@ class ClassifyRequest:
     placement: Placement | None = None
     top_k: int = 0
     return_logits: bool = False
+    # (boundary, codec) of each crossing (collabdnn.crossing); () = the plan's codecs
+    # when ``placement`` is None, else the agent's default codec.
+    codecs: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)

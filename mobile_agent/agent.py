@@ -296,6 +296,7 @@ class MobileAgent:
             raise PlacementError(f"top_k must be in 0..{MAX_TOP_K}")
         if request.placement is not None:
             request.placement.resolve(self.model.num_units)
+        AssignedPlan(Placement.mobile(), codecs=request.codecs)  # PlacementError if bad
 
     def classify_all(
         self, request: ClassifyRequest, should_stop: StopCheck | None = None
@@ -309,7 +310,14 @@ class MobileAgent:
             if should_stop is not None:
                 should_stop()
             results.append(
-                self.classify(image, request.placement, top_k, request.return_logits, should_stop)
+                self.classify(
+                    image,
+                    request.placement,
+                    top_k,
+                    request.return_logits,
+                    should_stop,
+                    dict(request.codecs) or None,
+                )
             )
         return results
 
@@ -320,15 +328,19 @@ class MobileAgent:
         top_k: int = 5,
         return_logits: bool = False,
         should_stop: StopCheck | None = None,
+        codecs: dict[int, str] | None = None,
     ) -> ClassifyResult:
-        """Classify one image under ``placement`` (the current plan when ``None``);
-        ``should_stop()`` is called at every unit boundary."""
+        """Classify one image under ``placement`` (the current plan when ``None``),
+        each crossing with its codec in ``codecs`` (default: the plan's codecs with the
+        plan's placement, else the agent's codec); ``should_stop()`` is called at every
+        unit boundary."""
         begin = time.perf_counter()
         # The plan is read once: a plan pushed meanwhile applies to the next request.
         plan = self.plan
         sides = list((placement or plan.placement).resolve(self.model.num_units))
         # The plan's codec per crossing applies to the plan's placement only.
-        codecs = dict(plan.codecs) if placement is None else {}
+        if codecs is None:
+            codecs = dict(plan.codecs) if placement is None else {}
         fallback = False
         if Side.CLOUD in sides and not self.cloud_usable():
             log.debug(

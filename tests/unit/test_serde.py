@@ -240,6 +240,7 @@ classify_requests = st.builds(
     placement=st.none() | placements,
     top_k=INT32,
     return_logits=st.booleans(),
+    codecs=st.just(()) | crossing_codecs,
 )
 agent_infos = st.builds(
     AgentInfo,

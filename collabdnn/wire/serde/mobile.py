@@ -24,7 +24,10 @@ from collabdnn.wire.serde.common import (
 
 def classify_request_to_proto(request: ClassifyRequest) -> mobile_pb2.ClassifyRequest:
     message = mobile_pb2.ClassifyRequest(
-        images=list(request.images), top_k=request.top_k, return_logits=request.return_logits
+        images=list(request.images),
+        top_k=request.top_k,
+        return_logits=request.return_logits,
+        codecs=dict(request.codecs),
     )
     if request.placement is not None:
         message.placement.CopyFrom(placement_to_proto(request.placement))
@@ -38,6 +41,7 @@ def classify_request_from_proto(message: mobile_pb2.ClassifyRequest) -> Classify
         placement=placement_from_proto(message.placement),
         top_k=message.top_k,
         return_logits=message.return_logits,
+        codecs=tuple(sorted(message.codecs.items())),
     )
 
 
