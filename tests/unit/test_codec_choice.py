@@ -197,3 +197,44 @@ def test_codec_names() -> None:
         check_codec("raw", 0)
     with pytest.raises(ValueError):
         check_codec("photo", 3)
+
+
+def test_profiles_carry_every_codec_option_to_the_planner(tmp_path) -> None:
+    """Codec figures survive the profile file, and both sides' become the options of
+    each boundary: sizes from the phone, times per side, the cloud's crop time saved
+    (at most its whole unit 0); a codec one side lacks is not offered."""
+    from dataclasses import replace
+
+    from collabdnn.planning.profiles import (
+        CodecFigures,
+        load_profile,
+        plan_input_from_profiles,
+        save_profile,
+    )
+    from tests.unit.test_planner import make_profile
+
+    def with_codecs(profile, factor: float, crop_ms: float):
+        units = list(profile.units)
+        units[1] = replace(
+            units[1],
+            codecs=(
+                CodecFigures("raw", 774_452, 0.01 * factor, 0.01 * factor),
+                CodecFigures("zstd:1", 1, 1.0, 1.0),  # the profile's own: not repeated
+            ),
+        )
+        photo = (CodecFigures("crop:webp", 60_000, 5.0 * factor, 1.0 * factor, crop_ms),)
+        if factor > 2:
+            photo += (CodecFigures("crop:png", 80_000, 9.0, 2.0, 4.0),)  # the phone only
+        return replace(profile, units=tuple(units), input_codecs=photo)
+
+    mobile = with_codecs(make_profile("mobile", 5.0), 5.0, 4.0)
+    cloud = with_codecs(make_profile("cloud", 1.0), 1.0, 3.0)  # unit 0 takes 1 ms there
+    save_profile(mobile, tmp_path / "m.json")
+    assert load_profile(tmp_path / "m.json") == mobile
+    inp = plan_input_from_profiles(mobile, cloud)
+    photo = inp.boundaries[0].options()
+    assert [o.name for o in photo] == ["photo", "crop:webp"]
+    assert photo[1] == CodecOption("crop:webp", 60_000, 25.0, 5.0, 5.0, 1.0, cloud_saved_ms=1.0)
+    conv1 = inp.boundaries[2].options()
+    assert [o.name for o in conv1] == ["zstd:1", "raw"]
+    assert conv1[1].bytes == 774_452 and close(conv1[1].cloud_decode_ms, 0.01)
