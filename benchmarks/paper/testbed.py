@@ -103,6 +103,11 @@ class Testbed:
                 cloud_address,
                 "--timeout",
                 "300",
+                # The links change under the agent between parts (loopback while
+                # profiling, then each preset): a call budget learnt on one would cut
+                # the first calls on a slower one short. Every call gets --timeout.
+                "--call-budget-factor",
+                "1000",
             ]
             if self.fixed_ports:
                 agent_args += ["--port", str(AGENT_PORT)]
