@@ -298,13 +298,15 @@ def _run(args: argparse.Namespace, images: list[Path], weights: str, meaningful:
         placements.update({spec: spec for spec in args.placement})
         runs = []
         for title, spec in {**compared, **placements}.items():
-            # The scheduler's plan runs as the agent holds it: with its codec per crossing
-            # (a request naming a placement gets the agent's default codec).
+            # The scheduler's plan runs as the agent holds it, with its codec per
+            # crossing; each baseline with its own codecs (cloud-only: the photo); the
+            # fixed placements with the agent's default codec.
             placement = None if title == "scheduler plan" else Placement.parse(spec)
-            classify(stack.agent.address, data[:1], placement)  # warm-up
+            codecs = _codecs(_entry(plan, title)) if title in compared else None
+            classify(stack.agent.address, data[:1], placement, codecs=codecs)  # warm-up
             results = []
             for _ in range(max(1, args.rounds)):
-                results += classify(stack.agent.address, data, placement)
+                results += classify(stack.agent.address, data, placement, codecs=codecs)
             runs.append((title, spec, results))
         mobile = f"mobile agent: {args.threads} thread(s), {stack.mobile_throttle}; "
         mobile += weaker_phone(args)[2]
@@ -403,13 +405,16 @@ def _print_why(reasons: dict) -> None:
     print(f"  => {reasons['verdict']}")
 
 
-def _predicted(plan: dict, spec: str) -> dict:
-    if plan["placement_spec"] == spec:
-        return plan["predicted"]
-    for base in plan["baselines"].values():
-        if base["placement_spec"] == spec:
-            return base["predicted"]
-    return {}
+def _entry(plan: dict, title: str) -> dict:
+    """The plan (``scheduler plan``) or the baseline a comparison row is titled after."""
+    if title == "scheduler plan":
+        return plan
+    return plan["baselines"][title.removeprefix("baseline ").replace(" ", "_")]
+
+
+def _codecs(entry: dict) -> dict[int, str]:
+    """The codec of each crossing of a plan or baseline, from its breakdown."""
+    return {t["boundary"]: t["codec"] for t in entry["breakdown"]["transfers"] if t["codec"]}
 
 
 def _comparison(plan: dict, compared: dict[str, str], runs: list) -> list[dict]:
@@ -419,7 +424,7 @@ def _comparison(plan: dict, compared: dict[str, str], runs: list) -> list[dict]:
     for title, spec, results in runs:
         if title not in compared:
             continue
-        predicted = _predicted(plan, spec)
+        predicted = _entry(plan, title)["predicted"]
         rows.append(
             {
                 "name": title,
