@@ -357,17 +357,31 @@ def slower_profile(profile: Profile, factor: float) -> Profile:
             stats.median * factor, stats.p10 * factor, stats.p90 * factor, stats.repeats
         )
 
+    def slower(codecs: tuple[CodecFigures, ...]) -> tuple[CodecFigures, ...]:
+        return tuple(
+            dataclasses.replace(
+                c,
+                encode_ms=c.encode_ms * factor,
+                decode_ms=c.decode_ms * factor,
+                crop_ms=c.crop_ms * factor,
+            )
+            for c in codecs
+        )
+
     units = tuple(
         dataclasses.replace(
             u,
             latency_ms=scale(u.latency_ms),
             encode_ms=u.encode_ms * factor,
             decode_ms=u.decode_ms * factor,
+            codecs=slower(u.codecs),
         )
         for u in profile.units
     )
     host = {**profile.host, "slowed_by": factor}
-    return dataclasses.replace(profile, units=units, host=host)
+    return dataclasses.replace(
+        profile, units=units, host=host, input_codecs=slower(profile.input_codecs)
+    )
 
 
 # ----------------------------------------------------------------------- planner input

@@ -238,3 +238,20 @@ def test_profiles_carry_every_codec_option_to_the_planner(tmp_path) -> None:
     conv1 = inp.boundaries[2].options()
     assert [o.name for o in conv1] == ["zstd:1", "raw"]
     assert conv1[1].bytes == 774_452 and close(conv1[1].cloud_decode_ms, 0.01)
+
+
+def test_a_slower_phone_is_slower_with_every_codec() -> None:
+    """--mobile-slowdown scales every codec option's times, not the profile's own only
+    (else the alternatives would look cheap next to it on a slowed phone)."""
+    from dataclasses import replace
+
+    from collabdnn.planning.profiles import CodecFigures, slower_profile
+    from tests.unit.test_planner import make_profile
+
+    profile = make_profile("mobile", 1.0)
+    units = (replace(profile.units[0], codecs=(CodecFigures("raw", 10, 1.0, 2.0),)),)
+    photo = (CodecFigures("crop:webp", 5, 3.0, 1.0, 2.0),)
+    profile = replace(profile, units=units + profile.units[1:], input_codecs=photo)
+    slow = slower_profile(profile, 4.0)
+    assert slow.units[0].codecs == (CodecFigures("raw", 10, 4.0, 8.0),)
+    assert slow.input_codecs == (CodecFigures("crop:webp", 5, 12.0, 4.0, 8.0),)
