@@ -371,9 +371,10 @@ def why(plan: dict) -> dict:
     best = rows[singles[0]]["latency_ms"]
     first = (plan["breakdown"]["transfers"] or [{}])[0]
     if ours >= best * (1 - 1e-9):
+        hint = "a slower link" if singles[0] == "cloud only" else "a faster link or a weaker phone"
         verdict = (
             f"the plan is no faster than {singles[0]}: on this link and phone splitting "
-            "does not pay (try --link 3g, or a weaker phone)"
+            f"does not pay (try {hint})"
         )
     else:
         verdict = (
