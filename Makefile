@@ -51,6 +51,8 @@ protos: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/collabdnn bench
 	$(PY) -m benchmarks.bench_codec
+	$(PY) -m benchmarks.bench_codec_choice
+	$(PY) -m benchmarks.bench_first_hop
 	$(PY) -m benchmarks.bench_decode_memory
 	$(PY) -m benchmarks.bench_planner
 	$(PY) -m benchmarks.bench_predictor

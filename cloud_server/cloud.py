@@ -8,7 +8,9 @@ and its input, runs the units and encodes the output; it raises domain errors
 The work of one call is bounded before it starts (:mod:`collabdnn.bounds`): a tensor
 must have exactly the shape its first unit takes, with a batch of at most
 ``limits.max_batch``, which is read from the frame's header before its payload is
-decoded; images at unit 0 are at most ``max_batch`` and ``max_request_bytes``. Work
+decoded; images at unit 0 are at most ``max_batch`` and ``max_request_bytes``, and so are
+uint8 crops (a plan's ``crop:*`` photo codec), each also checked from its header to be
+exactly the model's crop x crop RGB before it is decoded. Work
 stops at the next unit boundary once ``should_stop`` says so (the caller left).
 """
 
@@ -30,6 +32,7 @@ from collabdnn.errors import (
     WeightsError,
 )
 from collabdnn.measure.profile_service import ProfileQuery, handle_profile
+from collabdnn.model.image_boundary import CropBatch
 from collabdnn.model.registry import known_model
 from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Side
@@ -82,11 +85,14 @@ class Cloud:
         if start >= end:
             raise UnitRangeError(f"unit range [{start}, {end}) is empty")
         if start == 0:
-            if request.images is None:
+            images = request.images if request.crops is None else request.crops
+            if images is None:
                 raise TensorMismatchError("unit 0 (preprocess) takes encoded images, not a tensor")
-            if not request.images:
+            if not images:
                 raise ImageError("no images given")
-            self.limits.check_images(request.images, "Execute", self.limits.max_batch)
+            # Crops are bounded again from their headers, before any pixel is decoded
+            # (exactly crop x crop RGB: collabdnn.model.image_boundary.decode_crop).
+            self.limits.check_images(images, "Execute", self.limits.max_batch)
             return
         if request.tensor is None:
             raise TensorMismatchError(
@@ -141,6 +147,8 @@ class Cloud:
 
     def _input(self, request: ExecuteRequest) -> tuple[Any, float]:
         """The (checked) request's input for unit ``start``, and how long decoding took."""
+        if request.start == 0 and request.crops is not None:
+            return CropBatch(request.crops), 0.0
         if request.start == 0:
             return list(request.images or ()), 0.0
         assert request.tensor is not None  # check() made sure

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from collabdnn.crossing import check_codec
 from collabdnn.errors import CollabError
 
 __all__ = [
@@ -182,3 +183,13 @@ class AssignedPlan:
     placement: Placement
     plan_id: str = ""
     source: str = ""
+    # The codec of each crossing, as (boundary, codec name) pairs sorted by boundary
+    # (collabdnn.crossing); a crossing not listed uses the agent's default codec.
+    codecs: tuple[tuple[int, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        for boundary, name in self.codecs:
+            try:
+                check_codec(name, boundary)
+            except ValueError as exc:
+                raise PlacementError(f"boundary {boundary}: {exc}") from None

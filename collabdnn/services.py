@@ -111,6 +111,8 @@ class ExecuteRequest:
     tensor: bytes | None = None
     images: tuple[bytes, ...] | None = None
     request_id: str = ""
+    # When start == 0: encoded uint8 crops instead of photos (collabdnn.model.image_boundary).
+    crops: tuple[bytes, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,9 @@ class ClassifyRequest:
     placement: Placement | None = None
     top_k: int = 0
     return_logits: bool = False
+    # (boundary, codec) of each crossing (collabdnn.crossing); () = the plan's codecs
+    # when ``placement`` is None, else the agent's default codec.
+    codecs: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,8 @@ class ScheduledPlan:
 
     def assigned(self) -> AssignedPlan:
         """What the agent is given: the placement, this plan's id and source."""
-        return AssignedPlan(Placement.of(self.plan.placement), self.plan_id, self.source)
+        codecs = tuple(sorted(self.plan.codecs.items()))
+        return AssignedPlan(Placement.of(self.plan.placement), self.plan_id, self.source, codecs)
 
     def to_dict(self) -> dict[str, Any]:
         """``collabdnn plan --json``'s object plus the scheduler's fields."""

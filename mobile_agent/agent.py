@@ -22,6 +22,7 @@ once its caller has gone (``should_stop``). See docs/failure.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import threading
@@ -36,6 +37,7 @@ import torch
 
 from collabdnn.bounds import RequestLimits, StopCheck
 from collabdnn.codec import CodecConfig, encode
+from collabdnn.crossing import PHOTO, crop_format, is_photo_codec, parse_tensor_codec
 from collabdnn.errors import CodecError, ImageError
 from collabdnn.measure.profile_service import ProfileQuery, handle_profile
 from collabdnn.model.split_model import SplitModel
@@ -294,6 +296,7 @@ class MobileAgent:
             raise PlacementError(f"top_k must be in 0..{MAX_TOP_K}")
         if request.placement is not None:
             request.placement.resolve(self.model.num_units)
+        AssignedPlan(Placement.mobile(), codecs=request.codecs)  # PlacementError if bad
 
     def classify_all(
         self, request: ClassifyRequest, should_stop: StopCheck | None = None
@@ -307,7 +310,14 @@ class MobileAgent:
             if should_stop is not None:
                 should_stop()
             results.append(
-                self.classify(image, request.placement, top_k, request.return_logits, should_stop)
+                self.classify(
+                    image,
+                    request.placement,
+                    top_k,
+                    request.return_logits,
+                    should_stop,
+                    dict(request.codecs) or None,
+                )
             )
         return results
 
@@ -318,12 +328,19 @@ class MobileAgent:
         top_k: int = 5,
         return_logits: bool = False,
         should_stop: StopCheck | None = None,
+        codecs: dict[int, str] | None = None,
     ) -> ClassifyResult:
-        """Classify one image under ``placement`` (the current plan when ``None``);
-        ``should_stop()`` is called at every unit boundary."""
+        """Classify one image under ``placement`` (the current plan when ``None``),
+        each crossing with its codec in ``codecs`` (default: the plan's codecs with the
+        plan's placement, else the agent's codec); ``should_stop()`` is called at every
+        unit boundary."""
         begin = time.perf_counter()
         # The plan is read once: a plan pushed meanwhile applies to the next request.
-        sides = list((placement or self.plan.placement).resolve(self.model.num_units))
+        plan = self.plan
+        sides = list((placement or plan.placement).resolve(self.model.num_units))
+        # The plan's codec per crossing applies to the plan's placement only.
+        if codecs is None:
+            codecs = dict(plan.codecs) if placement is None else {}
         fallback = False
         if Side.CLOUD in sides and not self.cloud_usable():
             log.debug(
@@ -344,7 +361,9 @@ class MobileAgent:
             if should_stop is not None:
                 should_stop()
             try:
-                x = self._run_cloud(segment.start, segment.end, x, units, transfers, request_id)
+                x = self._run_cloud(
+                    segment.start, segment.end, x, units, transfers, request_id, codecs
+                )
             except _CloudFailed:
                 # Finish every remaining unit here, from the input the cloud should
                 # have consumed: the last activation (or the image) this agent holds.
@@ -392,13 +411,24 @@ class MobileAgent:
         units: list[UnitTiming],
         transfers: list[Transfer],
         request_id: str,
+        codecs: dict[int, str] | None = None,
     ) -> Any:
         """One Execute call for units ``[start, end)``; records its timings and bytes.
 
-        Raises :class:`_CloudFailed` (after logging why and telling the breaker) when
-        the call fails for any reason, so that the caller finishes locally.
+        ``codecs`` (the plan's, by boundary) says how ``x`` goes up and how the output
+        comes back; a ``crop:FMT`` photo codec runs preprocessing's crop stage here and
+        sends the lossless crop (its time counts as encoding). Raises
+        :class:`_CloudFailed` (after logging why and telling the breaker) when the call
+        fails for any reason, so that the caller finishes locally.
         """
         client = self.cloud()
+        codecs = codecs or {}
+        sent, crop_ms = x, 0.0
+        fmt = crop_format(codecs.get(0, PHOTO)) if start == 0 else None
+        if fmt is not None:
+            tick = time.perf_counter()
+            sent = self.model.crop_images(x, fmt)  # ImageError: the request's own fault
+            crop_ms = (time.perf_counter() - tick) * 1e3
         try:
             with self.link.busy() as span, self._calling():  # no probes, no watch meanwhile
                 call = client.execute(
@@ -406,10 +436,11 @@ class MobileAgent:
                     self.model.weights_hash,
                     start,
                     end,
-                    x,
-                    self.settings.codec,
+                    sent,
+                    self._codec(codecs.get(start)),
                     request_id,
                     deadline_for=lambda nbytes: self.budget.deadline_s(start, end, nbytes),
+                    reply_codec=self._codec(codecs.get(end)),
                 )
         except BudgetSpent as spent:
             self.budget.missed(start, end, spent.bytes_up, spent.budget_s)
@@ -434,6 +465,8 @@ class MobileAgent:
         except CodecError as exc:  # the cloud's reply frame does not decode
             self._cloud_failed(grpc.StatusCode.DATA_LOSS, str(exc), start, end, request_id)
             raise _CloudFailed from exc
+        if crop_ms:
+            call = dataclasses.replace(call, encode_ms=call.encode_ms + crop_ms)
         problem = self._reply_problem(start, end, x, call.output)
         if problem:  # a reply that decodes but is not what unit end-1 gives: a cloud fault
             self._cloud_failed(grpc.StatusCode.DATA_LOSS, problem, start, end, request_id)
@@ -456,6 +489,14 @@ class MobileAgent:
                 unit.encode_ms, unit.transfer_ms = crossing.encode_ms, crossing.transfer_ms
                 unit.decode_ms, unit.bytes = crossing.decode_ms, crossing.bytes
         return call.output
+
+    def _codec(self, name: str | None) -> CodecConfig:
+        """The codec of a tensor crossing the plan names (the default when it names
+        none, or names a photo codec)."""
+        if name is None or is_photo_codec(name):
+            return self.settings.codec
+        level, shuffle = parse_tensor_codec(name)
+        return CodecConfig(level=level, shuffle=shuffle, threads=self.settings.codec.threads)
 
     def _reply_problem(self, start: int, end: int, x: Any, output: Any) -> str:
         """What is wrong with the cloud's output for units ``[start, end)`` run on ``x``

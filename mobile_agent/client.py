@@ -21,6 +21,7 @@ def classify(
     top_k: int = 5,
     return_logits: bool = False,
     security_config: SecurityConfig = PLAINTEXT,
+    codecs: dict[int, str] | None = None,
 ) -> list[ClassifyResult]:
     """Classify each image with one Classify call (a deadline per image)."""
     from collabdnn.services import ClassifyRequest
@@ -31,6 +32,8 @@ def classify(
     with open_channel(agent, security_config=security_config) as channel:
         stub = AgentStub(channel)
         for image in images:
-            request = ClassifyRequest((image,), placement, top_k, return_logits)
+            request = ClassifyRequest(
+                (image,), placement, top_k, return_logits, tuple(sorted((codecs or {}).items()))
+            )
             results += stub.classify(request, timeout=timeout)
     return results

@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 
 from collabdnn.codec import CodecConfig, decode, encode
+from collabdnn.model.image_boundary import CropBatch
 from collabdnn.services import ExecuteReply, ExecuteRequest, ServiceInfo
 from collabdnn.transport.channels import IDEMPOTENT
 from collabdnn.wire.stubs import CLOUD_SERVICE, CloudStub, PendingExecute
@@ -103,8 +104,11 @@ class CloudClient:
         codec: CodecConfig,
         request_id: str = "",
         deadline_for: Callable[[int], float] | None = None,
+        reply_codec: CodecConfig | None = None,
     ) -> CloudCall:
-        """Run units ``[start, end)`` in the cloud; ``x`` is image bytes when start == 0.
+        """Run units ``[start, end)`` in the cloud; ``x`` is image bytes (or a
+        :class:`CropBatch`) when start == 0. ``x`` is sent with ``codec``, the reply
+        comes back with ``reply_codec`` (default: ``codec``).
 
         ``deadline_for(bytes_up)`` gives the call's deadline in seconds (the agent's
         per-call budget, :mod:`mobile_agent.budget`); default: the client's timeout.
@@ -112,7 +116,11 @@ class CloudClient:
         tick = time.perf_counter()
         frame: bytes | None = None
         images: tuple[bytes, ...] | None = None
-        if start == 0:
+        crops: tuple[bytes, ...] | None = None
+        if isinstance(x, CropBatch):
+            crops = x.images
+            bytes_up = sum(len(i) for i in crops)
+        elif start == 0:
             images = (bytes(x),) if isinstance(x, bytes | bytearray) else tuple(x)
             bytes_up = sum(len(i) for i in images)
         else:
@@ -120,7 +128,15 @@ class CloudClient:
             bytes_up = len(frame)
         encode_ms = (time.perf_counter() - tick) * 1e3
         request = ExecuteRequest(
-            model, weights_hash, start, end, codec, frame, images, request_id=request_id
+            model,
+            weights_hash,
+            start,
+            end,
+            reply_codec or codec,
+            frame,
+            images,
+            request_id=request_id,
+            crops=crops,
         )
         timeout = self.timeout_s if deadline_for is None else deadline_for(bytes_up)
         self.last_timeout_s, self.last_bytes_up = timeout, bytes_up

@@ -118,7 +118,13 @@ def messages(
             if value is None:
                 continue
             target = getattr(message, field.name)
-            if _repeated(field) and field.type == FieldDescriptor.TYPE_MESSAGE:
+            if _is_map(field):  # a map: repeated key/value entries, set by key
+                for item in value:
+                    if field.message_type.fields_by_name["value"].message_type is None:
+                        target[item.key] = item.value
+                    else:
+                        target[item.key].CopyFrom(item.value)
+            elif _repeated(field) and field.type == FieldDescriptor.TYPE_MESSAGE:
                 for item in value:
                     target.add().CopyFrom(item)
             elif _repeated(field):
@@ -130,6 +136,12 @@ def messages(
         return message
 
     return st.fixed_dictionaries(fields).map(build)
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.type == FieldDescriptor.TYPE_MESSAGE and bool(
+        field.message_type.GetOptions().map_entry
+    )
 
 
 def _repeated(field: FieldDescriptor) -> bool:

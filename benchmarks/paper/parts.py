@@ -23,8 +23,10 @@ from benchmarks.paper.testbed import (
     Measurements,
     Testbed,
     classify_once,
+    codecs_of,
     cut_spec,
     physical_bound,
+    run_key,
     shaped_link,
     single_cut_of,
     summarise,
@@ -84,14 +86,16 @@ def paper_entry(run: ModelRun, network: str, meas: Measurements) -> dict[str, An
         chosen = plan(run.inp, link, power, objective)
         strategies: dict[str, Any] = {}
         for name in STRATEGIES:
-            placement = (
-                chosen.placement if name == "collabdnn" else chosen.baselines[name].placement
-            )
+            # Each strategy runs with the codec of each crossing its plan chose (the
+            # plan's, or the baseline's: cloud-only ships the photo as it is).
+            cost = chosen.cost if name == "collabdnn" else chosen.baselines[name].cost
+            placement = tuple(u.platform for u in cost.units)
             spec = spec_of(placement)
-            samples = meas.ensure(spec, run.config.requests)
-            cost = evaluate(run.inp, link, power, placement)
+            codecs = codecs_of(cost)
+            samples = meas.ensure(run_key(spec, codecs), run.config.requests)
             strategies[name] = {
                 "spec": spec,
+                "codecs": {str(b): c for b, c in codecs.items()},
                 "cut": single_cut_of(spec),
                 "measured": summarise(samples),
                 "predicted": cost.predicted(),
@@ -143,7 +147,8 @@ def _communication_share(run: ModelRun, network: str, entry: dict[str, Any]) -> 
     placement = run.placement(cloud["spec"])
     preset = LINK_PRESETS[network]
     power = power_model(network)
-    preset_cost = evaluate(run.inp, preset, power, placement)
+    codecs = {int(b): c for b, c in cloud["codecs"].items()}
+    preset_cost = evaluate(run.inp, preset, power, placement, codecs=codecs)
     return {
         "measured": cloud["measured"]["communication_share"],
         "measured_with_codec": cloud["measured"]["communication_share_with_codec"],
@@ -176,7 +181,8 @@ def cuts_entry(run: ModelRun, network: str, meas: Measurements) -> dict[str, Any
     rows = []
     for spec in specs:
         placement = run.placement(spec)
-        predicted = evaluate(run.inp, link, power, placement).latency_ms
+        cost = chosen.cost if spec == chosen.spec else evaluate(run.inp, link, power, placement)
+        predicted = cost.latency_ms
         wanted = (
             cfg.requests
             if spec == chosen.spec
@@ -184,7 +190,7 @@ def cuts_entry(run: ModelRun, network: str, meas: Measurements) -> dict[str, Any
                 cfg.requests, max(cfg.min_cut_requests, round(cfg.cut_budget_s * 1e3 / predicted))
             )
         )
-        measured = summarise(meas.ensure(spec, wanted))
+        measured = summarise(meas.ensure(run_key(spec, codecs_of(cost)), wanted))
         rows.append(
             {
                 "spec": spec,

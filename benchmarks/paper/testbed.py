@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +26,7 @@ import numpy as np
 from collabdnn.netem.throttle import add_process
 from collabdnn.placement import Placement, Side, spec_of
 from collabdnn.planning.link import LINK_PRESETS, Link
+from collabdnn.planning.planner import Cost
 from collabdnn.planning.profiles import PlanInput, Profile, load_profile
 from collabdnn.results import ClassifyResult
 from collabdnn.testbed.procs import Service, _env
@@ -102,6 +103,11 @@ class Testbed:
                 cloud_address,
                 "--timeout",
                 "300",
+                # The links change under the agent between parts (loopback while
+                # profiling, then each preset): a call budget learnt on one would cut
+                # the first calls on a slower one short. Every call gets --timeout.
+                "--call-budget-factor",
+                "1000",
             ]
             if self.fixed_ports:
                 agent_args += ["--port", str(AGENT_PORT)]
@@ -281,12 +287,31 @@ class RequestSample:
         )
 
 
-def classify_once(agent: str, image: bytes, spec: str, timeout_s: float = 300.0) -> RequestSample:
-    """One Classify request through the agent with placement ``spec``."""
+def run_key(spec: str, codecs: Mapping[int, str] | None = None) -> str:
+    """What a measured run is keyed by: its placement ``spec``, and the codec of each
+    crossing when given (``SPEC@0=crop:webp,12=zstd:3``), so that a placement measured
+    with the planner's codecs is not mixed with the same placement sent otherwise."""
+    if not codecs:
+        return spec
+    return spec + "@" + ",".join(f"{b}={c}" for b, c in sorted(codecs.items()))
+
+
+def codecs_of(cost: Cost) -> dict[int, str]:
+    """The codec of each crossing of a priced placement."""
+    return {t.boundary: t.codec for t in cost.transfers if t.codec}
+
+
+def classify_once(agent: str, image: bytes, key: str, timeout_s: float = 300.0) -> RequestSample:
+    """One Classify request through the agent with the placement (and the codecs) of
+    ``key`` (a spec, or :func:`run_key`'s ``SPEC@B=CODEC,...``)."""
     from collabdnn.placement import Placement
     from mobile_agent.client import classify
 
-    (result,) = classify(agent, [image], Placement.parse(spec), timeout=timeout_s)
+    spec, _, rest = key.partition("@")
+    codecs = {int(b): c for b, c in (part.split("=", 1) for part in rest.split(",") if part)}
+    (result,) = classify(
+        agent, [image], Placement.parse(spec), timeout=timeout_s, codecs=codecs or None
+    )
     if result.fallback:
         raise RuntimeError(f"placement {spec} fell back to the phone: the cloud was not used")
     return RequestSample.from_result(result)

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "health": ("collabdnn.cli.health", "check a service's gRPC health (exit 0 when SERVING)"),
     "link": ("collabdnn.cli.link", "shape the link with tc (set, clear, show); needs root"),
     "bench": ("collabdnn.cli.bench", "benchmark: the paper's experiment on shaped links"),
+    "weights": ("collabdnn.cli.weights", "fetch a model's official weights into the torch cache"),
 }
 
 

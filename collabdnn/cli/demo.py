@@ -8,10 +8,17 @@ placements (mobile only, cloud only, mobile->cloud->mobile, cloud->mobile->cloud
 mobile), prints predicted against measured latency, and stops every service, also on
 Ctrl-C or SIGTERM.
 
+By default it shows why splitting pays: the phone is a weaker device (a cgroup CPU
+quota of ``--mobile-cpus`` cores where one can be set, otherwise the planner's
+``--mobile-slowdown``, and the output says which), on a preset link (``--link 4g``). It
+prints the predicted mobile-only, cloud-only and chosen latency and what makes the
+difference (the bytes each sends, the codec of each crossing, who computes what).
+
 ``--link 3g|4g|wifi`` runs on a shaped link: as root with network namespaces, the whole
 demo re-runs inside a private namespace whose loopback tc shapes to the preset (nothing
 outside is touched); elsewhere the agent's in-process emulated shaper
 (``--emulate-link``) delays its cloud calls instead, and results say "emulated".
+``--link loopback`` leaves the link as it is.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from pathlib import Path
 from types import FrameType
 
 LOG_LEVEL = logging.INFO
+DEFAULT_LINK = "4g"
+DEFAULT_MOBILE_CPUS = 0.15  # a phone about 6x slower than one core of this machine
+DEFAULT_SLOWDOWN = 4.0
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +90,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
         "--link",
-        choices=("3g", "4g", "wifi"),
-        help="shape the link to this preset (tc in a private namespace as "
-        "root, else the agent's emulated shaper); one photo by default",
+        choices=("3g", "4g", "wifi", "loopback"),
+        default=DEFAULT_LINK,
+        help=f"shape the link to this preset (tc in a private namespace as root, else the "
+        f"agent's emulated shaper; default {DEFAULT_LINK}); loopback: not shaped. On a "
+        "shaped link one photo by default",
     )
     parser.add_argument(
         "--rounds",
@@ -93,11 +105,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mobile-cpus",
         type=float,
-        default=0.0,
+        default=None,
         metavar="F",
-        help="make the agent a weaker device: a cgroup CPU quota of F cores "
-        "(root; default 0 = off). On a throttled agent the link "
-        "estimate also absorbs the agent's own slow sending",
+        help=f"make the agent a weaker device: a cgroup CPU quota of F cores (root; default "
+        f"{DEFAULT_MOBILE_CPUS:g} where a quota can be set, 0 = off). On a throttled agent "
+        "the link estimate also absorbs the agent's own slow sending",
+    )
+    parser.add_argument(
+        "--mobile-slowdown",
+        type=float,
+        default=None,
+        metavar="F",
+        help=f"where no CPU quota is set, plan for a phone F times slower than the agent "
+        f"measured (the scheduler's --mobile-slowdown; default {DEFAULT_SLOWDOWN:g}, 1 = off)",
     )
     parser.add_argument("--inside-netns", action="store_true", help=argparse.SUPPRESS)
 
@@ -107,6 +127,8 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.link == "loopback":
+        args.link = None
     if args.link and not args.inside_netns:
         from collabdnn.netem.netns import netns_available
 
@@ -133,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
     if not meaningful and not args.json:
         print(
             f"NOTE: weights {weights!r} are random (no ImageNet checkpoint in the local torch "
-            "cache), so the labels below are NOT meaningful; the split execution is.\n"
+            "cache), so the labels below are NOT meaningful; the split execution is. "
+            f"Fetch the official weights once, where there is network: "
+            f"collabdnn weights fetch {args.model}\n"
         )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # clean up on SIGTERM too
     try:
@@ -172,8 +196,26 @@ def _rerun_in_namespace(args: argparse.Namespace) -> int:
             LINK_PRESETS[args.link],
             "" if result.delay_shaped else " (RTT NOT shaped: no netem in this kernel)",
         )
-        done = ns.run(argv, timeout=900, env=env, capture_output=False)
-    return done.returncode
+        code = _run_in(ns.name, argv, env)
+        if code is None:
+            code = ns.run(argv, timeout=900, env=env, capture_output=False).returncode
+        return code
+
+
+def _run_in(netns: str, argv: list[str], env: dict[str, str]) -> int | None:
+    """Run ``argv`` in network namespace ``netns`` with ``nsenter``, which (unlike ``ip
+    netns exec``) leaves ``/sys`` mounted as it is, cgroups included, so that the agent
+    can still be given a CPU quota there; None where nsenter cannot be used."""
+    import shutil
+    import subprocess
+
+    handle = Path("/run/netns") / netns
+    nsenter = shutil.which("nsenter")
+    if nsenter is None or not handle.exists():
+        return None
+    return subprocess.run(
+        [nsenter, f"--net={handle}", *argv], env=env, timeout=900, check=False
+    ).returncode
 
 
 def _stack_args(args: argparse.Namespace, images: list[Path]) -> dict:
@@ -186,12 +228,42 @@ def _stack_args(args: argparse.Namespace, images: list[Path]) -> dict:
         cloud_port = CLOUD_PORT_IN_NETNS  # tc tells up from down by this port
     elif args.link:
         agent += ["--emulate-link", args.link]
+    cpus, slowdown, _ = weaker_phone(args)
+    if slowdown != 1.0:
+        scheduler += ["--mobile-slowdown", f"{slowdown:g}"]
     return {
         "agent_args": agent,
         "scheduler_args": scheduler,
         "cloud_port": cloud_port,
-        "mobile_cpus": args.mobile_cpus or None,
+        "mobile_cpus": cpus or None,
     }
+
+
+def weaker_phone(args: argparse.Namespace) -> tuple[float, float, str]:
+    """(CPU quota in cores, planner slowdown, what that means): a cgroup quota where
+    one can be set (a genuinely slower agent: measured times show it), otherwise the
+    planner's slowdown (the agent runs at full speed; only the plan assumes a slower
+    phone). ``--mobile-cpus`` and ``--mobile-slowdown`` override either."""
+    from collabdnn.netem.throttle import quota_available
+
+    available, why_not = quota_available()
+    cpus = args.mobile_cpus
+    if cpus is None:
+        cpus = DEFAULT_MOBILE_CPUS if available else 0.0
+    slowdown = args.mobile_slowdown
+    if slowdown is None:
+        slowdown = 1.0 if cpus and available else DEFAULT_SLOWDOWN
+    if cpus and available:
+        note = f"phone: the agent limited to {cpus:g} CPU by a cgroup quota"
+    elif cpus:
+        note = f"phone: NOT throttled ({why_not})"
+    else:
+        note = "phone: the agent runs at full speed"
+    if slowdown != 1.0:
+        reason = f", no CPU quota here: {why_not}" if not available else ""
+        note += (f"; the planner assumes a phone {slowdown:g}x slower than measured "
+                 f"(--mobile-slowdown{reason}), measured times do not")  # fmt: skip
+    return cpus, slowdown, note
 
 
 def _link_note(args: argparse.Namespace) -> str:
@@ -226,12 +298,18 @@ def _run(args: argparse.Namespace, images: list[Path], weights: str, meaningful:
         placements.update({spec: spec for spec in args.placement})
         runs = []
         for title, spec in {**compared, **placements}.items():
-            classify(stack.agent.address, data[:1], Placement.parse(spec))  # warm-up
+            # The scheduler's plan runs as the agent holds it, with its codec per
+            # crossing; each baseline with its own codecs (cloud-only: the photo); the
+            # fixed placements with the agent's default codec.
+            placement = None if title == "scheduler plan" else Placement.parse(spec)
+            codecs = _codecs(_entry(plan, title)) if title in compared else None
+            classify(stack.agent.address, data[:1], placement, codecs=codecs)  # warm-up
             results = []
             for _ in range(max(1, args.rounds)):
-                results += classify(stack.agent.address, data, Placement.parse(spec))
+                results += classify(stack.agent.address, data, placement, codecs=codecs)
             runs.append((title, spec, results))
-        mobile = f"mobile agent: {args.threads} thread(s), {stack.mobile_throttle}"
+        mobile = f"mobile agent: {args.threads} thread(s), {stack.mobile_throttle}; "
+        mobile += weaker_phone(args)[2]
     return _report(args, images, weights, meaningful, plan, compared, runs, mobile)
 
 
@@ -266,13 +344,78 @@ def _plan_for_measured_link(stack, wait_s: float = 10.0) -> dict:  # stack: Stac
     return live.to_dict()
 
 
-def _predicted(plan: dict, spec: str) -> dict:
-    if plan["placement_spec"] == spec:
-        return plan["predicted"]
-    for base in plan["baselines"].values():
-        if base["placement_spec"] == spec:
-            return base["predicted"]
-    return {}
+def why(plan: dict) -> dict:
+    """Why the plan beats (or is) each single platform, from the plan's own figures:
+    predicted latency, who computes how long, what crosses the link with which codec."""
+    rows = {}
+    for name, entry in (
+        ("mobile only", plan["baselines"]["mobile_only"]),
+        ("cloud only", plan["baselines"]["cloud_only"]),
+        ("this plan", plan),
+    ):
+        units = entry["breakdown"]["units"]
+        transfers = entry["breakdown"]["transfers"]
+        rows[name] = {
+            "spec": entry["placement_spec"],
+            "latency_ms": entry["predicted"]["latency_ms"],
+            "phone_ms": sum(u["compute_ms"] for u in units if u["platform"] == "mobile"),
+            "cloud_ms": sum(u["compute_ms"] for u in units if u["platform"] == "cloud"),
+            "link_ms": sum(t["ms"] for t in transfers),
+            "crossings": [
+                f"{t['direction']} {t['bytes']:,} B after {t['after_unit']} ({t['codec'] or '-'})"
+                for t in transfers
+            ],
+        }
+    ours = rows["this plan"]["latency_ms"]
+    singles = sorted(("mobile only", "cloud only"), key=lambda n: rows[n]["latency_ms"])
+    best = rows[singles[0]]["latency_ms"]
+    first = (plan["breakdown"]["transfers"] or [{}])[0]
+    if ours >= best * (1 - 1e-9):
+        hint = "a slower link" if singles[0] == "cloud only" else "a faster link or a weaker phone"
+        verdict = (
+            f"the plan is no faster than {singles[0]}: on this link and phone splitting "
+            f"does not pay (try {hint})"
+        )
+    else:
+        verdict = (
+            f"{100 * (best - ours) / best:.0f}% less latency than {singles[0]}, the better "
+            f"single platform ({best:.1f} -> {ours:.1f} ms), and "
+            f"{100 * (1 - ours / rows[singles[1]]['latency_ms']):.0f}% less than {singles[1]}"
+        )
+        if str(first.get("codec", "")).startswith("crop:"):
+            photo = plan["baselines"]["cloud_only"]["breakdown"]["transfers"][0]["bytes"]
+            verdict += (
+                f": the phone resizes and crops the photo and sends the crop losslessly "
+                f"as {first['codec'].removeprefix('crop:')} ({first['bytes']:,} B instead "
+                f"of the photo's {photo:,} B), bit for bit what the cloud would have made"
+            )
+        elif rows["this plan"]["phone_ms"] and rows["this plan"]["cloud_ms"]:
+            verdict += ": the phone runs the units whose output is small, the cloud the rest"
+    return {"rows": rows, "verdict": verdict}
+
+
+def _print_why(reasons: dict) -> None:
+    print("\n=== why this plan (predicted) ===")
+    print(f"  {'':<12} {'placement':<14} {'latency ms':>10} {'phone ms':>9} {'cloud ms':>9} "
+          f"{'link ms':>8}  crossings")  # fmt: skip
+    for name, row in reasons["rows"].items():
+        print(
+            f"  {name:<12} {row['spec']:<14} {row['latency_ms']:>10.1f} {row['phone_ms']:>9.1f} "
+            f"{row['cloud_ms']:>9.1f} {row['link_ms']:>8.1f}  {'; '.join(row['crossings']) or '-'}"
+        )
+    print(f"  => {reasons['verdict']}")
+
+
+def _entry(plan: dict, title: str) -> dict:
+    """The plan (``scheduler plan``) or the baseline a comparison row is titled after."""
+    if title == "scheduler plan":
+        return plan
+    return plan["baselines"][title.removeprefix("baseline ").replace(" ", "_")]
+
+
+def _codecs(entry: dict) -> dict[int, str]:
+    """The codec of each crossing of a plan or baseline, from its breakdown."""
+    return {t["boundary"]: t["codec"] for t in entry["breakdown"]["transfers"] if t["codec"]}
 
 
 def _comparison(plan: dict, compared: dict[str, str], runs: list) -> list[dict]:
@@ -282,7 +425,7 @@ def _comparison(plan: dict, compared: dict[str, str], runs: list) -> list[dict]:
     for title, spec, results in runs:
         if title not in compared:
             continue
-        predicted = _predicted(plan, spec)
+        predicted = _entry(plan, title)["predicted"]
         rows.append(
             {
                 "name": title,
@@ -323,6 +466,7 @@ def _report(
                     "link": _link_note(args),
                     "mobile": mobile,
                     "scheduler_plan": plan,
+                    "why": why(plan),
                     "comparison": rows,
                     "runs": [
                         {
@@ -346,6 +490,7 @@ def _report(
     )
     print(f"\n=== the scheduler's plan {plan['plan_id']} ===")
     print(render_table(plan))
+    _print_why(why(plan))
     print(
         "\n=== predicted vs measured end-to-end latency (median over "
         f"{len(images)} photo(s) x {args.rounds}) ==="

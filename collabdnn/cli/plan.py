@@ -275,26 +275,27 @@ def _unit_rows(breakdown: dict[str, Any]) -> list[str]:
     w = max([14, *(len(unit["name"]) for unit in breakdown["units"])])  # unit name column
     header = (
         f"{'#':>3} {'unit':<{w}} {'where':<7} {'compute ms':>11}  "
-        f"{'transfer after it':<30} {'energy mJ':>10}"
+        f"{'transfer after it':<40} {'energy mJ':>10}"
     )
     rows = [header, "-" * len(header)]
     if 0 in transfers:
         t = transfers[0]
         rows.append(
-            f"{'':>3} {'(input)':<{w}} {'':<7} {'':>11}  {_fmt_xfer(t):<30} {t['energy_mj']:>10.3f}"
+            f"{'':>3} {'(input)':<{w}} {'':<7} {'':>11}  {_fmt_xfer(t):<40} {t['energy_mj']:>10.3f}"
         )
     for unit in breakdown["units"]:
         t = transfers.get(unit["index"] + 1)
         energy = unit["energy_mj"] + (t["energy_mj"] if t else 0.0)
         rows.append(
             f"{unit['index']:>3} {unit['name']:<{w}} {unit['platform']:<7} "
-            f"{unit['compute_ms']:>11.3f}  {_fmt_xfer(t) if t else '':<30} {energy:>10.3f}"
+            f"{unit['compute_ms']:>11.3f}  {_fmt_xfer(t) if t else '':<40} {energy:>10.3f}"
         )
     return rows
 
 
 def _fmt_xfer(t: dict[str, Any]) -> str:
-    return f"{t['direction']:<4} {t['bytes']:>11,} B {t['ms']:>9.3f} ms"
+    codec = f" {t['codec']}" if t.get("codec") else ""
+    return f"{t['direction']:<4} {t['bytes']:>11,} B {t['ms']:>9.3f} ms{codec}"
 
 
 def _fmt_pct(value: float | None) -> str:

@@ -3,7 +3,10 @@
 :func:`profile_model` runs the whole unit chain on each sample photo (so unit ``i``
 always sees the real output of unit ``i-1``; a zero or random tensor would compress
 differently and take a different time through ReLU-heavy kernels), times every unit
-separately, then encodes and decodes each unit's real output with the link codec.
+separately, then encodes and decodes each unit's real output with the link codec and
+with every other tensor codec the planner may choose per crossing
+(:data:`collabdnn.crossing.TENSOR_CODECS`), and the photo's lossless crop in every
+format (``crop:*``: this side's crop stage, then encoding and decoding the crop).
 
 The function takes image *bytes* and returns a :class:`~collabdnn.planning.profiles.Profile`, so
 the gRPC services can call it from their Profile handler (in a worker thread) with the
@@ -23,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,9 +35,17 @@ import torch
 
 from collabdnn.bounds import StopCheck, never_stop
 from collabdnn.codec import CodecConfig, decode, encode
+from collabdnn.crossing import CROP_FORMATS, TENSOR_CODECS, parse_tensor_codec, tensor_codec_name
+from collabdnn.model.image_boundary import decode_crop, encode_crop
 from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Side
-from collabdnn.planning.profiles import Codec, LatencyStats, Profile, UnitProfile
+from collabdnn.planning.profiles import (
+    Codec,
+    CodecFigures,
+    LatencyStats,
+    Profile,
+    UnitProfile,
+)
 
 __all__ = ["ProgressCallback", "host_facts", "latency_stats", "make_batches", "profile_model"]
 
@@ -53,6 +64,25 @@ class _UnitSamples:
     encode_ms: list[float]
     decode_ms: list[float]
     output_bytes: int = 0
+    # Other codecs on the same outputs: name -> (sizes, encode ms, decode ms, crop ms).
+    others: dict[str, tuple[list[int], list[float], list[float], list[float]]] = field(
+        default_factory=dict
+    )
+
+    def other(self, name: str) -> tuple[list[int], list[float], list[float], list[float]]:
+        return self.others.setdefault(name, ([], [], [], []))
+
+    def figures(self) -> tuple[CodecFigures, ...]:
+        return tuple(
+            CodecFigures(
+                name,
+                int(statistics.median_low(sizes)),
+                statistics.median(enc),
+                statistics.median(dec),
+                statistics.median(crop) if crop else 0.0,
+            )
+            for name, (sizes, enc, dec, crop) in self.others.items()
+        )
 
 
 def profile_model(
@@ -79,16 +109,19 @@ def profile_model(
     codec = codec or CodecConfig()
     batches = make_batches(images, batch_size)
     samples = [_UnitSamples([], [], [], []) for _ in model.units]
+    photo = _UnitSamples([], [], [], [])  # the photo's crop codecs
     total = len(batches) * (warmup + repeats + 1)
     with _PROFILE_LOCK, _Progress(progress, total, f"profile {model.name} ({side})") as advance:
         for batch in batches:
             _measure_batch(
                 model, batch, samples, repeats, warmup, codec, advance, should_stop or never_stop
             )
+            _measure_crops(model, batch, photo, repeats, should_stop or never_stop)
     return Profile(
         side=Side(side),
         model=model.name,
         units=tuple(_unit_profile(info, s) for info, s in zip(model.units, samples, strict=True)),
+        input_codecs=photo.figures(),
         input_bytes=int(statistics.median_low(sum(map(len, b)) for b in batches)),
         weights_hash=model.weights_hash,
         device=str(model.device),
@@ -206,18 +239,73 @@ def _measure_codec(
     because a split run pays both whenever this boundary crosses the link.
     """
     unit.output_bytes = output.numel() * output.element_size()
+    own = tensor_codec_name(codec.level, codec.shuffle)
+    _time_codec(
+        output, codec, repeats, device, sync, unit.encoded_bytes, unit.encode_ms, unit.decode_ms
+    )
+    for name in TENSOR_CODECS:
+        if name == own:
+            continue
+        level, shuffle = parse_tensor_codec(name)
+        if shuffle and not output.is_floating_point():
+            continue  # the filter leaves integer data as it is: nothing to choose
+        other = CodecConfig(level=level, shuffle=shuffle, threads=codec.threads)
+        sizes, enc, dec, _ = unit.other(name)
+        _time_codec(output, other, repeats, device, sync, sizes, enc, dec)
+
+
+def _time_codec(
+    output: torch.Tensor,
+    codec: CodecConfig,
+    repeats: int,
+    device: torch.device,
+    sync: Callable[[], None],
+    sizes: list[int],
+    encode_ms: list[float],
+    decode_ms: list[float],
+) -> None:
+    """Append ``output``'s frame size and ``repeats`` encode and decode times."""
     frame = encode(output, codec)
     decode(frame)  # warm-up for both directions
-    unit.encoded_bytes.append(len(frame))
+    sizes.append(len(frame))
     for _ in range(repeats):
         begin = time.perf_counter()
         encode(output, codec)
-        unit.encode_ms.append((time.perf_counter() - begin) * 1e3)
+        encode_ms.append((time.perf_counter() - begin) * 1e3)
     for _ in range(repeats):
         begin = time.perf_counter()
         decode(frame).to(device)
         sync()
-        unit.decode_ms.append((time.perf_counter() - begin) * 1e3)
+        decode_ms.append((time.perf_counter() - begin) * 1e3)
+
+
+def _measure_crops(
+    model: SplitModel,
+    batch: list[bytes],
+    photo: _UnitSamples,
+    repeats: int,
+    should_stop: StopCheck = never_stop,
+) -> None:
+    """The photo's ``crop:FMT`` codecs on one batch: this side's crop stage (the
+    first stage of unit 0), then each format's size and encode and decode times (per
+    batch: the crop's time counts as encoding; the receiver's ``crop_ms`` is saved)."""
+    crop = model.preprocess.crop
+    for fmt in CROP_FORMATS:
+        should_stop()
+        sizes, enc, dec, crops = photo.other(f"crop:{fmt}")
+        for _ in range(repeats):
+            begin = time.perf_counter()
+            pixels = [model.preprocess.crop_pixels(image) for image in batch]
+            middle = time.perf_counter()
+            encoded = [encode_crop(p, fmt) for p in pixels]
+            end = time.perf_counter()
+            crops.append((middle - begin) * 1e3)
+            enc.append((end - begin) * 1e3)
+            begin = time.perf_counter()
+            for data in encoded:
+                decode_crop(data, crop)
+            dec.append((time.perf_counter() - begin) * 1e3)
+        sizes.append(sum(map(len, encoded)))
 
 
 def _unit_profile(info: Any, samples: _UnitSamples) -> UnitProfile:
@@ -232,6 +320,7 @@ def _unit_profile(info: Any, samples: _UnitSamples) -> UnitProfile:
         encoded_bytes=int(statistics.median_low(samples.encoded_bytes)),
         encode_ms=statistics.median(samples.encode_ms),
         decode_ms=statistics.median(samples.decode_ms),
+        codecs=samples.figures(),
     )
 
 

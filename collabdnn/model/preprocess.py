@@ -1,7 +1,10 @@
 """Unit 0: image bytes -> normalised float tensor, with Pillow.
 
 Preprocessing is a unit like any other so that a plan starting in the cloud ships the
-compact encoded image rather than a float tensor ten times its size. Both sides run
+compact encoded image rather than a float tensor ten times its size. It has two stages,
+:meth:`Preprocess.crop_pixels` (bytes -> uint8 crop) and :meth:`Preprocess.normalise`
+(uint8 -> float), so that a plan may also ship the lossless uint8 crop
+(:mod:`collabdnn.model.image_boundary`). Both sides run
 this same code, so a split run stays bit-exact whichever side runs unit 0.
 
 Untrusted bytes are bounded before any pixel is decoded: size in bytes, then, from the
@@ -38,6 +41,7 @@ from collabdnn.limits import (
     DEFAULT_MAX_SIDE,
     MIN_SIDE,
 )
+from collabdnn.model.image_boundary import CropBatch, decode_crop
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -258,17 +262,31 @@ class Preprocess(torch.nn.Module):
         self.mean: torch.Tensor
         self.std: torch.Tensor
 
-    def forward(self, images: bytes | Sequence[bytes]) -> torch.Tensor:
+    def forward(self, images: bytes | Sequence[bytes] | CropBatch) -> torch.Tensor:
+        if isinstance(images, CropBatch):  # the crop stage ran on the other side
+            if not images.images:
+                raise ImageError("no images given")
+            return self.normalise([decode_crop(data, self.crop) for data in images.images])
         batch = [images] if isinstance(images, bytes | bytearray | memoryview) else list(images)
         if not batch:
             raise ImageError("no images given")
-        arrays = [self._decode(bytes(data)) for data in batch]
+        return self.normalise([self.crop_pixels(bytes(data)) for data in batch])
+
+    def normalise(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
+        """The second stage: uint8 crops (H x W x 3 each) -> the normalised NCHW batch.
+
+        :meth:`forward` is ``normalise`` of :meth:`crop_pixels`, so a crop made on one
+        side and normalised on the other gives the same bits (the image boundary,
+        :mod:`collabdnn.model.image_boundary`).
+        """
         pixels = torch.from_numpy(np.stack(arrays)).to(self.mean.device)
         # Contiguous NCHW: conv kernels round differently on channels-last input.
         x = pixels.permute(0, 3, 1, 2).contiguous().to(torch.float32).div_(255.0)
         return (x - self.mean) / self.std
 
-    def _decode(self, data: bytes) -> np.ndarray:
+    def crop_pixels(self, data: bytes) -> np.ndarray:
+        """The first stage: untrusted photo bytes -> the resized, centre-cropped uint8
+        pixels (``crop`` x ``crop`` x 3), bounded as the module doc says."""
         image = open_image(data, self.limits, self.resize)
         try:
             rgb = composite(self._resize_crop(rgb_or_rgba(image)))

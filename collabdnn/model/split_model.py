@@ -7,6 +7,7 @@ same order, so the result is bit-identical to running it whole.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from collabdnn.errors import (
     UnitRangeError,
     UnknownModelError,
 )
+from collabdnn.model.image_boundary import CropBatch, encode_crop
 from collabdnn.model.merge import merge_units, merged_suffix
 from collabdnn.model.preprocess import ImageLimits, Preprocess
 from collabdnn.model.registry import ModelSpec, get_spec, parse_model_name
@@ -33,7 +35,7 @@ from collabdnn.model.weights import build_skeleton, build_with_weights, weights_
 
 log = logging.getLogger(__name__)
 
-ImageInput = bytes | Sequence[bytes]
+ImageInput = bytes | Sequence[bytes] | CropBatch
 
 
 def cut_units(
@@ -145,7 +147,7 @@ class SplitModel:
     def check_input(self, start: int, x: Any) -> None:
         """Refuse an input that unit ``start`` cannot consume (shape or dtype)."""
         if start == 0:
-            if not isinstance(x, bytes | bytearray | list | tuple):
+            if not isinstance(x, bytes | bytearray | list | tuple | CropBatch):
                 raise TensorMismatchError("unit 0 (preprocess) takes encoded image bytes")
             return
         if not isinstance(x, torch.Tensor):
@@ -202,7 +204,8 @@ class SplitModel:
     def run(self, start: int, end: int, x: Any) -> Any:
         """Execute units ``[start, end)`` on ``x``; returns the last unit's output.
 
-        ``x`` is image bytes (or a list of them, a batch) when ``start == 0``, otherwise a
+        ``x`` is image bytes (or a list of them, a batch, or a :class:`CropBatch` of
+        encoded uint8 crops) when ``start == 0``, otherwise a
         tensor shaped like unit ``start - 1``'s output (any batch size).
         """
         self.check_range(start, end)
@@ -249,17 +252,35 @@ class SplitModel:
         circuit breaker for everyone (a MemoryError included: the decode was the
         request's, the service is fine once it is dropped).
         """
-        if isinstance(images, bytes | bytearray) or should_stop is None or len(images) < 2:
+        if isinstance(images, CropBatch):
+            if should_stop is None or len(images.images) < 2:
+                return self._decode_images(images)
+            singles: list[ImageInput] = [CropBatch((image,)) for image in images.images]
+        elif isinstance(images, bytes | bytearray) or should_stop is None or len(images) < 2:
             return self._decode_images(images)
+        else:
+            singles = [[image] for image in images]
         parts = []
-        for image in images:
+        for single in singles:
             should_stop()
-            parts.append(self._decode_images([image]))
+            parts.append(self._decode_images(single))
         return _canonical(torch.cat(parts))
 
-    def _decode_images(self, images: ImageInput) -> torch.Tensor:
+    def crop_images(self, images: bytes | Sequence[bytes], fmt: str) -> CropBatch:
+        """The crop stage of unit 0 on ``images``, each crop encoded losslessly as
+        ``fmt``: what a plan sends the cloud instead of the photos when its boundary-0
+        codec is ``crop:FMT`` (the cloud's unit 0 then only normalises)."""
+        batch = [images] if isinstance(images, bytes | bytearray) else list(images)
+        return CropBatch(
+            tuple(
+                encode_crop(self._decode_images(bytes(image), self.preprocess.crop_pixels), fmt)
+                for image in batch
+            )
+        )
+
+    def _decode_images(self, images: Any, decoder: Any = None) -> Any:
         try:
-            return self.step(0, images)
+            return (decoder or functools.partial(self.step, 0))(images)
         except CollabError:
             raise
         except MemoryError as exc:

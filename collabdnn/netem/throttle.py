@@ -26,6 +26,15 @@ class ThrottleError(RuntimeError):
     """No writable cgroup CPU controller here (not root, or no cgroup mounted)."""
 
 
+def quota_available() -> tuple[bool, str]:
+    """Whether :func:`cpu_quota` can work here, and why not (checked, not tried)."""
+    if os.geteuid() != 0:
+        return False, "a CPU quota needs root (cgroups)"
+    if _v2_available() or (_V1 / "cpu.cfs_quota_us").is_file():
+        return True, ""
+    return False, "no cgroup CPU controller is mounted"
+
+
 def _v2_available() -> bool:
     controllers = _V2 / "cgroup.controllers"
     return controllers.is_file() and "cpu" in controllers.read_text().split()

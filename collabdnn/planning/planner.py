@@ -36,6 +36,14 @@ Mbit/s; likewise ``air_down``):
 with ``P_up = alpha_up * B_up + beta`` and ``P_down = alpha_down * B_down + beta``
 (Huang et al.'s radio model, :mod:`collabdnn.planning.energy`).
 
+Codecs: a boundary may be sent with any of its codec options
+(:class:`~collabdnn.planning.profiles.CodecOption`: raw frames, zstd levels, the shuffle
+filter; for the photo, the original or the lossless uint8 crop), each with its own
+``s``, ``e`` and ``d``.  Each option is a parallel edge, so the codec of every crossing
+is chosen by the same exact search: on a fast link the codec cheapest to run wins
+(raw), on a slow one the smallest.  A ``crop:*`` photo option also takes the crop
+stage the phone ran (``cloud_saved_ms``, times K) off the cloud's unit 0.
+
 Objectives (all exact)
 ----------------------
 * ``latency``: minimise end-to-end latency (ties broken by lower energy).
@@ -56,7 +64,7 @@ programme over the layered DAG (Dijkstra's order is the layer order here) solves
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -64,7 +72,7 @@ from typing import Any
 from collabdnn.placement import Side, spec_of
 from collabdnn.planning.energy import PowerModel
 from collabdnn.planning.link import Link
-from collabdnn.planning.profiles import Boundary, PlanInput, UnitCost
+from collabdnn.planning.profiles import Boundary, CodecOption, PlanInput, UnitCost
 
 __all__ = [
     "DEADLINE_RTOL",
@@ -175,6 +183,7 @@ class TransferBreakdown:
     bytes: int
     ms: float
     energy_mj: float
+    codec: str = ""  # the codec option chosen for this crossing ("": the profile's)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,6 +193,7 @@ class TransferBreakdown:
             "bytes": self.bytes,
             "ms": self.ms,
             "energy_mj": self.energy_mj,
+            "codec": self.codec,
         }
 
 
@@ -223,6 +233,7 @@ class Baseline:
             "placement_spec": spec_of(self.placement),
             "predicted": self.cost.predicted(),
             "feasible": self.feasible,
+            "breakdown": self.cost.breakdown(),
         }
         if self.cut is not None:
             out["cut"] = self.cut
@@ -257,6 +268,11 @@ class Plan:
     @property
     def spec(self) -> str:
         return spec_of(self.placement)
+
+    @property
+    def codecs(self) -> dict[int, str]:
+        """The codec option of each crossing, by boundary: what the agent sends it with."""
+        return {t.boundary: t.codec for t in self.cost.transfers if t.codec}
 
     def improvement_pct(self) -> dict[str, Any]:
         """How much better than the best single platform (by the objective used) the
@@ -310,12 +326,19 @@ def compute_cost(
 
 
 def transfer_cost(
-    boundary: Boundary, direction: str, link: Link, power: PowerModel
+    boundary: Boundary | CodecOption,
+    direction: str,
+    link: Link,
+    power: PowerModel,
+    cloud_load: float = 1.0,
 ) -> tuple[float, float]:
-    """(ms, mobile mJ) of moving ``boundary`` ``up`` (M->C) or ``down`` (C->M).
+    """(ms, mobile mJ) of moving ``boundary`` ``up`` (M->C) or ``down`` (C->M), with its
+    own codec or with one of its codec options.
 
     up:   e_M + air_up + RTT/2 + d_C;  phone busy for e_M, radio for air_up, waits else.
     down: e_C + RTT/2 + air_down + d_M; phone waits for e_C + RTT/2, radio, busy for d_M.
+    An option's ``cloud_saved_ms`` (the crop stage a ``crop:*`` photo codec moves to the
+    phone) is taken off, times the cloud load, as the cloud does not compute it then.
     """
     half_rtt = link.rtt_ms / 2.0
     bits = 8.0 * boundary.bytes
@@ -329,6 +352,8 @@ def transfer_cost(
         busy_ms, wait_ms = boundary.mobile_decode_ms, boundary.cloud_encode_ms + half_rtt
     else:
         raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
+    if direction == "up" and isinstance(boundary, CodecOption):
+        wait_ms -= cloud_load * boundary.cloud_saved_ms
     ms = busy_ms + air + wait_ms
     energy = (power.busy_mw * busy_ms + radio_mw * air + power.wait_mw * wait_ms) / 1000.0
     return ms, energy
@@ -340,11 +365,14 @@ def evaluate(
     power: PowerModel,
     placement: Sequence[Side],
     cloud_load: float = 1.0,
+    codecs: Mapping[int, str] | None = None,
 ) -> Cost:
     """Price one placement by walking the chain (no search), with a full breakdown.
 
     The data starts on the phone; before each unit it moves to the unit's platform if
-    it is elsewhere; at the end the result moves back to the phone.
+    it is elsewhere; at the end the result moves back to the phone. ``codecs[b]`` names
+    the codec option boundary ``b`` crosses with; a crossing not named takes the
+    fastest option (least ms, then least mJ).
     """
     _check_inputs(inp, link, power)
     sides = tuple(Side.coerce(p) for p in placement)  # PlacementError (a ValueError)
@@ -357,9 +385,9 @@ def evaluate(
 
     def move(b: int, to: Side) -> None:
         direction = "up" if to == Side.CLOUD else "down"
-        ms, mj = transfer_cost(inp.boundaries[b], direction, link, power)
+        option, (ms, mj) = _option(inp.boundaries[b], direction, link, power, cloud_load, codecs, b)
         after = "input" if b == 0 else names[b - 1]
-        transfers.append(TransferBreakdown(b, after, direction, inp.boundaries[b].bytes, ms, mj))
+        transfers.append(TransferBreakdown(b, after, direction, option.bytes, ms, mj, option.name))
 
     for i, (unit, platform) in enumerate(zip(inp.units, sides, strict=True)):
         if platform != where:
@@ -374,6 +402,29 @@ def evaluate(
     return Cost(latency, energy, tuple(units), tuple(transfers))
 
 
+def _option(
+    boundary: Boundary,
+    direction: str,
+    link: Link,
+    power: PowerModel,
+    cloud_load: float,
+    codecs: Mapping[int, str] | None,
+    b: int,
+) -> tuple[CodecOption, tuple[float, float]]:
+    """The codec option boundary ``b`` crosses with (``codecs[b]``, else the fastest)
+    and its (ms, mJ)."""
+    priced = [(transfer_cost(o, direction, link, power, cloud_load), o) for o in boundary.options()]
+    wanted = None if codecs is None else codecs.get(b)
+    if wanted is None:
+        cost, option = min(priced, key=itemgetter(0))
+        return option, cost
+    for cost, option in priced:
+        if option.name == wanted:
+            return option, cost
+    known = ", ".join(o.name or "(default)" for _, o in priced)
+    raise ValueError(f"boundary {b} has no codec option {wanted!r} (it has {known})")
+
+
 def objective_value(
     objective: str, cost: Cost, constraints: Constraints, mobile_only: Cost
 ) -> float:
@@ -385,18 +436,25 @@ def objective_value(
 # ------------------------------------------------------------------------- the search
 
 
+# A way to cross: (ms, mJ, codec option name).
+_Crossing = tuple[float, float, str]
+
+
 @dataclass(frozen=True)
 class _Edges:
     """Edge costs, indexed by platform 0 (M) / 1 (C).
 
-    ``comp_ms[i][q]``: unit i on q.  ``xfer_ms[b][p]``: boundary b leaving p (so p=0 is
-    "up", p=1 is "down").  The same for mJ.
+    ``comp_ms[i][q]``: unit i on q (the same for mJ).  ``xfer[b][p]``: the ways boundary
+    b can leave p (p=0 is "up", p=1 is "down"), one per codec option that no other
+    option beats in both ms and mJ, fastest first.  Each option is a parallel edge, so
+    choosing a codec per crossing is part of the shortest path: for an objective linear
+    in (ms, mJ) the best parallel edge is the one that minimises it (:meth:`pick`),
+    and the deadline search keeps every option's label.
     """
 
     comp_ms: list[tuple[float, float]]
     comp_mj: list[tuple[float, float]]
-    xfer_ms: list[tuple[float, float]]
-    xfer_mj: list[tuple[float, float]]
+    xfer: list[tuple[tuple[_Crossing, ...], tuple[_Crossing, ...]]]
 
     @classmethod
     def build(cls, inp: PlanInput, link: Link, power: PowerModel, cloud_load: float) -> _Edges:
@@ -405,32 +463,72 @@ class _Edges:
             (compute_cost(u, mobile, power, cloud_load), compute_cost(u, cloud, power, cloud_load))
             for u in inp.units
         ]
-        xfer = [
-            (transfer_cost(b, "up", link, power), transfer_cost(b, "down", link, power))
-            for b in inp.boundaries
-        ]
+
+        def ways(b: Boundary, direction: str) -> tuple[_Crossing, ...]:
+            priced = [
+                (*transfer_cost(o, direction, link, power, cloud_load), o.name) for o in b.options()
+            ]
+            return tuple(_pareto_crossings(priced))
+
         return cls(
             comp_ms=[(m[0], c[0]) for m, c in comp],
             comp_mj=[(m[1], c[1]) for m, c in comp],
-            xfer_ms=[(u[0], d[0]) for u, d in xfer],
-            xfer_mj=[(u[1], d[1]) for u, d in xfer],
+            xfer=[(ways(b, "up"), ways(b, "down")) for b in inp.boundaries],
         )
+
+    def pick(self, a: float, b: float, a2: float, b2: float) -> _Edges:
+        """The same graph with one crossing per boundary and direction: the one with the
+        least ``a*ms + b*mJ``, ties broken by ``a2*ms + b2*mJ`` (then the first)."""
+
+        def best(ways: tuple[_Crossing, ...]) -> tuple[_Crossing, ...]:
+            return (min(ways, key=lambda w: (a * w[0] + b * w[1], a2 * w[0] + b2 * w[1])),)
+
+        xfer = [(best(up), best(down)) for up, down in self.xfer]
+        return _Edges(self.comp_ms, self.comp_mj, xfer)
 
     @property
     def n(self) -> int:
         return len(self.comp_ms)
 
     def edge(self, i: int, p: int, q: int) -> tuple[float, float]:
-        """(ms, mJ) of edge (i, p) -> (i+1, q)."""
+        """(ms, mJ) of edge (i, p) -> (i+1, q) (its first crossing: the only one after
+        :meth:`pick`)."""
         ms, mj = self.comp_ms[i][q], self.comp_mj[i][q]
         if p != q:
-            ms += self.xfer_ms[i][p]
-            mj += self.xfer_mj[i][p]
+            ms += self.xfer[i][p][0][0]
+            mj += self.xfer[i][p][0][1]
         return ms, mj
+
+    def edges(self, i: int, p: int, q: int) -> list[_Crossing]:
+        """Every parallel edge (i, p) -> (i+1, q): (ms, mJ, codec; "" when no crossing)."""
+        ms, mj = self.comp_ms[i][q], self.comp_mj[i][q]
+        if p == q:
+            return [(ms, mj, "")]
+        return [(ms + x_ms, mj + x_mj, codec) for x_ms, x_mj, codec in self.xfer[i][p]]
 
     def back(self) -> tuple[float, float]:
         """(ms, mJ) of the final edge (N, C) -> (N, M)."""
-        return self.xfer_ms[self.n][1], self.xfer_mj[self.n][1]
+        ms, mj, _ = self.xfer[self.n][1][0]
+        return ms, mj
+
+    def codecs(self, platforms: Sequence[int]) -> dict[int, str]:
+        """The codec of every crossing of ``platforms`` (after :meth:`pick`)."""
+        out = {}
+        where = 0
+        for i, q in enumerate((*platforms, 0)):
+            if q != where:
+                out[i] = self.xfer[i][where][0][2]
+                where = q
+        return out
+
+
+def _pareto_crossings(priced: list[_Crossing]) -> list[_Crossing]:
+    """The options no other beats in both ms and mJ, by ms (ties: less mJ, first)."""
+    front: list[_Crossing] = []
+    for way in sorted(priced, key=_BY_MS_MJ):
+        if not front or way[1] < front[-1][1]:
+            front.append(way)
+    return front
 
 
 def _shortest(edges: _Edges, a: float, b: float, a2: float, b2: float) -> tuple[int, ...]:
@@ -476,14 +574,18 @@ class _ToSink:
 
     ``value[i][p]``: least metric from (i, p) to the sink; ``other[i][p]``: the other
     metric along that completion; ``next[i][p]``: the platform of unit i on it.
+    ``edges``: the graph with, per crossing, the codec least by that metric (then the
+    other), so the value is exact over every codec option too.
     """
 
     value: list[list[float]]
     other: list[list[float]]
     next: list[list[int]]
+    edges: _Edges
 
     @classmethod
     def build(cls, edges: _Edges, by_energy: bool) -> _ToSink:
+        edges = edges.pick(0.0, 1.0, 1.0, 0.0) if by_energy else edges.pick(1.0, 0.0, 0.0, 1.0)
         n = edges.n
         k = 1 if by_energy else 0
         back = edges.back()
@@ -500,7 +602,7 @@ class _ToSink:
                     options.append((cost[k] + value[i + 1][q], cost[1 - k] + other[i + 1][q], q))
                 v, o, q = min(options)
                 value[i][p], other[i][p], nxt[i][p] = v, o, q
-        return cls(value, other, nxt)
+        return cls(value, other, nxt, edges)
 
     def completion(self, i: int, p: int) -> list[int]:
         """Platforms of units i..N-1 along the optimal completion from (i, p)."""
@@ -511,23 +613,39 @@ class _ToSink:
         return out
 
 
-# A Pareto label: (latency ms, energy mJ, platform of the last unit, parent label).
-_Label = tuple[float, float, int, Any]
+# A Pareto label: (latency ms, energy mJ, platform of the last unit, parent label, codec
+# of the crossing on the edge into it, "" for none).
+_Label = tuple[float, float, int, Any, str]
+# A placement (0/1 per unit) and the codec of each crossing, by boundary.
+_Path = tuple[tuple[int, ...], dict[int, str]]
 
 
-def _label_path(label: _Label | None) -> list[int]:
-    out = []
+def _label_path(label: _Label | None) -> tuple[list[int], dict[int, str]]:
+    """The platforms of the units along ``label``'s path, and its crossings' codecs."""
+    steps = []
     while label is not None and label[3] is not None:
-        out.append(label[2])
+        steps.append((label[2], label[4]))
         label = label[3]
-    return out[::-1]
+    steps.reverse()
+    return [q for q, _ in steps], {i: codec for i, (_, codec) in enumerate(steps) if codec}
 
 
-def _deadline_search(edges: _Edges, deadline: float) -> tuple[int, ...] | None:
-    """Least-energy placement with latency <= ``deadline``, or None when none exists.
+def _completed(head: list[int], head_codecs: dict[int, str], table: _ToSink, last: int) -> _Path:
+    """``head`` (the first units' platforms, ending on ``last``) completed optimally by
+    ``table``, with the codecs of the head's crossings and of the table's."""
+    platforms = tuple(head + table.completion(len(head), last))
+    codecs = table.edges.codecs(platforms)
+    codecs.update(head_codecs)
+    return platforms, codecs
+
+
+def _deadline_search(edges: _Edges, deadline: float) -> _Path | None:
+    """Least-energy placement (and codecs) with latency <= ``deadline``, or None when
+    none exists.
 
     Label-setting over the layered DAG: each node keeps its Pareto front of (ms, mJ)
-    labels (sorted by ms, mJ strictly decreasing).  A label is dropped when
+    labels (sorted by ms, mJ strictly decreasing); every codec option of a crossing is
+    a parallel edge and extends each label.  A label is dropped when
     ``ms + least ms to the sink > D`` (cannot meet the deadline) or when
     ``mJ + least mJ to the sink > best feasible energy known`` (cannot win).  The best
     feasible energy (the incumbent) starts at the fastest plan's and improves whenever a
@@ -539,19 +657,21 @@ def _deadline_search(edges: _Edges, deadline: float) -> tuple[int, ...] | None:
     if fast.value[0][0] > deadline:
         return None
     if lean.other[0][0] <= deadline:  # the least-energy plan already meets D
-        return tuple(lean.completion(0, 0))
+        return _completed([], {}, lean, 0)
     # Incumbent: the fastest plan to start with.
     inc = _Incumbent(fast.other[0][0], None, fast)
-    fronts: list[list[_Label]] = [[(0.0, 0.0, 0, None)], []]
+    fronts: list[list[_Label]] = [[(0.0, 0.0, 0, None, "")], []]
     for i in range(edges.n):
         fronts = [_extend(edges, fronts, i, q, deadline, fast, lean, inc) for q in (0, 1)]
     best = _best_final(fronts, edges, deadline)
     if best is not None and best[0] <= inc.mj:
-        return tuple(_label_path(best[1]))
+        platforms, codecs = _label_path(best[1])
+        if best[2]:
+            codecs[edges.n] = best[2]
+        return tuple(platforms), codecs
     if inc.label is None:
-        return tuple(inc.table.completion(0, 0))
-    head = _label_path(inc.label)
-    return tuple(head + inc.table.completion(len(head), inc.label[2]))
+        return _completed([], {}, inc.table, 0)
+    return _completed(*_label_path(inc.label), inc.table, inc.label[2])
 
 
 @dataclass
@@ -594,21 +714,21 @@ def _extend(
     mj_cap = inc.cap(least_mj)
     cands: list[_Label] = []
     for p in (0, 1):
-        e_ms, e_mj = edges.edge(i, p, q)
-        for lab in fronts[p]:
-            ms = lab[0] + e_ms
-            if ms > ms_cap:
-                break  # the front is sorted by ms: the rest are later still
-            mj = lab[1] + e_mj
-            if mj > mj_cap:
-                continue
-            label = (ms, mj, q, lab)
-            cands.append(label)
-            lean_fits = ms <= lean_ok
-            total = mj + (least_mj if lean_fits else fast_mj)
-            if total < inc.mj:
-                inc.mj, inc.label, inc.table = total, label, lean if lean_fits else fast
-                mj_cap = inc.cap(least_mj)
+        for e_ms, e_mj, codec in edges.edges(i, p, q):
+            for lab in fronts[p]:
+                ms = lab[0] + e_ms
+                if ms > ms_cap:
+                    break  # the front is sorted by ms: the rest are later still
+                mj = lab[1] + e_mj
+                if mj > mj_cap:
+                    continue
+                label = (ms, mj, q, lab, codec)
+                cands.append(label)
+                lean_fits = ms <= lean_ok
+                total = mj + (least_mj if lean_fits else fast_mj)
+                if total < inc.mj:
+                    inc.mj, inc.label, inc.table = total, label, lean if lean_fits else fast
+                    mj_cap = inc.cap(least_mj)
     return _pareto(cands)
 
 
@@ -629,16 +749,17 @@ def _pareto(cands: list[_Label]) -> list[_Label]:
 
 def _best_final(
     fronts: list[list[_Label]], edges: _Edges, deadline: float
-) -> tuple[float, _Label] | None:
-    """The least-energy label at the sink that meets the deadline (ties: faster)."""
-    back_ms, back_mj = edges.back()
-    best: tuple[float, float, _Label] | None = None
-    for p, extra_ms, extra_mj in ((0, 0.0, 0.0), (1, back_ms, back_mj)):
+) -> tuple[float, _Label, str] | None:
+    """The least-energy label at the sink that meets the deadline (ties: faster), and
+    the codec of the logits' trip back ("" when it ends on the phone)."""
+    best: tuple[float, float, _Label, str] | None = None
+    ends = [(0, 0.0, 0.0, "")] + [(1, *way) for way in edges.xfer[edges.n][1]]
+    for p, extra_ms, extra_mj, codec in ends:
         for lab in fronts[p]:
             ms, mj = lab[0] + extra_ms, lab[1] + extra_mj
             if ms <= deadline and (best is None or (mj, ms) < best[:2]):
-                best = (mj, ms, lab)
-    return None if best is None else (best[0], best[2])
+                best = (mj, ms, lab, codec)
+    return None if best is None else (best[0], best[2], best[3])
 
 
 # ---------------------------------------------------------------------- the planner
@@ -662,16 +783,16 @@ def plan(
     k = constraints.cloud_load
     n = len(inp.units)
 
-    def cost_of(platforms: Sequence[int]) -> Cost:
-        return evaluate(inp, link, power, tuple(PLATFORMS[p] for p in platforms), k)
+    def cost_of(platforms: Sequence[int], codecs: Mapping[int, str] | None = None) -> Cost:
+        return evaluate(inp, link, power, tuple(PLATFORMS[p] for p in platforms), k, codecs)
 
     mobile_only = cost_of([0] * n)
     edges = _Edges.build(inp, link, power, k)
     solved = _solve(edges, used, constraints, mobile_only)
     infeasible = solved is None
     # deadline objective, nobody meets D: report the fastest plan
-    platforms = _shortest(edges, 1.0, 0.0, 0.0, 1.0) if solved is None else solved
-    cost = cost_of(platforms)
+    platforms, codecs = _linear(edges, 1.0, 0.0, 0.0, 1.0) if solved is None else solved
+    cost = cost_of(platforms, codecs)
     deadline = constraints.deadline_ms
     feasible = not infeasible and constraints.meets_deadline(cost.latency_ms)
     if infeasible:
@@ -702,17 +823,34 @@ def plan(
 
 def _solve(
     edges: _Edges, objective: str, constraints: Constraints, mobile_only: Cost
-) -> tuple[int, ...] | None:
-    """The optimal platforms (0/1 per unit), or None for an infeasible deadline."""
-    if objective == "latency":
-        return _shortest(edges, 1.0, 0.0, 0.0, 1.0)
+) -> _Path | None:
+    """The optimal platforms (0/1 per unit) and codec per crossing, or None for an
+    infeasible deadline."""
+    if objective == "deadline":
+        assert constraints.deadline_ms is not None
+        return _deadline_search(edges, constraints.deadline_bound_ms)
+    return _linear(edges, *_coefficients(objective, constraints, mobile_only))
+
+
+def _coefficients(
+    objective: str, constraints: Constraints, mobile_only: Cost
+) -> tuple[float, float, float, float]:
+    """``(a, b, a2, b2)``: the linear objective minimises ``a*ms + b*mJ``, ties broken by
+    ``a2*ms + b2*mJ`` (the deadline objective: the fastest, for its baselines)."""
     if objective == "energy":
-        return _shortest(edges, 0.0, 1.0, 1.0, 0.0)
+        return 0.0, 1.0, 1.0, 0.0
     if objective == "weighted":
         a, b = _weights(constraints.weight, mobile_only)
-        return _shortest(edges, a, b, 1.0, 0.0)
-    assert constraints.deadline_ms is not None
-    return _deadline_search(edges, constraints.deadline_bound_ms)
+        return a, b, 1.0, 0.0
+    return 1.0, 0.0, 0.0, 1.0
+
+
+def _linear(edges: _Edges, a: float, b: float, a2: float, b2: float) -> _Path:
+    """The shortest path by ``a*ms + b*mJ`` (ties: ``a2*ms + b2*mJ``): each crossing's
+    best codec is the one minimising that, so the codecs are picked first."""
+    picked = edges.pick(a, b, a2, b2)
+    platforms = _shortest(picked, a, b, a2, b2)
+    return platforms, picked.codecs(platforms)
 
 
 def _weights(w: float, mobile_only: Cost) -> tuple[float, float]:
@@ -778,18 +916,26 @@ def _baselines(
     """All-mobile, all-cloud and the best single cut for ``objective``.
 
     The best cut k in 0..N puts units [0, k) on the phone and [k, N) in the cloud
-    (Neurosurgeon).  For ``deadline`` the best cut is the least-energy one that meets D,
+    (Neurosurgeon).  Cloud-only ships boundary 0 with its own codec (the photo): a
+    ``crop:*`` codec has the phone run preprocessing's crop stage, which makes it a cut
+    (inside unit 0), not a single platform.  For ``deadline`` the best cut is the
+    least-energy one that meets D,
     or the fastest cut when none does.  Cuts are scored in O(N) from prefix sums; only
-    the winner is priced in full by :func:`evaluate`.
+    the winner is priced in full by :func:`evaluate`.  Each crossing takes the codec
+    that is best for the objective (the fastest for ``deadline``).
     """
     n = len(inp.units)
+    picked = edges.pick(*_coefficients(objective, constraints, mobile_only))
 
     def baseline(name: str, cut: int | None, placement: tuple[Side, ...]) -> Baseline:
-        cost = evaluate(inp, link, power, placement, constraints.cloud_load)
+        codecs = picked.codecs([PLATFORMS.index(side) for side in placement])
+        if name == "cloud_only":  # the phone does nothing: it ships boundary 0 as it is
+            codecs[0] = inp.boundaries[0].options()[0].name
+        cost = evaluate(inp, link, power, placement, constraints.cloud_load, codecs)
         return Baseline(name, placement, cost, constraints.meets_deadline(cost.latency_ms), cut)
 
     score = _pair_scorer(objective, constraints, mobile_only)
-    cuts = _cut_costs(edges)
+    cuts = _cut_costs(picked)
     ranked = [(score(ms, mj), ms, mj, k) for k, (ms, mj) in enumerate(cuts)]
     best = min(ranked)
     if best[0] == _INF:  # no cut meets the deadline: the fastest one
@@ -806,7 +952,8 @@ def _baselines(
 
 def _cut_costs(edges: _Edges) -> list[tuple[float, float]]:
     """(ms, mJ) of every single cut k = 0..N: units [0, k) on M, then boundary k goes
-    up, units [k, N) run on C and boundary N comes back (k = N: all on the phone)."""
+    up, units [k, N) run on C and boundary N comes back (k = N: all on the phone);
+    ``edges`` has one crossing per boundary and direction (:meth:`_Edges.pick`)."""
     n = edges.n
     # suffix[k]: cloud compute of units [k, N) plus the logits' trip back
     back_ms, back_mj = edges.back()
@@ -820,12 +967,8 @@ def _cut_costs(edges: _Edges) -> list[tuple[float, float]]:
         if k == n:
             out.append((head_ms, head_mj))
         else:
-            out.append(
-                (
-                    head_ms + edges.xfer_ms[k][0] + suffix[k][0],
-                    head_mj + edges.xfer_mj[k][0] + suffix[k][1],
-                )
-            )
+            up_ms, up_mj, _ = edges.xfer[k][0][0]
+            out.append((head_ms + up_ms + suffix[k][0], head_mj + up_mj + suffix[k][1]))
             head_ms += edges.comp_ms[k][0]
             head_mj += edges.comp_mj[k][0]
     return out

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collabdnn.crossing import PHOTO, tensor_codec_name
 from collabdnn.errors import CollabError
 from collabdnn.placement import Side
 
@@ -41,6 +42,8 @@ __all__ = [
     "SCHEMA",
     "Boundary",
     "Codec",
+    "CodecFigures",
+    "CodecOption",
     "LatencyStats",
     "PlanInput",
     "Profile",
@@ -115,6 +118,50 @@ class Codec:
 
 
 @dataclass(frozen=True)
+class CodecFigures:
+    """One more codec measured on the same data: ``name`` (:mod:`collabdnn.crossing`),
+    its size on the link and its encode/decode times on this side. For a ``crop:*``
+    codec of the photo, ``encode_ms`` includes ``crop_ms``, this side's time for
+    preprocessing's crop stage (decode, resize, crop), which the receiver then skips."""
+
+    name: str
+    encoded_bytes: int
+    encode_ms: float
+    decode_ms: float
+    crop_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "encoded_bytes": self.encoded_bytes,
+            "encode_ms": self.encode_ms,
+            "decode_ms": self.decode_ms,
+        }
+        if self.crop_ms:
+            out["crop_ms"] = self.crop_ms
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "codec") -> CodecFigures:
+        obj = _mapping(data, where)
+        crop = _number(obj, "crop_ms", where) if "crop_ms" in obj else 0.0
+        return cls(
+            name=_string(obj, "name", where),
+            encoded_bytes=_integer(obj, "encoded_bytes", where),
+            encode_ms=_number(obj, "encode_ms", where),
+            decode_ms=_number(obj, "decode_ms", where),
+            crop_ms=crop,
+        )
+
+
+def _figures_list(obj: Mapping[str, Any], key: str, where: str) -> tuple[CodecFigures, ...]:
+    raw = obj.get(key, [])
+    if not isinstance(raw, list):
+        raise ProfileError(f"{where}.{key} must be a list")
+    return tuple(CodecFigures.from_dict(item, f"{where}.{key}[{i}]") for i, item in enumerate(raw))
+
+
+@dataclass(frozen=True)
 class UnitProfile:
     """What the profiler measured for one unit on one side."""
 
@@ -128,9 +175,11 @@ class UnitProfile:
     encoded_bytes: int
     encode_ms: float
     decode_ms: float
+    # Other codecs measured on the same output (the planner may choose any per crossing).
+    codecs: tuple[CodecFigures, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "index": self.index,
             "name": self.name,
             "kind": self.kind,
@@ -142,6 +191,9 @@ class UnitProfile:
             "encode_ms": self.encode_ms,
             "decode_ms": self.decode_ms,
         }
+        if self.codecs:
+            out["codecs"] = [c.to_dict() for c in self.codecs]
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "unit") -> UnitProfile:
@@ -159,6 +211,7 @@ class UnitProfile:
             encoded_bytes=_integer(obj, "encoded_bytes", where),
             encode_ms=_number(obj, "encode_ms", where),
             decode_ms=_number(obj, "decode_ms", where),
+            codecs=_figures_list(obj, "codecs", where),
         )
 
 
@@ -178,6 +231,8 @@ class Profile:
     host: Mapping[str, Any] = field(default_factory=dict)
     codec: Codec = field(default_factory=Codec)
     schema: str = SCHEMA
+    # Other ways to send the photo (``crop:*``, the lossless uint8 crop) measured here.
+    input_codecs: tuple[CodecFigures, ...] = ()
 
     def __post_init__(self) -> None:
         _validate_profile(self)
@@ -200,6 +255,11 @@ class Profile:
             "codec": self.codec.to_dict(),
             "input_bytes": self.input_bytes,
             "units": [unit.to_dict() for unit in self.units],
+            **(
+                {"input_codecs": [c.to_dict() for c in self.input_codecs]}
+                if self.input_codecs
+                else {}
+            ),
         }
 
     @classmethod
@@ -226,6 +286,7 @@ class Profile:
             host=host,
             codec=Codec.from_dict(obj.get("codec", {}), "profile.codec"),
             input_bytes=_integer(obj, "input_bytes", "profile"),
+            input_codecs=_figures_list(obj, "input_codecs", "profile"),
             units=tuple(
                 UnitProfile.from_dict(unit, f"profile.units[{i}]")
                 for i, unit in enumerate(units_raw)
@@ -296,17 +357,31 @@ def slower_profile(profile: Profile, factor: float) -> Profile:
             stats.median * factor, stats.p10 * factor, stats.p90 * factor, stats.repeats
         )
 
+    def slower(codecs: tuple[CodecFigures, ...]) -> tuple[CodecFigures, ...]:
+        return tuple(
+            dataclasses.replace(
+                c,
+                encode_ms=c.encode_ms * factor,
+                decode_ms=c.decode_ms * factor,
+                crop_ms=c.crop_ms * factor,
+            )
+            for c in codecs
+        )
+
     units = tuple(
         dataclasses.replace(
             u,
             latency_ms=scale(u.latency_ms),
             encode_ms=u.encode_ms * factor,
             decode_ms=u.decode_ms * factor,
+            codecs=slower(u.codecs),
         )
         for u in profile.units
     )
     host = {**profile.host, "slowed_by": factor}
-    return dataclasses.replace(profile, units=units, host=host)
+    return dataclasses.replace(
+        profile, units=units, host=host, input_codecs=slower(profile.input_codecs)
+    )
 
 
 # ----------------------------------------------------------------------- planner input
@@ -327,6 +402,39 @@ class UnitCost:
 
 
 @dataclass(frozen=True)
+class CodecOption:
+    """One way to send a boundary: a codec (:mod:`collabdnn.crossing`), the bytes it puts
+    on the link and its encode/decode time on each side.
+
+    ``cloud_saved_ms`` is work the cloud no longer does when the boundary arrives this
+    way: a ``crop:*`` photo codec has the phone run preprocessing's crop stage (its time
+    is in ``mobile_encode_ms``), so the cloud's unit 0 only normalises.
+    """
+
+    name: str
+    bytes: int
+    mobile_encode_ms: float = 0.0
+    mobile_decode_ms: float = 0.0
+    cloud_encode_ms: float = 0.0
+    cloud_decode_ms: float = 0.0
+    cloud_saved_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        for attr in _OPTION_FIGURES:
+            _check_nonnegative(f"codec option {self.name!r} {attr}", getattr(self, attr))
+
+
+_OPTION_FIGURES = (
+    "bytes",
+    "mobile_encode_ms",
+    "mobile_decode_ms",
+    "cloud_encode_ms",
+    "cloud_decode_ms",
+    "cloud_saved_ms",
+)
+
+
+@dataclass(frozen=True)
 class Boundary:
     """The data between two units: its size on the link and the codec's time per side.
 
@@ -341,16 +449,29 @@ class Boundary:
     mobile_decode_ms: float = 0.0
     cloud_encode_ms: float = 0.0
     cloud_decode_ms: float = 0.0
+    # The codec these figures are for ("": the profile's one), and other codecs the
+    # planner may choose instead for this boundary.
+    codec: str = ""
+    alternatives: tuple[CodecOption, ...] = ()
 
     def __post_init__(self) -> None:
-        for attr in (
-            "bytes",
-            "mobile_encode_ms",
-            "mobile_decode_ms",
-            "cloud_encode_ms",
-            "cloud_decode_ms",
-        ):
+        for attr in _OPTION_FIGURES[:-1]:
             _check_nonnegative(f"boundary {attr}", getattr(self, attr))
+        names = [option.name for option in self.options()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a boundary's codec options must have distinct names, got {names}")
+
+    def options(self) -> tuple[CodecOption, ...]:
+        """Every way to send this boundary: its own codec first, then the alternatives."""
+        own = CodecOption(
+            self.codec,
+            self.bytes,
+            self.mobile_encode_ms,
+            self.mobile_decode_ms,
+            self.cloud_encode_ms,
+            self.cloud_decode_ms,
+        )
+        return (own, *self.alternatives)
 
 
 @dataclass(frozen=True)
@@ -393,7 +514,9 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
         )
         for m, c in zip(mobile.units, cloud.units, strict=True)
     )
-    boundaries = [Boundary(bytes=mobile.input_bytes)]
+    photo = _alternatives(mobile.input_codecs, cloud.input_codecs, cloud.units[0].latency_ms.median)
+    boundaries = [Boundary(bytes=mobile.input_bytes, codec=PHOTO, alternatives=photo)]
+    codec = tensor_codec_name(mobile.codec.level, mobile.codec.shuffle)
     boundaries += [
         Boundary(
             bytes=m.encoded_bytes,
@@ -401,10 +524,37 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
             mobile_decode_ms=m.decode_ms,
             cloud_encode_ms=c.encode_ms,
             cloud_decode_ms=c.decode_ms,
+            codec=codec,
+            alternatives=_alternatives(m.codecs, c.codecs, exclude=codec),
         )
         for m, c in zip(mobile.units, cloud.units, strict=True)
     ]
     return PlanInput(units=units, boundaries=tuple(boundaries))
+
+
+def _alternatives(
+    mobile: tuple[CodecFigures, ...],
+    cloud: tuple[CodecFigures, ...],
+    cloud_unit0_ms: float = 0.0,
+    exclude: str = "",
+) -> tuple[CodecOption, ...]:
+    """The codec options both sides measured (sizes from the mobile side, as for the
+    profile's own codec). A photo crop saves the cloud its crop time, at most its whole
+    unit 0."""
+    theirs = {c.name: c for c in cloud}
+    return tuple(
+        CodecOption(
+            m.name,
+            m.encoded_bytes,
+            mobile_encode_ms=m.encode_ms,
+            mobile_decode_ms=m.decode_ms,
+            cloud_encode_ms=theirs[m.name].encode_ms,
+            cloud_decode_ms=theirs[m.name].decode_ms,
+            cloud_saved_ms=min(theirs[m.name].crop_ms, cloud_unit0_ms),
+        )
+        for m in mobile
+        if m.name in theirs and m.name != exclude
+    )
 
 
 def _check_same(mobile: Profile, cloud: Profile) -> None:

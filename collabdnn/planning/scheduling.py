@@ -45,10 +45,15 @@ class PlanSwitch:
     new_spec: str
     link: Link
     plan: Plan
+    # The codec of each crossing before and now: a new codec is pushed like a new
+    # placement (a faster or slower link can change the codec alone).
+    old_codecs: dict[int, str] | None = None
 
     @property
     def changed(self) -> bool:
-        return self.old_spec != self.new_spec
+        return self.old_spec != self.new_spec or (
+            self.old_codecs is not None and self.old_codecs != self.plan.codecs
+        )
 
 
 def relative_change(old: Link, new: Link) -> float:
@@ -96,10 +101,17 @@ class PlanKeeper:
         """Plan now for the current inputs; logs and records the switch."""
         with self._lock:
             old = spec_of(self._plan.placement) if self._plan else None
+            old_codecs = self._plan.codecs if self._plan else None
             new_plan = self._compute()
             self._plan, self._planned_link = new_plan, self.link
             switch = PlanSwitch(
-                time.time(), reason, old, spec_of(new_plan.placement), self.link, new_plan
+                time.time(),
+                reason,
+                old,
+                spec_of(new_plan.placement),
+                self.link,
+                new_plan,
+                old_codecs,
             )
             self.history.append(switch)
             del self.history[:-100]

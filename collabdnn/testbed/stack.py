@@ -120,10 +120,11 @@ class Stack:
 
     def stop(self) -> dict[str, int | None]:
         codes = {}
+        # The agent leaves its CPU quota first: a weak device still stops at full speed.
+        self._cgroups.close()
         for service in (self.scheduler, self.agent, self.cloud):
             if service is not None:
                 codes[service.name] = service.stop()
-        self._cgroups.close()
         return codes
 
     def __enter__(self) -> Stack:

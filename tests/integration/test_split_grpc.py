@@ -159,3 +159,34 @@ def test_agent_info_reports_the_verified_cloud(agent: Service, cloud: Service) -
     assert info.cloud_address == cloud.address and info.cloud_state == "verified"
     assert info.info.role == "mobile" and info.info.threads == 1 and len(info.info.units) == 12
     assert info.info.units[0].name == "preprocess" and info.link is not None
+
+
+@pytest.mark.parametrize("photo", ["crop:webp", "crop:png", "crop:zstd"])
+def test_the_plans_codecs_are_used_and_stay_bit_exact(
+    agent: Service, local: SplitModel, activations: list[torch.Tensor], chelsea: bytes, photo: str
+) -> None:
+    """A plan whose photo goes up as a lossless crop and whose crossings each have
+    their own codec: the same logits, and each crossing's bytes are its codec's."""
+    from collabdnn.placement import AssignedPlan
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.wire.stubs import AgentStub
+
+    spec = "CCCMMCCCCCMM"  # up at 0 and 5, down at 3 and 10
+    codecs = ((0, photo), (3, "raw"), (5, "zstd:3+shuffle"), (10, "zstd:1"))
+    with open_channel(agent.address) as channel:
+        stub = AgentStub(channel)
+        before = stub.get_plan(timeout=10)
+        plan = AssignedPlan(Placement.parse(spec), "codecs", "test", codecs)
+        assert stub.set_plan(plan, timeout=10) == plan
+        try:
+            (result,) = classify(agent.address, [chelsea], return_logits=True)
+        finally:
+            stub.set_plan(before, timeout=10)
+    assert spec_of(result.placement) == spec and not result.fallback
+    assert torch.equal(decode(result.logits_frame), activations[-1])
+    crop = local.crop_images(chelsea, photo.removeprefix("crop:")).images[0]
+    up = len(crop) + len(encode(activations[4], CodecConfig(level=3, shuffle=True)))
+    down = len(encode(activations[2], CodecConfig(level=0)))
+    down += len(encode(activations[9], CodecConfig(level=1)))
+    assert (result.bytes_up, result.bytes_down) == (up, down)
+    assert len(crop) < len(chelsea)

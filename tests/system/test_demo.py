@@ -1,4 +1,7 @@
-"""``collabdnn demo`` runs end to end (its own services) and cleans up after itself."""
+"""``collabdnn demo`` runs end to end (its own services) and cleans up after itself.
+
+With its defaults: a weaker phone (a CPU quota as root, else the planner's slowdown) on
+a 4G link (tc in a namespace as root, else emulated), and the "why" of its plan."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ def test_demo_json_on_one_image() -> None:
             "seed:0",
             "--images",
             str(SAMPLES / "chelsea.png"),
+            "--rounds",
+            "1",
         ],
         capture_output=True,
         text=True,
@@ -33,6 +38,12 @@ def test_demo_json_on_one_image() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["labels_meaningful"] is False
+    # By default a weaker phone on a 4G link, and why the plan is what it is.
+    assert "4g preset" in report["link"] and "phone:" in report["mobile"]
+    why = report["why"]
+    assert set(why["rows"]) == {"mobile only", "cloud only", "this plan"}
+    assert why["rows"]["cloud only"]["crossings"][0].endswith("(photo)")
+    assert why["verdict"]
     specs = [run["spec"] for run in report["runs"]]
     assert specs[:3] == ["mobile", "cloud", "MMMCCCCCCMMM"]
     tops = {run["results"][0]["top5"][0]["label"] for run in report["runs"]}

@@ -152,10 +152,10 @@ def test_a_decoder_running_out_of_memory_is_the_images_fault(
     def exhausted(data: bytes) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(alexnet.preprocess, "_decode", exhausted)
+    monkeypatch.setattr(alexnet.preprocess, "crop_pixels", exhausted)
     with pytest.raises(ImageError, match="more memory"):
         alexnet.run_timed(0, 2, cat_bytes)
-    monkeypatch.setattr(alexnet.preprocess, "_decode", lambda data: 1 / 0)
+    monkeypatch.setattr(alexnet.preprocess, "crop_pixels", lambda data: 1 / 0)
     with pytest.raises(ImageError, match="ZeroDivisionError"):
         alexnet.run_timed(0, 2, [cat_bytes, cat_bytes], _Stopper(allow=100))
 

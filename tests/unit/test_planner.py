@@ -544,7 +544,7 @@ def test_plan_input_from_profiles() -> None:
     assert inp.names == ("preprocess", "conv1", "pool1", "fc1")
     assert inp.units[1].mobile_ms == 10.0 and inp.units[1].cloud_ms == 2.0
     assert len(inp.boundaries) == 5
-    assert inp.boundaries[0] == Boundary(100_000)
+    assert inp.boundaries[0] == Boundary(100_000, codec="photo")
     assert inp.boundaries[2].bytes == 774400 // 2
     assert close(inp.boundaries[2].mobile_encode_ms, 0.5)
     assert close(inp.boundaries[2].cloud_decode_ms, 0.05)

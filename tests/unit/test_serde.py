@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collabdnn.codec import CodecConfig
+from collabdnn.crossing import PHOTO_CODECS, TENSOR_CODECS
 from collabdnn.errors import CodecError, PlanRequestError
 from collabdnn.measure.profile_service import ProfileQuery, ProfileSettings
 from collabdnn.model.unit_info import UnitInfo
@@ -34,6 +35,7 @@ from collabdnn.planning.planner import (
 from collabdnn.planning.profiles import (
     Boundary,
     Codec,
+    CodecFigures,
     LatencyStats,
     PlanInput,
     Profile,
@@ -111,7 +113,21 @@ service_infos = st.builds(
 )
 links = st.builds(Link, up_mbps=POSITIVE, down_mbps=POSITIVE, rtt_ms=NONNEG, network=TEXT)
 link_estimates = st.builds(LinkEstimate, link=links, observations=UINT64, emulated=st.booleans())
-assigned_plans = st.builds(AssignedPlan, placement=placements, plan_id=TEXT, source=TEXT)
+# The codec of each crossing: a photo codec for boundary 0, a tensor codec elsewhere.
+crossing_codecs = st.dictionaries(
+    st.integers(0, 2**31 - 1), st.sampled_from(TENSOR_CODECS), max_size=3
+).flatmap(
+    lambda tensors: st.sampled_from(PHOTO_CODECS).map(
+        lambda photo: tuple(sorted({**tensors, 0: photo}.items()))
+    )
+)
+assigned_plans = st.builds(
+    AssignedPlan,
+    placement=placements,
+    plan_id=TEXT,
+    source=TEXT,
+    codecs=st.just(()) | crossing_codecs,
+)
 
 # -- the cloud
 
@@ -128,7 +144,10 @@ execute_requests = st.builds(
     lambda r: (
         st.just(r)
         if r.tensor is not None
-        else (st.none() | BLOBS).map(lambda images: _replace(r, images=images))
+        else st.one_of(
+            (st.none() | BLOBS).map(lambda images: _replace(r, images=images)),
+            BLOBS.map(lambda crops: _replace(r, crops=crops)),
+        )
     )
 )
 execute_replies = st.builds(
@@ -161,6 +180,11 @@ facts_values = st.recursive(
 facts = st.dictionaries(TEXT, facts_values, max_size=4)
 
 
+codec_figures = st.lists(
+    st.builds(CodecFigures, TEXT, UINT64, NONNEG, NONNEG, NONNEG), max_size=2
+).map(tuple)
+
+
 @st.composite
 def profiles(draw: st.DrawFn) -> Profile:
     names = draw(st.lists(NAME, min_size=1, max_size=4, unique=True))
@@ -176,6 +200,7 @@ def profiles(draw: st.DrawFn) -> Profile:
             encoded_bytes=draw(UINT64),
             encode_ms=draw(NONNEG),
             decode_ms=draw(NONNEG),
+            codecs=draw(codec_figures),
         )
         for i, name in enumerate(names)
     )
@@ -191,6 +216,7 @@ def profiles(draw: st.DrawFn) -> Profile:
         created=draw(TEXT),
         host=draw(facts),
         codec=Codec(draw(INT32), draw(st.booleans())),
+        input_codecs=draw(codec_figures),
     )
 
 
@@ -221,6 +247,7 @@ classify_requests = st.builds(
     placement=st.none() | placements,
     top_k=INT32,
     return_logits=st.booleans(),
+    codecs=st.just(()) | crossing_codecs,
 )
 agent_infos = st.builds(
     AgentInfo,
@@ -236,7 +263,14 @@ agent_infos = st.builds(
 
 unit_breakdowns = st.builds(UnitBreakdown, UINT32, TEXT, sides, FLOAT, FLOAT)
 transfer_breakdowns = st.builds(
-    TransferBreakdown, UINT32, TEXT, st.sampled_from(["up", "down"]), UINT64, FLOAT, FLOAT
+    TransferBreakdown,
+    UINT32,
+    TEXT,
+    st.sampled_from(["up", "down"]),
+    UINT64,
+    FLOAT,
+    FLOAT,
+    st.sampled_from(("", *TENSOR_CODECS, *PHOTO_CODECS)),
 )
 costs = st.builds(
     Cost,

@@ -28,7 +28,7 @@ from collabdnn.wire.proto import profile_pb2 as collabdnn_dot_wire_dot_proto_dot
 from collabdnn.wire.proto import tensor_pb2 as collabdnn_dot_wire_dot_proto_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n collabdnn/wire/proto/cloud.proto\x12\x0f\x63ollabdnn.proto\x1a!collabdnn/wire/proto/common.proto\x1a collabdnn/wire/proto/fleet.proto\x1a\"collabdnn/wire/proto/profile.proto\x1a!collabdnn/wire/proto/tensor.proto\"\xfc\x01\n\x0e\x45xecuteRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x14\n\x0cweights_hash\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x05\x12)\n\x06tensor\x18\x05 \x01(\x0b\x32\x17.collabdnn.proto.TensorH\x00\x12-\n\x06images\x18\x06 \x01(\x0b\x32\x1b.collabdnn.proto.ImageBatchH\x00\x12\x32\n\x0breply_codec\x18\x07 \x01(\x0b\x32\x1d.collabdnn.proto.CodecOptions\x12\x12\n\nrequest_id\x18\x08 \x01(\tB\x07\n\x05input\"-\n\x08UnitTime\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\ncompute_ms\x18\x02 \x01(\x01\"\xec\x01\n\x0c\x45xecuteReply\x12\'\n\x06output\x18\x01 \x01(\x0b\x32\x17.collabdnn.proto.Tensor\x12(\n\x05units\x18\x02 \x03(\x0b\x32\x19.collabdnn.proto.UnitTime\x12\x11\n\tdecode_ms\x18\x03 \x01(\x01\x12\x11\n\tencode_ms\x18\x04 \x01(\x01\x12\x11\n\tserver_ms\x18\x05 \x01(\x01\x12#\n\x04load\x18\x06 \x01(\x0b\x32\x15.collabdnn.proto.Load\x12+\n\x08\x62\x61tching\x18\x0f \x01(\x0b\x32\x19.collabdnn.proto.Batching\"\xa8\x01\n\x0eProfileRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x14\n\x0cweights_hash\x18\x02 \x01(\t\x12\x0e\n\x06images\x18\x03 \x03(\x0c\x12\x0f\n\x07repeats\x18\x04 \x01(\x05\x12\x0e\n\x06warmup\x18\x05 \x01(\x05\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\x12,\n\x05\x63odec\x18\x07 \x01(\x0b\x32\x1d.collabdnn.proto.CodecOptions\"Z\n\x0cProfileReply\x12)\n\x07profile\x18\x03 \x01(\x0b\x32\x18.collabdnn.proto.ProfileJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03R\x05unitsR\x0cprofile_json2\xb5\x02\n\x0b\x43loudServer\x12I\n\x07\x45xecute\x12\x1f.collabdnn.proto.ExecuteRequest\x1a\x1d.collabdnn.proto.ExecuteReply\x12I\n\x07Profile\x12\x1f.collabdnn.proto.ProfileRequest\x1a\x1d.collabdnn.proto.ProfileReply\x12\x42\n\x04Info\x12\x1c.collabdnn.proto.InfoRequest\x1a\x1c.collabdnn.proto.ServiceInfo\x12L\n\x08\x43\x61pacity\x12 .collabdnn.proto.CapacityRequest\x1a\x1e.collabdnn.proto.CloudCapacityb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n collabdnn/wire/proto/cloud.proto\x12\x0f\x63ollabdnn.proto\x1a!collabdnn/wire/proto/common.proto\x1a collabdnn/wire/proto/fleet.proto\x1a\"collabdnn/wire/proto/profile.proto\x1a!collabdnn/wire/proto/tensor.proto\"\xaa\x02\n\x0e\x45xecuteRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x14\n\x0cweights_hash\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x05\x12)\n\x06tensor\x18\x05 \x01(\x0b\x32\x17.collabdnn.proto.TensorH\x00\x12-\n\x06images\x18\x06 \x01(\x0b\x32\x1b.collabdnn.proto.ImageBatchH\x00\x12,\n\x05\x63rops\x18\t \x01(\x0b\x32\x1b.collabdnn.proto.ImageBatchH\x00\x12\x32\n\x0breply_codec\x18\x07 \x01(\x0b\x32\x1d.collabdnn.proto.CodecOptions\x12\x12\n\nrequest_id\x18\x08 \x01(\tB\x07\n\x05input\"-\n\x08UnitTime\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\ncompute_ms\x18\x02 \x01(\x01\"\xec\x01\n\x0c\x45xecuteReply\x12\'\n\x06output\x18\x01 \x01(\x0b\x32\x17.collabdnn.proto.Tensor\x12(\n\x05units\x18\x02 \x03(\x0b\x32\x19.collabdnn.proto.UnitTime\x12\x11\n\tdecode_ms\x18\x03 \x01(\x01\x12\x11\n\tencode_ms\x18\x04 \x01(\x01\x12\x11\n\tserver_ms\x18\x05 \x01(\x01\x12#\n\x04load\x18\x06 \x01(\x0b\x32\x15.collabdnn.proto.Load\x12+\n\x08\x62\x61tching\x18\x0f \x01(\x0b\x32\x19.collabdnn.proto.Batching\"\xa8\x01\n\x0eProfileRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x14\n\x0cweights_hash\x18\x02 \x01(\t\x12\x0e\n\x06images\x18\x03 \x03(\x0c\x12\x0f\n\x07repeats\x18\x04 \x01(\x05\x12\x0e\n\x06warmup\x18\x05 \x01(\x05\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\x12,\n\x05\x63odec\x18\x07 \x01(\x0b\x32\x1d.collabdnn.proto.CodecOptions\"Z\n\x0cProfileReply\x12)\n\x07profile\x18\x03 \x01(\x0b\x32\x18.collabdnn.proto.ProfileJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03R\x05unitsR\x0cprofile_json2\xb5\x02\n\x0b\x43loudServer\x12I\n\x07\x45xecute\x12\x1f.collabdnn.proto.ExecuteRequest\x1a\x1d.collabdnn.proto.ExecuteReply\x12I\n\x07Profile\x12\x1f.collabdnn.proto.ProfileRequest\x1a\x1d.collabdnn.proto.ProfileReply\x12\x42\n\x04Info\x12\x1c.collabdnn.proto.InfoRequest\x1a\x1c.collabdnn.proto.ServiceInfo\x12L\n\x08\x43\x61pacity\x12 .collabdnn.proto.CapacityRequest\x1a\x1e.collabdnn.proto.CloudCapacityb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,15 +36,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'collabdnn.wire.proto.cloud_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EXECUTEREQUEST']._serialized_start=194
-  _globals['_EXECUTEREQUEST']._serialized_end=446
-  _globals['_UNITTIME']._serialized_start=448
-  _globals['_UNITTIME']._serialized_end=493
-  _globals['_EXECUTEREPLY']._serialized_start=496
-  _globals['_EXECUTEREPLY']._serialized_end=732
-  _globals['_PROFILEREQUEST']._serialized_start=735
-  _globals['_PROFILEREQUEST']._serialized_end=903
-  _globals['_PROFILEREPLY']._serialized_start=905
-  _globals['_PROFILEREPLY']._serialized_end=995
-  _globals['_CLOUDSERVER']._serialized_start=998
-  _globals['_CLOUDSERVER']._serialized_end=1307
+  _globals['_EXECUTEREQUEST']._serialized_end=492
+  _globals['_UNITTIME']._serialized_start=494
+  _globals['_UNITTIME']._serialized_end=539
+  _globals['_EXECUTEREPLY']._serialized_start=542
+  _globals['_EXECUTEREPLY']._serialized_end=778
+  _globals['_PROFILEREQUEST']._serialized_start=781
+  _globals['_PROFILEREQUEST']._serialized_end=949
+  _globals['_PROFILEREPLY']._serialized_start=951
+  _globals['_PROFILEREPLY']._serialized_end=1041
+  _globals['_CLOUDSERVER']._serialized_start=1044
+  _globals['_CLOUDSERVER']._serialized_end=1353
 # @@protoc_insertion_point(module_scope)

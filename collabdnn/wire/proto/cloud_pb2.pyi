@@ -11,13 +11,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("model", "weights_hash", "start", "end", "tensor", "images", "reply_codec", "request_id")
+    __slots__ = ("model", "weights_hash", "start", "end", "tensor", "images", "crops", "reply_codec", "request_id")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     TENSOR_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
+    CROPS_FIELD_NUMBER: _ClassVar[int]
     REPLY_CODEC_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     model: str
@@ -26,9 +27,10 @@ class ExecuteRequest(_message.Message):
     end: int
     tensor: _tensor_pb2.Tensor
     images: _tensor_pb2.ImageBatch
+    crops: _tensor_pb2.ImageBatch
     reply_codec: _tensor_pb2.CodecOptions
     request_id: str
-    def __init__(self, model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., tensor: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., images: _Optional[_Union[_tensor_pb2.ImageBatch, _Mapping]] = ..., reply_codec: _Optional[_Union[_tensor_pb2.CodecOptions, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., tensor: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., images: _Optional[_Union[_tensor_pb2.ImageBatch, _Mapping]] = ..., crops: _Optional[_Union[_tensor_pb2.ImageBatch, _Mapping]] = ..., reply_codec: _Optional[_Union[_tensor_pb2.CodecOptions, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UnitTime(_message.Message):
     __slots__ = ("index", "compute_ms")

@@ -27,31 +27,39 @@ from collabdnn.wire.proto import common_pb2 as collabdnn_dot_wire_dot_proto_dot_
 from collabdnn.wire.proto import tensor_pb2 as collabdnn_dot_wire_dot_proto_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!collabdnn/wire/proto/mobile.proto\x12\x0f\x63ollabdnn.proto\x1a collabdnn/wire/proto/cloud.proto\x1a!collabdnn/wire/proto/common.proto\x1a!collabdnn/wire/proto/tensor.proto\"v\n\x0f\x43lassifyRequest\x12\x0e\n\x06images\x18\x01 \x03(\x0c\x12-\n\tplacement\x18\x02 \x01(\x0b\x32\x1a.collabdnn.proto.Placement\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x15\n\rreturn_logits\x18\x04 \x01(\x08\"E\n\nPrediction\x12\x13\n\x0b\x63lass_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x13\n\x0bprobability\x18\x03 \x01(\x01\"\xb4\x01\n\nUnitTiming\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x08platform\x18\x03 \x01(\x0e\x32\x19.collabdnn.proto.Platform\x12\x12\n\ncompute_ms\x18\x04 \x01(\x01\x12\x11\n\tencode_ms\x18\x05 \x01(\x01\x12\x13\n\x0btransfer_ms\x18\x06 \x01(\x01\x12\x11\n\tdecode_ms\x18\x07 \x01(\x01\x12\r\n\x05\x62ytes\x18\x08 \x01(\x03\"x\n\x08Transfer\x12\x12\n\nafter_unit\x18\x01 \x01(\x05\x12\x0e\n\x06upload\x18\x02 \x01(\x08\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\x12\x11\n\tencode_ms\x18\x04 \x01(\x01\x12\x13\n\x0btransfer_ms\x18\x05 \x01(\x01\x12\x11\n\tdecode_ms\x18\x06 \x01(\x01\"\x83\x03\n\x0e\x43lassifyResult\x12(\n\x03top\x18\x01 \x03(\x0b\x32\x1b.collabdnn.proto.Prediction\x12-\n\tplacement\x18\x02 \x01(\x0b\x32\x1a.collabdnn.proto.Placement\x12\x12\n\nlatency_ms\x18\x03 \x01(\x01\x12\x10\n\x08\x62ytes_up\x18\x04 \x01(\x03\x12\x12\n\nbytes_down\x18\x05 \x01(\x03\x12\x1d\n\x10mobile_energy_mj\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x66\x61llback\x18\x07 \x01(\x08\x12*\n\x05units\x18\x08 \x03(\x0b\x32\x1b.collabdnn.proto.UnitTiming\x12,\n\ttransfers\x18\t \x03(\x0b\x32\x19.collabdnn.proto.Transfer\x12\'\n\x06logits\x18\n \x01(\x0b\x32\x17.collabdnn.proto.Tensor\x12\x15\n\remulated_link\x18\x0b \x01(\x08\x42\x13\n\x11_mobile_energy_mj\"A\n\rClassifyReply\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.collabdnn.proto.ClassifyResult\"V\n\x04Plan\x12-\n\tplacement\x18\x01 \x01(\x0b\x32\x1a.collabdnn.proto.Placement\x12\x0f\n\x07plan_id\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"\x10\n\x0eGetPlanRequest\"\xd1\x01\n\nMobileInfo\x12*\n\x04info\x18\x01 \x01(\x0b\x32\x1c.collabdnn.proto.ServiceInfo\x12\x15\n\rcloud_address\x18\x02 \x01(\t\x12\x13\n\x0b\x63loud_state\x18\x03 \x01(\t\x12#\n\x04plan\x18\x04 \x01(\x0b\x32\x15.collabdnn.proto.Plan\x12+\n\x04link\x18\x05 \x01(\x0b\x32\x1d.collabdnn.proto.LinkEstimate\x12\x19\n\x11scheduler_address\x18\x06 \x01(\t2\xe5\x02\n\x0bMobileAgent\x12L\n\x08\x43lassify\x12 .collabdnn.proto.ClassifyRequest\x1a\x1e.collabdnn.proto.ClassifyReply\x12\x37\n\x07SetPlan\x12\x15.collabdnn.proto.Plan\x1a\x15.collabdnn.proto.Plan\x12\x41\n\x07GetPlan\x12\x1f.collabdnn.proto.GetPlanRequest\x1a\x15.collabdnn.proto.Plan\x12\x41\n\x04Info\x12\x1c.collabdnn.proto.InfoRequest\x1a\x1b.collabdnn.proto.MobileInfo\x12I\n\x07Profile\x12\x1f.collabdnn.proto.ProfileRequest\x1a\x1d.collabdnn.proto.ProfileReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!collabdnn/wire/proto/mobile.proto\x12\x0f\x63ollabdnn.proto\x1a collabdnn/wire/proto/cloud.proto\x1a!collabdnn/wire/proto/common.proto\x1a!collabdnn/wire/proto/tensor.proto\"\xe3\x01\n\x0f\x43lassifyRequest\x12\x0e\n\x06images\x18\x01 \x03(\x0c\x12-\n\tplacement\x18\x02 \x01(\x0b\x32\x1a.collabdnn.proto.Placement\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x15\n\rreturn_logits\x18\x04 \x01(\x08\x12<\n\x06\x63odecs\x18\x05 \x03(\x0b\x32,.collabdnn.proto.ClassifyRequest.CodecsEntry\x1a-\n\x0b\x43odecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\nPrediction\x12\x13\n\x0b\x63lass_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x13\n\x0bprobability\x18\x03 \x01(\x01\"\xb4\x01\n\nUnitTiming\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x08platform\x18\x03 \x01(\x0e\x32\x19.collabdnn.proto.Platform\x12\x12\n\ncompute_ms\x18\x04 \x01(\x01\x12\x11\n\tencode_ms\x18\x05 \x01(\x01\x12\x13\n\x0btransfer_ms\x18\x06 \x01(\x01\x12\x11\n\tdecode_ms\x18\x07 \x01(\x01\x12\r\n\x05\x62ytes\x18\x08 \x01(\x03\"x\n\x08Transfer\x12\x12\n\nafter_unit\x18\x01 \x01(\x05\x12\x0e\n\x06upload\x18\x02 \x01(\x08\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\x12\x11\n\tencode_ms\x18\x04 \x01(\x01\x12\x13\n\x0btransfer_ms\x18\x05 \x01(\x01\x12\x11\n\tdecode_ms\x18\x06 \x01(\x01\"\x83\x03\n\x0e\x43lassifyResult\x12(\n\x03top\x18\x01 \x03(\x0b\x32\x1b.collabdnn.proto.Prediction\x12-\n\tplacement\x18\x02 \x01(\x0b\x32\x1a.collabdnn.proto.Placement\x12\x12\n\nlatency_ms\x18\x03 \x01(\x01\x12\x10\n\x08\x62ytes_up\x18\x04 \x01(\x03\x12\x12\n\nbytes_down\x18\x05 \x01(\x03\x12\x1d\n\x10mobile_energy_mj\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x66\x61llback\x18\x07 \x01(\x08\x12*\n\x05units\x18\x08 \x03(\x0b\x32\x1b.collabdnn.proto.UnitTiming\x12,\n\ttransfers\x18\t \x03(\x0b\x32\x19.collabdnn.proto.Transfer\x12\'\n\x06logits\x18\n \x01(\x0b\x32\x17.collabdnn.proto.Tensor\x12\x15\n\remulated_link\x18\x0b \x01(\x08\x42\x13\n\x11_mobile_energy_mj\"A\n\rClassifyReply\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.collabdnn.proto.ClassifyResult\"\xb8\x01\n\x04Plan\x12-\n\tplacement\x18\x01 \x01(\x0b\x32\x1a.collabdnn.proto.Placement\x12\x0f\n\x07plan_id\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x31\n\x06\x63odecs\x18\x04 \x03(\x0b\x32!.collabdnn.proto.Plan.CodecsEntry\x1a-\n\x0b\x43odecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x10\n\x0eGetPlanRequest\"\xd1\x01\n\nMobileInfo\x12*\n\x04info\x18\x01 \x01(\x0b\x32\x1c.collabdnn.proto.ServiceInfo\x12\x15\n\rcloud_address\x18\x02 \x01(\t\x12\x13\n\x0b\x63loud_state\x18\x03 \x01(\t\x12#\n\x04plan\x18\x04 \x01(\x0b\x32\x15.collabdnn.proto.Plan\x12+\n\x04link\x18\x05 \x01(\x0b\x32\x1d.collabdnn.proto.LinkEstimate\x12\x19\n\x11scheduler_address\x18\x06 \x01(\t2\xe5\x02\n\x0bMobileAgent\x12L\n\x08\x43lassify\x12 .collabdnn.proto.ClassifyRequest\x1a\x1e.collabdnn.proto.ClassifyReply\x12\x37\n\x07SetPlan\x12\x15.collabdnn.proto.Plan\x1a\x15.collabdnn.proto.Plan\x12\x41\n\x07GetPlan\x12\x1f.collabdnn.proto.GetPlanRequest\x1a\x15.collabdnn.proto.Plan\x12\x41\n\x04Info\x12\x1c.collabdnn.proto.InfoRequest\x1a\x1b.collabdnn.proto.MobileInfo\x12I\n\x07Profile\x12\x1f.collabdnn.proto.ProfileRequest\x1a\x1d.collabdnn.proto.ProfileReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'collabdnn.wire.proto.mobile_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CLASSIFYREQUEST']._serialized_start=158
-  _globals['_CLASSIFYREQUEST']._serialized_end=276
-  _globals['_PREDICTION']._serialized_start=278
-  _globals['_PREDICTION']._serialized_end=347
-  _globals['_UNITTIMING']._serialized_start=350
-  _globals['_UNITTIMING']._serialized_end=530
-  _globals['_TRANSFER']._serialized_start=532
-  _globals['_TRANSFER']._serialized_end=652
-  _globals['_CLASSIFYRESULT']._serialized_start=655
-  _globals['_CLASSIFYRESULT']._serialized_end=1042
-  _globals['_CLASSIFYREPLY']._serialized_start=1044
-  _globals['_CLASSIFYREPLY']._serialized_end=1109
-  _globals['_PLAN']._serialized_start=1111
-  _globals['_PLAN']._serialized_end=1197
-  _globals['_GETPLANREQUEST']._serialized_start=1199
-  _globals['_GETPLANREQUEST']._serialized_end=1215
-  _globals['_MOBILEINFO']._serialized_start=1218
-  _globals['_MOBILEINFO']._serialized_end=1427
-  _globals['_MOBILEAGENT']._serialized_start=1430
-  _globals['_MOBILEAGENT']._serialized_end=1787
+  _globals['_CLASSIFYREQUEST_CODECSENTRY']._loaded_options = None
+  _globals['_CLASSIFYREQUEST_CODECSENTRY']._serialized_options = b'8\001'
+  _globals['_PLAN_CODECSENTRY']._loaded_options = None
+  _globals['_PLAN_CODECSENTRY']._serialized_options = b'8\001'
+  _globals['_CLASSIFYREQUEST']._serialized_start=159
+  _globals['_CLASSIFYREQUEST']._serialized_end=386
+  _globals['_CLASSIFYREQUEST_CODECSENTRY']._serialized_start=341
+  _globals['_CLASSIFYREQUEST_CODECSENTRY']._serialized_end=386
+  _globals['_PREDICTION']._serialized_start=388
+  _globals['_PREDICTION']._serialized_end=457
+  _globals['_UNITTIMING']._serialized_start=460
+  _globals['_UNITTIMING']._serialized_end=640
+  _globals['_TRANSFER']._serialized_start=642
+  _globals['_TRANSFER']._serialized_end=762
+  _globals['_CLASSIFYRESULT']._serialized_start=765
+  _globals['_CLASSIFYRESULT']._serialized_end=1152
+  _globals['_CLASSIFYREPLY']._serialized_start=1154
+  _globals['_CLASSIFYREPLY']._serialized_end=1219
+  _globals['_PLAN']._serialized_start=1222
+  _globals['_PLAN']._serialized_end=1406
+  _globals['_PLAN_CODECSENTRY']._serialized_start=341
+  _globals['_PLAN_CODECSENTRY']._serialized_end=386
+  _globals['_GETPLANREQUEST']._serialized_start=1408
+  _globals['_GETPLANREQUEST']._serialized_end=1424
+  _globals['_MOBILEINFO']._serialized_start=1427
+  _globals['_MOBILEINFO']._serialized_end=1636
+  _globals['_MOBILEAGENT']._serialized_start=1639
+  _globals['_MOBILEAGENT']._serialized_end=1996
 # @@protoc_insertion_point(module_scope)

@@ -10,16 +10,25 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("images", "placement", "top_k", "return_logits")
+    __slots__ = ("images", "placement", "top_k", "return_logits", "codecs")
+    class CodecsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: str
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[str] = ...) -> None: ...
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     RETURN_LOGITS_FIELD_NUMBER: _ClassVar[int]
+    CODECS_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedScalarFieldContainer[bytes]
     placement: _common_pb2.Placement
     top_k: int
     return_logits: bool
-    def __init__(self, images: _Optional[_Iterable[bytes]] = ..., placement: _Optional[_Union[_common_pb2.Placement, _Mapping]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ...) -> None: ...
+    codecs: _containers.ScalarMap[int, str]
+    def __init__(self, images: _Optional[_Iterable[bytes]] = ..., placement: _Optional[_Union[_common_pb2.Placement, _Mapping]] = ..., top_k: _Optional[int] = ..., return_logits: _Optional[bool] = ..., codecs: _Optional[_Mapping[int, str]] = ...) -> None: ...
 
 class Prediction(_message.Message):
     __slots__ = ("class_index", "label", "probability")
@@ -100,14 +109,23 @@ class ClassifyReply(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ClassifyResult, _Mapping]]] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("placement", "plan_id", "source")
+    __slots__ = ("placement", "plan_id", "source", "codecs")
+    class CodecsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: str
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[str] = ...) -> None: ...
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CODECS_FIELD_NUMBER: _ClassVar[int]
     placement: _common_pb2.Placement
     plan_id: str
     source: str
-    def __init__(self, placement: _Optional[_Union[_common_pb2.Placement, _Mapping]] = ..., plan_id: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+    codecs: _containers.ScalarMap[int, str]
+    def __init__(self, placement: _Optional[_Union[_common_pb2.Placement, _Mapping]] = ..., plan_id: _Optional[str] = ..., source: _Optional[str] = ..., codecs: _Optional[_Mapping[int, str]] = ...) -> None: ...
 
 class GetPlanRequest(_message.Message):
     __slots__ = ()

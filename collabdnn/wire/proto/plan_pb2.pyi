@@ -32,20 +32,22 @@ class UnitBreakdown(_message.Message):
     def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., platform: _Optional[_Union[_common_pb2.Platform, str]] = ..., compute_ms: _Optional[float] = ..., energy_mj: _Optional[float] = ...) -> None: ...
 
 class TransferBreakdown(_message.Message):
-    __slots__ = ("boundary", "after_unit", "direction", "bytes", "ms", "energy_mj")
+    __slots__ = ("boundary", "after_unit", "direction", "bytes", "ms", "energy_mj", "codec")
     BOUNDARY_FIELD_NUMBER: _ClassVar[int]
     AFTER_UNIT_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     BYTES_FIELD_NUMBER: _ClassVar[int]
     MS_FIELD_NUMBER: _ClassVar[int]
     ENERGY_MJ_FIELD_NUMBER: _ClassVar[int]
+    CODEC_FIELD_NUMBER: _ClassVar[int]
     boundary: int
     after_unit: str
     direction: Direction
     bytes: int
     ms: float
     energy_mj: float
-    def __init__(self, boundary: _Optional[int] = ..., after_unit: _Optional[str] = ..., direction: _Optional[_Union[Direction, str]] = ..., bytes: _Optional[int] = ..., ms: _Optional[float] = ..., energy_mj: _Optional[float] = ...) -> None: ...
+    codec: str
+    def __init__(self, boundary: _Optional[int] = ..., after_unit: _Optional[str] = ..., direction: _Optional[_Union[Direction, str]] = ..., bytes: _Optional[int] = ..., ms: _Optional[float] = ..., energy_mj: _Optional[float] = ..., codec: _Optional[str] = ...) -> None: ...
 
 class Cost(_message.Message):
     __slots__ = ("latency_ms", "mobile_energy_mj", "units", "transfers")

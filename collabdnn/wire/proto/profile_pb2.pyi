@@ -21,7 +21,7 @@ class LatencyStats(_message.Message):
     def __init__(self, median: _Optional[float] = ..., p10: _Optional[float] = ..., p90: _Optional[float] = ..., repeats: _Optional[int] = ...) -> None: ...
 
 class UnitProfile(_message.Message):
-    __slots__ = ("index", "name", "kind", "flops", "params", "latency_ms", "output_bytes", "encoded_bytes", "encode_ms", "decode_ms")
+    __slots__ = ("index", "name", "kind", "flops", "params", "latency_ms", "output_bytes", "encoded_bytes", "encode_ms", "decode_ms", "codecs")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class UnitProfile(_message.Message):
     ENCODED_BYTES_FIELD_NUMBER: _ClassVar[int]
     ENCODE_MS_FIELD_NUMBER: _ClassVar[int]
     DECODE_MS_FIELD_NUMBER: _ClassVar[int]
+    CODECS_FIELD_NUMBER: _ClassVar[int]
     index: int
     name: str
     kind: str
@@ -42,7 +43,22 @@ class UnitProfile(_message.Message):
     encoded_bytes: int
     encode_ms: float
     decode_ms: float
-    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., flops: _Optional[int] = ..., params: _Optional[int] = ..., latency_ms: _Optional[_Union[LatencyStats, _Mapping]] = ..., output_bytes: _Optional[int] = ..., encoded_bytes: _Optional[int] = ..., encode_ms: _Optional[float] = ..., decode_ms: _Optional[float] = ...) -> None: ...
+    codecs: _containers.RepeatedCompositeFieldContainer[CodecFigures]
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., flops: _Optional[int] = ..., params: _Optional[int] = ..., latency_ms: _Optional[_Union[LatencyStats, _Mapping]] = ..., output_bytes: _Optional[int] = ..., encoded_bytes: _Optional[int] = ..., encode_ms: _Optional[float] = ..., decode_ms: _Optional[float] = ..., codecs: _Optional[_Iterable[_Union[CodecFigures, _Mapping]]] = ...) -> None: ...
+
+class CodecFigures(_message.Message):
+    __slots__ = ("name", "encoded_bytes", "encode_ms", "decode_ms", "crop_ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENCODED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ENCODE_MS_FIELD_NUMBER: _ClassVar[int]
+    DECODE_MS_FIELD_NUMBER: _ClassVar[int]
+    CROP_MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    encoded_bytes: int
+    encode_ms: float
+    decode_ms: float
+    crop_ms: float
+    def __init__(self, name: _Optional[str] = ..., encoded_bytes: _Optional[int] = ..., encode_ms: _Optional[float] = ..., decode_ms: _Optional[float] = ..., crop_ms: _Optional[float] = ...) -> None: ...
 
 class FactValue(_message.Message):
     __slots__ = ("null", "flag", "integer", "number", "text", "list", "facts")
@@ -83,7 +99,7 @@ class Fact(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[FactValue, _Mapping]] = ...) -> None: ...
 
 class Profile(_message.Message):
-    __slots__ = ("schema", "side", "model", "weights_hash", "device", "threads", "batch_size", "created", "host", "codec", "input_bytes", "units")
+    __slots__ = ("schema", "side", "model", "weights_hash", "device", "threads", "batch_size", "created", "host", "codec", "input_bytes", "units", "input_codecs")
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +112,7 @@ class Profile(_message.Message):
     CODEC_FIELD_NUMBER: _ClassVar[int]
     INPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
     UNITS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_CODECS_FIELD_NUMBER: _ClassVar[int]
     schema: str
     side: _common_pb2.Platform
     model: str
@@ -108,4 +125,5 @@ class Profile(_message.Message):
     codec: _tensor_pb2.CodecOptions
     input_bytes: int
     units: _containers.RepeatedCompositeFieldContainer[UnitProfile]
-    def __init__(self, schema: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Platform, str]] = ..., model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., device: _Optional[str] = ..., threads: _Optional[int] = ..., batch_size: _Optional[int] = ..., created: _Optional[str] = ..., host: _Optional[_Union[Facts, _Mapping]] = ..., codec: _Optional[_Union[_tensor_pb2.CodecOptions, _Mapping]] = ..., input_bytes: _Optional[int] = ..., units: _Optional[_Iterable[_Union[UnitProfile, _Mapping]]] = ...) -> None: ...
+    input_codecs: _containers.RepeatedCompositeFieldContainer[CodecFigures]
+    def __init__(self, schema: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Platform, str]] = ..., model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., device: _Optional[str] = ..., threads: _Optional[int] = ..., batch_size: _Optional[int] = ..., created: _Optional[str] = ..., host: _Optional[_Union[Facts, _Mapping]] = ..., codec: _Optional[_Union[_tensor_pb2.CodecOptions, _Mapping]] = ..., input_bytes: _Optional[int] = ..., units: _Optional[_Iterable[_Union[UnitProfile, _Mapping]]] = ..., input_codecs: _Optional[_Iterable[_Union[CodecFigures, _Mapping]]] = ...) -> None: ...

@@ -10,6 +10,7 @@ from typing import Any
 from collabdnn.measure.profile_service import ProfileQuery, ProfileSettings
 from collabdnn.planning.profiles import (
     Codec,
+    CodecFigures,
     LatencyStats,
     Profile,
     ProfileError,
@@ -45,6 +46,9 @@ def execute_request_to_proto(request: ExecuteRequest) -> cloud_pb2.ExecuteReques
     elif request.images is not None:
         message.images.SetInParent()
         message.images.images.extend(request.images)
+    elif request.crops is not None:
+        message.crops.SetInParent()
+        message.crops.images.extend(request.crops)
     return message
 
 
@@ -59,6 +63,7 @@ def execute_request_from_proto(message: cloud_pb2.ExecuteRequest) -> ExecuteRequ
         reply_codec=codec_from_proto(message.reply_codec),
         tensor=bytes(message.tensor.frame) if kind == "tensor" else None,
         images=tuple(bytes(b) for b in message.images.images) if kind == "images" else None,
+        crops=tuple(bytes(b) for b in message.crops.images) if kind == "crops" else None,
         request_id=message.request_id,
     )
 
@@ -155,6 +160,7 @@ def profile_to_proto(profile: Profile) -> ProfileMessage:
         codec=tensor_pb2.CodecOptions(level=profile.codec.level, shuffle=profile.codec.shuffle),
         input_bytes=profile.input_bytes,
         units=[_unit_profile_to_proto(u) for u in profile.units],
+        input_codecs=[_figures_to_proto(c) for c in profile.input_codecs],
     )
 
 
@@ -177,6 +183,7 @@ def profile_from_proto(message: ProfileMessage) -> Profile:
         codec=Codec(level=message.codec.level, shuffle=message.codec.shuffle),
         input_bytes=message.input_bytes,
         units=tuple(_unit_profile_from_proto(u) for u in message.units),
+        input_codecs=tuple(_figures_from_proto(c) for c in message.input_codecs),
     )
 
 
@@ -195,6 +202,7 @@ def _unit_profile_to_proto(unit: UnitProfile) -> profile_pb2.UnitProfile:
         encoded_bytes=unit.encoded_bytes,
         encode_ms=unit.encode_ms,
         decode_ms=unit.decode_ms,
+        codecs=[_figures_to_proto(c) for c in unit.codecs],
     )
 
 
@@ -211,6 +219,23 @@ def _unit_profile_from_proto(message: profile_pb2.UnitProfile) -> UnitProfile:
         encoded_bytes=message.encoded_bytes,
         encode_ms=message.encode_ms,
         decode_ms=message.decode_ms,
+        codecs=tuple(_figures_from_proto(c) for c in message.codecs),
+    )
+
+
+def _figures_to_proto(figures: CodecFigures) -> profile_pb2.CodecFigures:
+    return profile_pb2.CodecFigures(
+        name=figures.name,
+        encoded_bytes=figures.encoded_bytes,
+        encode_ms=figures.encode_ms,
+        decode_ms=figures.decode_ms,
+        crop_ms=figures.crop_ms,
+    )
+
+
+def _figures_from_proto(message: profile_pb2.CodecFigures) -> CodecFigures:
+    return CodecFigures(
+        message.name, message.encoded_bytes, message.encode_ms, message.decode_ms, message.crop_ms
     )
 
 

@@ -24,7 +24,10 @@ from collabdnn.wire.serde.common import (
 
 def classify_request_to_proto(request: ClassifyRequest) -> mobile_pb2.ClassifyRequest:
     message = mobile_pb2.ClassifyRequest(
-        images=list(request.images), top_k=request.top_k, return_logits=request.return_logits
+        images=list(request.images),
+        top_k=request.top_k,
+        return_logits=request.return_logits,
+        codecs=dict(request.codecs),
     )
     if request.placement is not None:
         message.placement.CopyFrom(placement_to_proto(request.placement))
@@ -38,6 +41,7 @@ def classify_request_from_proto(message: mobile_pb2.ClassifyRequest) -> Classify
         placement=placement_from_proto(message.placement),
         top_k=message.top_k,
         return_logits=message.return_logits,
+        codecs=tuple(sorted(message.codecs.items())),
     )
 
 
@@ -142,7 +146,10 @@ def _sides(placement: Placement | None, num_units: int) -> tuple[Side, ...]:
 
 def assigned_plan_to_proto(plan: AssignedPlan) -> mobile_pb2.Plan:
     return mobile_pb2.Plan(
-        placement=placement_to_proto(plan.placement), plan_id=plan.plan_id, source=plan.source
+        placement=placement_to_proto(plan.placement),
+        plan_id=plan.plan_id,
+        source=plan.source,
+        codecs=dict(plan.codecs),
     )
 
 
@@ -151,7 +158,9 @@ def assigned_plan_from_proto(message: mobile_pb2.Plan) -> AssignedPlan:
     placement = placement_from_proto(message.placement)
     if placement is None:
         raise PlacementError("a plan needs a placement")
-    return AssignedPlan(placement, message.plan_id, message.source)
+    return AssignedPlan(
+        placement, message.plan_id, message.source, tuple(sorted(message.codecs.items()))
+    )
 
 
 def agent_info_to_proto(info: AgentInfo) -> mobile_pb2.MobileInfo:

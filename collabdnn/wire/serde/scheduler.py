@@ -110,6 +110,7 @@ def _cost_to_proto(cost: Cost) -> plan_pb2.Cost:
                 bytes=t.bytes,
                 ms=t.ms,
                 energy_mj=t.energy_mj,
+                codec=t.codec,
             )
             for t in cost.transfers
         ],
@@ -132,6 +133,7 @@ def _cost_from_proto(message: plan_pb2.Cost) -> Cost:
                 t.bytes,
                 t.ms,
                 t.energy_mj,
+                t.codec,
             )
             for t in message.transfers
         ),
