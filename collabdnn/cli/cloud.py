@@ -13,6 +13,7 @@ from collabdnn.cli._service_args import (
     positive_float,
     positive_int,
 )
+from collabdnn.cli._training_args import add_checkpoint_dir_arg
 from collabdnn.cli._work_args import add_work_limit_args, work_limits_from_args
 
 LOG_LEVEL = logging.INFO  # a service says what it does
@@ -44,6 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_image_limit_args(parser)
     add_work_limit_args(parser)
+    add_checkpoint_dir_arg(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         max_side=args.max_side,
         max_aspect=args.max_aspect,
         limits=work_limits_from_args(args),
+        checkpoint_dir=args.checkpoint_dir,
         security=config_from_args(args),
     )
     return serve(config, on_bound=announce)

@@ -37,7 +37,8 @@ from collabdnn.model.split_model import SplitModel
 from collabdnn.model.weights import entry_digest
 from collabdnn.placement import Side
 from collabdnn.training.hashing import entry_owners, unit_entries, unit_hashes, unit_parameters
-from collabdnn.training.optim import OptimizerConfig, build_optimizer
+from collabdnn.training.optim import build_optimizer
+from collabdnn.training.spec import OptimizerConfig
 
 
 @dataclass

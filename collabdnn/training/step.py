@@ -30,43 +30,12 @@ import torch.nn.functional as F
 from collabdnn.codec import DEFAULT_MAX_BYTES, CodecConfig, decode, encode
 from collabdnn.errors import TensorMismatchError, TrainingStateError
 from collabdnn.placement import Side, segments
-from collabdnn.training.optim import OptimizerConfig
 from collabdnn.training.side import SideTrainer
+from collabdnn.training.spec import StepResult
 
 log = logging.getLogger(__name__)
 
 CloudInput = bytes | tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class TrainingSpec:
-    """What both sides agree on before a run: the model and the weights it starts from
-    (by hash), one side per unit, the optimizer and the run's seed (dropout)."""
-
-    model: str
-    weights_hash: str
-    placement: str  # one letter M/C per unit
-    optimizer: OptimizerConfig
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class StepResult:
-    step: int
-    loss: float
-    ms: float
-    bytes_up: int
-    bytes_down: int
-    attempts: int = 1
-
-    def to_json(self) -> dict[str, float | int]:
-        return {
-            "step": self.step,
-            "loss": self.loss,
-            "ms": round(self.ms, 3),
-            "bytes_up": self.bytes_up,
-            "bytes_down": self.bytes_down,
-        }
 
 
 class RemoteSide(Protocol):
@@ -89,8 +58,9 @@ class RemoteSide(Protocol):
         ...
 
 
-class StepFailed(Exception):
-    """A step failed on every attempt; neither side applied it."""
+class StepFailed(TrainingStateError):
+    """A step failed on every attempt (neither side applied it), or the cloud's commit
+    ended with its outcome unknown (the run cannot go on)."""
 
 
 @dataclass
