@@ -62,7 +62,7 @@ from collabdnn.wire.status import Ready, rpc
 if TYPE_CHECKING:
     from cloud_server.cloud import Cloud
     from collabdnn.transport.admission import Admission
-    from collabdnn.wire.proto import training_pb2
+    from collabdnn.wire import messages
 
 log = logging.getLogger(__name__)
 
@@ -320,15 +320,15 @@ class TrainingServicer(training_pb2_grpc.CloudTrainingServicer):
 
     @rpc("BeginTraining")
     def BeginTraining(
-        self, request: training_pb2.BeginTrainingRequest, context: grpc.ServicerContext
-    ) -> training_pb2.TrainingState:
+        self, request: messages.BeginTrainingRequest, context: grpc.ServicerContext
+    ) -> messages.TrainingState:
         call = serde.begin_training_from_proto(request)
         return serde.training_state_to_proto(self.sessions.begin(call))
 
     @rpc("TrainForward")
     def TrainForward(
-        self, request: training_pb2.TrainForwardRequest, context: grpc.ServicerContext
-    ) -> training_pb2.TrainTensorReply:
+        self, request: messages.TrainForwardRequest, context: grpc.ServicerContext
+    ) -> messages.TrainTensorReply:
         call = serde.train_forward_from_proto(request)
         check = stop_check(context, self.halt)
         with self.admission.admit(context, "TrainForward", check):
@@ -337,8 +337,8 @@ class TrainingServicer(training_pb2_grpc.CloudTrainingServicer):
 
     @rpc("TrainBackward")
     def TrainBackward(
-        self, request: training_pb2.TrainBackwardRequest, context: grpc.ServicerContext
-    ) -> training_pb2.TrainTensorReply:
+        self, request: messages.TrainBackwardRequest, context: grpc.ServicerContext
+    ) -> messages.TrainTensorReply:
         call = serde.train_backward_from_proto(request)
         check = stop_check(context, self.halt)
         with self.admission.admit(context, "TrainBackward", check):
@@ -347,21 +347,21 @@ class TrainingServicer(training_pb2_grpc.CloudTrainingServicer):
 
     @rpc("CommitStep")
     def CommitStep(
-        self, request: training_pb2.StepRequest, context: grpc.ServicerContext
-    ) -> training_pb2.TrainingState:
+        self, request: messages.StepRequest, context: grpc.ServicerContext
+    ) -> messages.TrainingState:
         state = self.sessions.commit(serde.step_call_from_proto(request))
         return serde.training_state_to_proto(state)
 
     @rpc("AbortStep")
     def AbortStep(
-        self, request: training_pb2.StepRequest, context: grpc.ServicerContext
-    ) -> training_pb2.TrainingState:
+        self, request: messages.StepRequest, context: grpc.ServicerContext
+    ) -> messages.TrainingState:
         state = self.sessions.abort(serde.step_call_from_proto(request))
         return serde.training_state_to_proto(state)
 
     @rpc("TrainingStatus")
     def TrainingStatus(
-        self, request: training_pb2.TrainingStatusRequest, context: grpc.ServicerContext
-    ) -> training_pb2.TrainingState:
+        self, request: messages.TrainingStatusRequest, context: grpc.ServicerContext
+    ) -> messages.TrainingState:
         state = self.sessions.status(serde.status_request_from_proto(request))
         return serde.training_state_to_proto(state)

@@ -62,7 +62,7 @@ from collabdnn.wire.status import rpc
 from collabdnn.wire.training_stubs import CloudTrainingStub
 
 if TYPE_CHECKING:
-    from collabdnn.wire.proto import training_pb2
+    from collabdnn.wire import messages
     from mobile_agent.agent import MobileAgent
 
 log = logging.getLogger(__name__)
@@ -278,21 +278,21 @@ class TrainerServicer(training_pb2_grpc.MobileTrainingServicer):
 
     @rpc("StartTraining", "the cloud")
     def StartTraining(
-        self, request: training_pb2.StartTrainingRequest, context: grpc.ServicerContext
-    ) -> training_pb2.TrainingRun:
+        self, request: messages.StartTrainingRequest, context: grpc.ServicerContext
+    ) -> messages.TrainingRun:
         run = self.training.start(serde.start_training_from_proto(request))
         return serde.training_run_to_proto(run)
 
     @rpc("TrainStep", "the cloud")
     def TrainStep(
-        self, request: training_pb2.TrainStepRequest, context: grpc.ServicerContext
-    ) -> training_pb2.TrainStepReply:
+        self, request: messages.TrainStepRequest, context: grpc.ServicerContext
+    ) -> messages.TrainStepReply:
         result = self.training.step(serde.train_step_from_proto(request))
         return serde.step_result_to_proto(result)
 
     @rpc("FinishTraining", "the cloud")
     def FinishTraining(
-        self, request: training_pb2.FinishTrainingRequest, context: grpc.ServicerContext
-    ) -> training_pb2.TrainingResult:
+        self, request: messages.FinishTrainingRequest, context: grpc.ServicerContext
+    ) -> messages.TrainingResult:
         result = self.training.finish(serde.finish_training_from_proto(request))
         return serde.training_result_to_proto(result)

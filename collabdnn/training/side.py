@@ -210,9 +210,9 @@ class SideTrainer:
         is a no-op (a retried commit). Returns the last committed step."""
         if step == self.step and self._in_flight is None:
             return self.step
-        if self._in_flight is None:
-            self._enter(step)  # a side that ran no unit of this step still counts it
-        self._check_step(step)
+        if self._in_flight is None and not self.owned:
+            self._enter(step)  # a side that holds no unit still counts the step
+        self._check_step(step)  # not staged (never run, or aborted): refused
         if self._saved:
             raise TrainingStateError(
                 f"step {step}: units from {sorted(self._saved)} have not run backward; "

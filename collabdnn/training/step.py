@@ -176,6 +176,9 @@ class StepDriver:
                     return False
                 except Exception as exc:
                     if not self.transient(exc) or attempt == self.attempts:
+                        # the phone does not apply it; the abort reaches the cloud too
+                        # when it can (then neither side has applied the step)
+                        self._abort(step)
                         raise StepFailed(
                             f"step {step}: the cloud's commit failed ({exc}); whether it "
                             "applied the step is unknown, so this run stops here (resume "

@@ -1,0 +1,240 @@
+"""Split training over real gRPC servers in this process: a cloud and an agent on port 0
+(tiny_cnn, one thread), driven by the training client and by ``collabdnn train``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import torch
+
+from cloud_server.cloud import Cloud
+from cloud_server.server import CloudConfig
+from cloud_server.server import create_server as cloud_server
+from cloud_server.training import TrainingSessions, TrainingSettings
+from collabdnn.codec import encode
+from collabdnn.errors import CancelledError, TrainingStateError
+from collabdnn.model.split_model import SplitModel, load_model
+from collabdnn.training.spec import (
+    BeginTraining,
+    OptimizerConfig,
+    StartTraining,
+    StatusRequest,
+    StepCall,
+    TrainForward,
+    TrainingSpec,
+)
+from collabdnn.transport.channels import open_channel
+from collabdnn.wire.stubs import CloudStub
+from collabdnn.wire.training_stubs import CloudTrainingStub
+from mobile_agent.server import MobileConfig
+from mobile_agent.server import create_server as agent_server
+from mobile_agent.train_client import train
+from tests.unit.test_training import TINY, _image_folder
+
+SGD = OptimizerConfig("sgd", 0.05)
+
+
+def _wait_ready(address: str) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with open_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)  # NOT_SERVING while the model loads
+        for _ in range(300):
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=5, wait_for_ready=True)
+                if reply.status != health_pb2.HealthCheckResponse.SERVING:
+                    time.sleep(0.05)
+                    continue
+                return
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                time.sleep(0.05)
+    raise AssertionError(f"{address} never became ready")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    root = tmp_path_factory.mktemp("training")
+    cloud, cloud_port = cloud_server(
+        CloudConfig(model=TINY, threads=1, port=0, checkpoint_dir=str(root / "cloud"))
+    )
+    cloud.start()
+    # one at a time: seeded weights are drawn from torch's one global generator
+    _wait_ready(f"127.0.0.1:{cloud_port}")
+    agent, agent_port = agent_server(
+        MobileConfig(
+            model=TINY,
+            threads=1,
+            port=0,
+            cloud=f"127.0.0.1:{cloud_port}",
+            checkpoint_dir=str(root / "mobile"),
+        )
+    )
+    agent.start()
+    addresses = {"cloud": f"127.0.0.1:{cloud_port}", "agent": f"127.0.0.1:{agent_port}"}
+    _wait_ready(addresses["agent"])
+    try:
+        yield addresses
+    finally:
+        agent.stop(0)
+        cloud.stop(0)
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[bytes]:
+    from tests.common import SAMPLES
+
+    return [p.read_bytes() for p in sorted(SAMPLES.iterdir()) if p.suffix in {".png", ".jpg"}]
+
+
+def test_split_training_over_grpc_equals_local_and_inference_loads_it(stack, photos) -> None:
+    batches = [(photos, [0, 1, 2, 3])] * 3
+    runs = {}
+    for spec in ("mobile", "MMMCCMMM", "CCCCCCCM"):
+        run, steps, final = train(
+            stack["agent"], batches, StartTraining(spec, SGD, seed=3), checkpoint=True
+        )
+        runs[spec] = ([s.loss for s in steps], final.weights_hash)
+        assert final.global_checkpoint, spec
+        assert load_model(TINY, final.global_checkpoint).weights_hash == final.weights_hash
+        if spec != "mobile":
+            assert all(s.bytes_up > 0 and s.bytes_down > 0 for s in steps)
+            assert final.cloud is not None and Path(final.cloud.checkpoint).is_file()
+    assert runs["MMMCCMMM"] == runs["mobile"] == runs["CCCCCCCM"]
+    # both services still serve inference with the weights they loaded
+    with open_channel(stack["cloud"]) as channel:
+        info = CloudStub(channel).info(timeout=10)
+    assert info.weights_hash == run.weights_hash != final.weights_hash
+
+
+def test_the_train_command_prints_json_and_counts_skipped_images(
+    stack, photos, tmp_path, capsys
+) -> None:
+    from collabdnn.cli import main
+
+    folder = _image_folder(tmp_path, photos)
+    argv = ["train", "--insecure", "--agent", stack["agent"], "--data", str(folder)]
+    argv += ["--steps", "2"]
+    argv += ["--batch-size", "4", "--lr", "0.01", "--optimizer", "adam"]
+    assert main([*argv, "--placement", "MMMCCMMM", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [s["step"] for s in out["steps"]] == [1, 2]
+    assert set(out["steps"][0]) == {"step", "loss", "ms", "bytes_up", "bytes_down"}
+    assert out["skipped"] == 3 and out["images"] == 8 and out["placement"] == "MMMCCMMM"
+    # without --placement: the agent's plan (mobile here), and lines instead of JSON
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "step 2: loss" in captured.out and "weights hash after 2 steps" in captured.out
+    assert "the agent's plan" in captured.err
+
+
+def test_the_cloud_refuses_other_weights_and_calls_out_of_turn(stack, photos) -> None:
+    with open_channel(stack["cloud"]) as channel:
+        stub = CloudTrainingStub(channel)
+        model = load_model(TINY, "seed:0")
+        spec = TrainingSpec(TINY, model.weights_hash, "MMMCCMMM", SGD)
+
+        def refused(call, code: grpc.StatusCode, text: str) -> None:
+            with pytest.raises(grpc.RpcError) as caught:
+                call()
+            assert caught.value.code() == code, caught.value.details()
+            assert text in caught.value.details()
+
+        other = TrainingSpec(TINY, "0123456789abcdef", "MMMCCMMM", SGD)
+        refused(
+            lambda: stub.begin(BeginTraining("s1", other), timeout=10),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "from weights '0123456789abcdef'",
+        )
+        alexnet = TrainingSpec("alexnet", model.weights_hash, "mobile", SGD)
+        refused(
+            lambda: stub.begin(BeginTraining("s1", alexnet), timeout=10),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "this server holds",
+        )
+        refused(
+            lambda: stub.commit(StepCall("nobody", 1), timeout=10),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "no training session 'nobody'",
+        )
+        bad_placement = TrainingSpec(TINY, model.weights_hash, "MC", SGD)
+        refused(
+            lambda: stub.begin(BeginTraining("s1", bad_placement), timeout=10),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "letters",
+        )
+        stub.begin(BeginTraining("s1", spec), timeout=10)
+        x = encode(torch.zeros(1, *model.units[2].output_shape[1:]))
+        refused(
+            lambda: stub.forward(TrainForward("s1", 5, 3, 5, x), timeout=10),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "out of order",
+        )
+        big = encode(torch.zeros(9, *model.units[2].output_shape[1:]))
+        refused(
+            lambda: stub.forward(TrainForward("s1", 1, 3, 5, big), timeout=10),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "batch 9",
+        )
+        refused(
+            lambda: stub.commit(StepCall("s1", 1), timeout=10),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "not in flight",
+        )
+        stub.forward(TrainForward("s1", 1, 3, 5, x), timeout=10)
+        stub.begin(BeginTraining("s2", spec), timeout=10)
+        refused(
+            lambda: stub.begin(BeginTraining("s3", spec), timeout=10),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "2 training sessions are open",
+        )
+        for session in ("s1", "s2"):
+            state = stub.status(StatusRequest(session, end=True), timeout=10)
+            assert state.step == 0 and state.digests
+        stub.begin(BeginTraining("s3", spec), timeout=10)  # a place is free again
+        stub.status(StatusRequest("s3", end=True), timeout=10)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> SplitModel:
+    return load_model(TINY, "seed:0")
+
+
+def _session(tiny: SplitModel, **settings: float) -> TrainingSessions:
+    sessions = TrainingSessions(lambda: Cloud(tiny), TrainingSettings(**settings))  # type: ignore[arg-type]
+    spec = TrainingSpec(TINY, tiny.weights_hash, "MMMCCMMM", SGD)
+    sessions.begin(BeginTraining("s", spec))
+    return sessions
+
+
+def test_what_a_step_keeps_is_freed_on_timeout_cancel_and_idle(tiny) -> None:
+    x = encode(torch.zeros(2, *tiny.units[2].output_shape[1:]))
+    forward = TrainForward("s", 1, 3, 5, x)
+
+    sessions = _session(tiny, step_timeout_s=0.0)
+    sessions.forward(forward)
+    trainer = sessions._sessions["s"].trainer
+    assert trainer.saved_bytes > 0
+    sessions.sweep()  # the step's activations outlived step_timeout_s: aborted
+    assert trainer.saved_bytes == 0 and trainer.in_flight is None
+    with pytest.raises(TrainingStateError, match="not in flight"):
+        sessions.commit(StepCall("s", 1))
+
+    sessions = _session(tiny)
+
+    def gone() -> None:
+        raise CancelledError("the caller went away")
+
+    with pytest.raises(CancelledError):
+        sessions.forward(forward, should_stop=gone)
+    assert sessions._sessions["s"].trainer.saved_bytes == 0
+
+    sessions = _session(tiny, idle_timeout_s=0.0)
+    sessions.sweep()
+    assert sessions.count == 0
