@@ -282,3 +282,15 @@ def test_a_commit_whose_outcome_stays_unknown_stops_the_run_unapplied_here(tiny,
     with pytest.raises(StepFailed, match="whether it applied the step is unknown"):
         driver.step(1, photos, [0, 1, 2, 3])
     assert mobile.step == 0 and mobile.in_flight is None
+
+
+def test_the_training_profiler_measures_both_passes_and_gradient_sizes(tiny, photos) -> None:
+    from collabdnn.measure.training_profiler import profile_training
+
+    profile = profile_training(tiny, Side.MOBILE, photos[:2], batch_size=2, repeats=1, warmup=0)
+    units = profile.units
+    assert [u.name for u in units] == [u.name for u in tiny.units]
+    assert units[0].grad_bytes == 0 and all(u.grad_bytes > 0 for u in units[1:])
+    assert all(u.backward_ms > 0 for u in units if u.params)
+    assert profile.batch_size == 2 and profile.input_bytes == len(photos[0]) + len(photos[1])
+    assert weights_hash(tiny.model) == tiny.weights_hash  # measured on a copy
