@@ -7,7 +7,8 @@ stay as they are), unit by unit with each unit's input a fresh leaf, exactly as
 goes back through every unit, each backward pass timed on its own. Every activation
 and every gradient that would cross the link is encoded and decoded with the link
 codec, so the sizes are the real ones (gradients compress differently from
-activations). Nothing is updated: the parameters' gradients are dropped.
+activations). Each unit's optimizer update is timed too (on the copy, one optimizer per unit, as
+each side holds its own), since a side pays it for the units it holds.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from collabdnn.measure.profiler import make_batches
 from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Side
 from collabdnn.planning.training_profiles import TrainingProfile, TrainingUnitProfile
+from collabdnn.training.optim import build_optimizer
+from collabdnn.training.spec import OptimizerConfig
 
 
 def _timed_codec(tensor: torch.Tensor, codec: CodecConfig) -> tuple[int, float, float]:
@@ -44,9 +47,11 @@ def profile_training(
     repeats: int = 3,
     warmup: int = 1,
     codec: CodecConfig | None = None,
+    optimizer: OptimizerConfig | None = None,
 ) -> TrainingProfile:
     """Per-unit training costs of ``model`` on this side for batches of ``batch_size``."""
     codec = codec or CodecConfig()
+    optimizer = optimizer or OptimizerConfig()
     work = copy.deepcopy(model)
     work.model.train()
     n = work.num_units
@@ -54,6 +59,7 @@ def profile_training(
     wants_grad = [any(has_params[1:i]) for i in range(n)]
     fwd: list[list[float]] = [[] for _ in range(n)]
     bwd: list[list[float]] = [[] for _ in range(n)]
+    upd: list[list[float]] = [[] for _ in range(n)]
     act: list[list[tuple[int, float, float]]] = [[] for _ in range(n)]
     grad: list[list[tuple[int, float, float]]] = [[] for _ in range(n)]
     input_bytes: list[int] = []
@@ -89,12 +95,22 @@ def profile_training(
                     times_b[i] = (time.perf_counter() - tick) * 1e3
                     leaf = leaves[i]
                     g = None if leaf is None or leaf.grad is None else leaf.grad.contiguous()
+            tick_update = [0.0] * n
+            for i in range(1, n):  # the optimizer's update of each unit, on its own
+                params = [p for p in work.modules[i].parameters() if p.grad is not None]
+                if params:
+                    update = build_optimizer(params, optimizer)
+                    tick = time.perf_counter()
+                    update.step()
+                    tick_update[i] = (time.perf_counter() - tick) * 1e3
             if not measured:
+                work.model.zero_grad(set_to_none=True)
                 continue
             input_bytes.append(sum(len(image) for image in batch))
             for i in range(n):
                 fwd[i].append(times_f[i])
                 bwd[i].append(times_b[i])
+                upd[i].append(tick_update[i])
                 out_i = outputs[i] if i else work.step(0, list(batch))
                 assert out_i is not None
                 act[i].append(_timed_codec(out_i.detach(), codec))
@@ -113,6 +129,7 @@ def profile_training(
             params=info.params,
             forward_ms=med(fwd[i]),
             backward_ms=med(bwd[i]),
+            update_ms=med(upd[i]),
             output_bytes=info.output_bytes * batch_size,
             encoded_bytes=int(med([a[0] for a in act[i]])),
             encode_ms=med([a[1] for a in act[i]]),

@@ -1,7 +1,8 @@
 """What one side measured about a training step, per unit: the training planner's input.
 
 A :class:`TrainingProfile` holds, for every unit on one side and a batch of
-``batch_size`` images: the forward and backward times (medians), the activation's size
+``batch_size`` images: the forward and backward times and the optimizer's update of the
+unit's parameters (medians; the planner counts backward + update), the activation's size
 on the link after the codec and its codec times, and the same for the gradient of that
 activation (``grad_bytes`` 0 where no gradient crosses: nothing upstream has
 parameters). :func:`training_input_from_profiles` combines a mobile and a cloud profile
@@ -29,6 +30,7 @@ class TrainingUnitProfile:
     params: int
     forward_ms: float
     backward_ms: float
+    update_ms: float  # the optimizer's step over the unit's parameters
     output_bytes: int  # the activation, raw
     encoded_bytes: int  # the activation on the link
     encode_ms: float
@@ -92,7 +94,10 @@ def training_input_from_profiles(mobile: TrainingProfile, cloud: TrainingProfile
             ),
         ),
     )
-    backward = tuple(UnitCost(m.name, m.kind, m.backward_ms, c.backward_ms) for m, c in pairs)
+    backward = tuple(
+        UnitCost(m.name, m.kind, m.backward_ms + m.update_ms, c.backward_ms + c.update_ms)
+        for m, c in pairs
+    )
     gradients: list[Boundary | None] = [None]  # no gradient for the photo
     for m, c in pairs:
         gradients.append(

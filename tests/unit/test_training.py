@@ -291,6 +291,6 @@ def test_the_training_profiler_measures_both_passes_and_gradient_sizes(tiny, pho
     units = profile.units
     assert [u.name for u in units] == [u.name for u in tiny.units]
     assert units[0].grad_bytes == 0 and all(u.grad_bytes > 0 for u in units[1:])
-    assert all(u.backward_ms > 0 for u in units if u.params)
+    assert all(u.backward_ms > 0 and u.update_ms > 0 for u in units if u.params)
     assert profile.batch_size == 2 and profile.input_bytes == len(photos[0]) + len(photos[1])
     assert weights_hash(tiny.model) == tiny.weights_hash  # measured on a copy

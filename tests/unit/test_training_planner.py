@@ -166,7 +166,8 @@ def test_training_profiles_make_the_planner_input() -> None:
             "conv",
             10,
             2.0 * side_factor,
-            3.0 * side_factor,
+            2.0 * side_factor,  # backward
+            1.0 * side_factor,  # update
             400,
             100 + i,
             0.1,
