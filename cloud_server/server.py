@@ -80,6 +80,7 @@ def _build(config: CloudConfig) -> BuiltServer:
         config.limits,
         servicer.max_frame_bytes,
         halt,
+        servicer.profile_admission,
     )
 
     def register(server: grpc.Server) -> None:

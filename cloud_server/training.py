@@ -37,12 +37,17 @@ from collabdnn.bounds import RequestLimits, StopCheck, stop_check
 from collabdnn.codec import DEFAULT_MAX_BYTES, decode, dtype_name, encode, read_header
 from collabdnn.errors import (
     BusyError,
+    ImageError,
+    LimitError,
     TensorMismatchError,
     TrainingStateError,
     WeightsError,
     WorkStopped,
 )
+from collabdnn.measure.training_profiler import profile_training
+from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Placement, Side
+from collabdnn.planning.training_profiles import TrainingProfile
 from collabdnn.training.checkpoint import save_side
 from collabdnn.training.side import SideTrainer
 from collabdnn.training.spec import (
@@ -52,6 +57,7 @@ from collabdnn.training.spec import (
     TensorReply,
     TrainBackward,
     TrainForward,
+    TrainingProfileQuery,
     TrainingSpec,
     TrainingState,
 )
@@ -67,6 +73,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_PROFILE_REPEATS = 5
 
 
 @dataclass(frozen=True)
@@ -110,19 +117,37 @@ class TrainingSessions:
 
     # --- opening and closing --------------------------------------------------------------
 
+    def _same_model(self, name: str, weights_hash: str) -> SplitModel:
+        """The served model, if the caller holds the same model and weights."""
+        model = self._cloud().model
+        if name != model.name or weights_hash != model.weights_hash:
+            raise WeightsError(
+                f"training refused: the caller trains {name!r} from weights "
+                f"{weights_hash or '(none)'!r}, this server holds {model.name!r} with "
+                f"weights {model.weights_hash!r} ({model.weights}); a run starts from the "
+                "same model and weights on both sides"
+            )
+        return model
+
+    def profile(self, query: TrainingProfileQuery) -> TrainingProfile:
+        """This side's training costs per unit (bounded: images, batch, repeats)."""
+        model = self._same_model(query.model, query.weights_hash)
+        if not query.images:
+            raise ImageError("a training profile needs at least one image")
+        self.limits.check_images(query.images, "ProfileTraining")
+        self.limits.check_batch(query.batch_size, "ProfileTraining")
+        if not 1 <= query.repeats <= MAX_PROFILE_REPEATS:
+            raise LimitError(f"repeats must be in 1..{MAX_PROFILE_REPEATS}, got {query.repeats}")
+        return profile_training(
+            model, Side.CLOUD, query.images, query.batch_size, query.repeats, warmup=1
+        )
+
     def begin(self, call: BeginTraining) -> TrainingState:
         """Open a session for a caller with the same model and weights as this server."""
         spec = call.spec
         if not _SESSION_ID.match(call.session_id):
             raise TrainingStateError("a session id is 1 to 64 letters, digits, '.', '_' or '-'")
-        model = self._cloud().model
-        if spec.model != model.name or spec.weights_hash != model.weights_hash:
-            raise WeightsError(
-                f"training refused: the caller trains {spec.model!r} from weights "
-                f"{spec.weights_hash or '(none)'!r}, this server holds {model.name!r} with "
-                f"weights {model.weights_hash!r} ({model.weights}); a run starts from the "
-                "same model and weights on both sides"
-            )
+        model = self._same_model(spec.model, spec.weights_hash)
         sides = Placement.parse(spec.placement).resolve(model.num_units)
         self.sweep()
         with self._lock:
@@ -300,9 +325,14 @@ class TrainingServicer(training_pb2_grpc.CloudTrainingServicer):
         limits: RequestLimits | None = None,
         max_frame_bytes: int = DEFAULT_MAX_BYTES,
         halt: threading.Event | None = None,
+        profile_admission: Admission | None = None,
     ) -> None:
+        from collabdnn.transport.admission import Admission
+
         self.sessions = TrainingSessions(cloud.get, settings, limits, max_frame_bytes)
         self.admission = admission
+        # shared with the Profile calls when given: profiles in one process time each other
+        self.profile_admission = profile_admission or Admission(1, name="profile calls")
         self.halt = halt
         self._stop = threading.Event()
         threading.Thread(target=self._janitor, name="training-janitor", daemon=True).start()
@@ -358,6 +388,14 @@ class TrainingServicer(training_pb2_grpc.CloudTrainingServicer):
     ) -> messages.TrainingState:
         state = self.sessions.abort(serde.step_call_from_proto(request))
         return serde.training_state_to_proto(state)
+
+    @rpc("ProfileTraining")
+    def ProfileTraining(
+        self, request: messages.TrainingProfileRequest, context: grpc.ServicerContext
+    ) -> messages.TrainingProfile:
+        query = serde.training_profile_query_from_proto(request)
+        with self.profile_admission.admit(context, "ProfileTraining"):
+            return serde.training_profile_to_proto(self.sessions.profile(query))
 
     @rpc("TrainingStatus")
     def TrainingStatus(

@@ -10,6 +10,13 @@ part fails on the link (UNAVAILABLE, a deadline, RESOURCE_EXHAUSTED) is aborted 
 sides and run again, ``attempts`` times at most; any other failure ends the call with
 neither side having applied the step, and the run stays where it was.
 
+Without a placement, a run follows the training plan for its batch size
+(:func:`collabdnn.planning.training.plan_training`, latency objective): both sides'
+training costs are profiled on the sample photos (the cloud's with ProfileTraining),
+once per batch size, and priced on the agent's current link estimate. When that is
+impossible (no cloud, no sample photos, the cloud refuses) the agent's own plan is
+used, and the run's ``placement_source`` says why.
+
 Finishing reports the whole model's weights hash, combined from both sides' digests;
 with ``checkpoint``, each side writes its own checkpoint and, when the cloud's file is
 readable here (one machine, or a shared folder), the agent also writes the global
@@ -31,12 +38,17 @@ import grpc
 from collabdnn.codec import CodecConfig
 from collabdnn.errors import (
     BusyError,
+    CollabError,
     ImageError,
     TensorMismatchError,
     TrainingConfigError,
     TrainingStateError,
 )
+from collabdnn.measure.training_profiler import profile_training
 from collabdnn.placement import Placement, Side, spec_of
+from collabdnn.planning.training import plan_training
+from collabdnn.planning.training_profiles import TrainingProfile, training_input_from_profiles
+from collabdnn.samples import sample_images
 from collabdnn.training.checkpoint import combine, save_side
 from collabdnn.training.hashing import whole_hash
 from collabdnn.training.side import SideTrainer
@@ -49,6 +61,7 @@ from collabdnn.training.spec import (
     StepResult,
     TrainBackward,
     TrainForward,
+    TrainingProfileQuery,
     TrainingResult,
     TrainingRun,
     TrainingSpec,
@@ -77,6 +90,9 @@ TRANSIENT = frozenset(
         grpc.StatusCode.ABORTED,
     }
 )
+
+
+PROFILE_TIMEOUT_S = 300.0  # the cloud's training profile, once per batch size
 
 
 def transient(exc: BaseException) -> bool:
@@ -150,6 +166,7 @@ class AgentTraining:
         self.settings = settings or TrainingSettings()
         self._run: _Run | None = None
         self._lock = threading.Lock()
+        self._profiled: dict[int, tuple[TrainingProfile, TrainingProfile]] = {}
 
     def start(self, call: StartTraining) -> TrainingRun:
         agent = self._agent()
@@ -157,9 +174,7 @@ class AgentTraining:
         if call.placement:
             placement, source = Placement.parse(call.placement), "the request"
         else:
-            plan = agent.plan
-            placement = plan.placement
-            source = f"the agent's plan (from {plan.source or 'unknown'})"
+            placement, source = self._training_plan(agent, call.batch_size)
         sides = placement.resolve(model.num_units)
         spec = TrainingSpec(
             model.name, model.weights_hash, spec_of(sides), call.optimizer, call.seed
@@ -189,6 +204,46 @@ class AgentTraining:
         return TrainingRun(
             session_id, model.name, model.weights_hash, spec.placement, source, labels
         )
+
+    def _training_plan(self, agent: MobileAgent, batch_size: int) -> tuple[Placement, str]:
+        """The fastest placement for a step of ``batch_size`` (both sides' training
+        profiles on the sample photos, measured once per batch size; the link estimate);
+        the agent's plan when no training plan can be made, saying why."""
+        plan = agent.plan
+        fallback = f"the agent's plan (from {plan.source or 'unknown'})"
+        if not agent.settings.cloud:
+            return plan.placement, fallback
+        try:
+            mobile, cloud = self._profiles(agent, batch_size)
+        except (grpc.RpcError, CollabError, FileNotFoundError) as exc:
+            why = exc.details() if isinstance(exc, grpc.RpcError) else str(exc)
+            log.warning("no training plan (%s): using the agent's plan", why)
+            return plan.placement, f"{fallback}; no training plan: {why}"[:300]
+        link = agent.link.current()
+        chosen = plan_training(
+            training_input_from_profiles(mobile, cloud), link, agent.link.power, "latency"
+        )
+        source = (
+            f"the training plan (latency, batch {batch_size}, link up {link.up_mbps:.3g} "
+            f"down {link.down_mbps:.3g} Mbit/s, RTT {link.rtt_ms:.3g} ms: "
+            f"{chosen.latency_ms:.0f} ms per step predicted)"
+        )
+        return Placement.of(chosen.placement), source
+
+    def _profiles(
+        self, agent: MobileAgent, batch_size: int
+    ) -> tuple[TrainingProfile, TrainingProfile]:
+        cached = self._profiled.get(batch_size)
+        if cached is not None:
+            return cached
+        images = [path.read_bytes() for path in sample_images()]
+        model = agent.model
+        query = TrainingProfileQuery(model.name, model.weights_hash, tuple(images), batch_size)
+        stub = CloudTrainingStub(self._channel_for(agent.settings.cloud))
+        cloud = stub.profile(query, timeout=PROFILE_TIMEOUT_S)
+        mobile = profile_training(model, Side.MOBILE, images, batch_size, repeats=1)
+        self._profiled[batch_size] = (mobile, cloud)
+        return mobile, cloud
 
     def _open_cloud(self, agent: MobileAgent, session_id: str, spec: TrainingSpec) -> CloudRemote:
         address = agent.settings.cloud

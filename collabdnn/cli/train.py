@@ -59,8 +59,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--placement",
         metavar="SPEC",
-        help="mobile, cloud, or one letter M/C per unit (default: the agent's current "
-        "plan, which the scheduler sets when there is one)",
+        help="mobile, cloud, or one letter M/C per unit (default: the agent's training "
+        "plan for --batch-size, else its current plan)",
     )
     parser.add_argument(
         "--seed",
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             )
 
     security = config_from_args(args)
-    start = StartTraining(placement, optimizer, args.seed)
+    start = StartTraining(placement, optimizer, args.seed, args.batch_size)
     try:
         run, steps, final = train(
             args.agent,

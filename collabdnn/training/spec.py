@@ -120,9 +120,21 @@ class TrainingState:
 
 @dataclass(frozen=True)
 class StartTraining:
-    placement: str = ""  # "" = the agent's plan
+    placement: str = ""  # "" = the training plan for batch_size (else the agent's plan)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     seed: int = 0
+    batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class TrainingProfileQuery:
+    """Profile this side's training costs on ``images`` (the caller's model and weights)."""
+
+    model: str
+    weights_hash: str
+    images: tuple[bytes, ...]
+    batch_size: int = 1
+    repeats: int = 1
 
 
 @dataclass(frozen=True)

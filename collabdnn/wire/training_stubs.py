@@ -11,6 +11,7 @@ from collabdnn.wire.serde import training as serde
 if TYPE_CHECKING:
     import grpc
 
+    from collabdnn.planning.training_profiles import TrainingProfile
     from collabdnn.training.spec import (
         BeginTraining,
         FinishTraining,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
         TensorReply,
         TrainBackward,
         TrainForward,
+        TrainingProfileQuery,
         TrainingResult,
         TrainingRun,
         TrainingState,
@@ -62,6 +64,12 @@ class CloudTrainingStub:
     def status(self, call: StatusRequest, *, timeout: float) -> TrainingState:
         reply = self._stub.TrainingStatus(serde.status_request_to_proto(call), timeout=timeout)
         return serde.training_state_from_proto(reply)
+
+    def profile(self, query: TrainingProfileQuery, *, timeout: float) -> TrainingProfile:
+        message = serde.training_profile_query_to_proto(query)
+        return serde.training_profile_from_proto(
+            self._stub.ProfileTraining(message, timeout=timeout)
+        )
 
 
 class TrainerStub:

@@ -445,6 +445,7 @@ def test_the_scheduled_plan_prints_the_same_json_after_the_wire() -> None:
 
 
 def _training_pairs() -> dict[str, st.SearchStrategy[Any]]:
+    from collabdnn.planning.training_profiles import TrainingProfile, TrainingUnitProfile
     from collabdnn.training import spec as t
 
     STEP = st.integers(-(2**63), 2**63 - 1)
@@ -488,7 +489,41 @@ def _training_pairs() -> dict[str, st.SearchStrategy[Any]]:
         "step_call": st.builds(t.StepCall, TEXT, STEP),
         "status_request": st.builds(t.StatusRequest, TEXT, st.booleans(), st.booleans()),
         "training_state": states,
-        "start_training": st.builds(t.StartTraining, TEXT, optimizers, UINT64),
+        "start_training": st.builds(
+            t.StartTraining, TEXT, optimizers, UINT64, st.integers(1, 2**31 - 1)
+        ),
+        "training_profile_query": st.builds(
+            t.TrainingProfileQuery, TEXT, TEXT, BLOBS, st.integers(1, 99), st.integers(1, 99)
+        ),
+        "training_profile": st.builds(
+            TrainingProfile,
+            sides,
+            TEXT,
+            INT32,
+            STEP,
+            st.lists(
+                st.builds(
+                    TrainingUnitProfile,
+                    INT32,
+                    TEXT,
+                    TEXT,
+                    STEP,
+                    FLOAT,
+                    FLOAT,
+                    FLOAT,
+                    STEP,
+                    STEP,
+                    FLOAT,
+                    FLOAT,
+                    STEP,
+                    FLOAT,
+                    FLOAT,
+                ),
+                max_size=3,
+            ).map(tuple),
+            INT32,
+            INT32,
+        ),
         "training_run": st.builds(
             t.TrainingRun, TEXT, TEXT, TEXT, TEXT, TEXT, st.lists(TEXT, max_size=3).map(tuple)
         ),

@@ -26,6 +26,7 @@ from collabdnn.training.spec import (
     StatusRequest,
     StepCall,
     TrainForward,
+    TrainingProfileQuery,
     TrainingSpec,
 )
 from collabdnn.transport.channels import open_channel
@@ -127,11 +128,11 @@ def test_the_train_command_prints_json_and_counts_skipped_images(
     assert [s["step"] for s in out["steps"]] == [1, 2]
     assert set(out["steps"][0]) == {"step", "loss", "ms", "bytes_up", "bytes_down"}
     assert out["skipped"] == 3 and out["images"] == 8 and out["placement"] == "MMMCCMMM"
-    # without --placement: the agent's plan (mobile here), and lines instead of JSON
+    # without --placement: the training plan for the batch, and lines instead of JSON
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "step 2: loss" in captured.out and "weights hash after 2 steps" in captured.out
-    assert "the agent's plan" in captured.err
+    assert "from the training plan (latency, batch 4" in captured.err
 
 
 def test_the_cloud_refuses_other_weights_and_calls_out_of_turn(stack, photos) -> None:
@@ -162,6 +163,18 @@ def test_the_cloud_refuses_other_weights_and_calls_out_of_turn(stack, photos) ->
             lambda: stub.commit(StepCall("nobody", 1), timeout=10),
             grpc.StatusCode.FAILED_PRECONDITION,
             "no training session 'nobody'",
+        )
+        profile = TrainingProfileQuery(TINY, "0123456789abcdef", (b"x",))
+        refused(
+            lambda: stub.profile(profile, timeout=10),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "training refused",
+        )
+        profile = TrainingProfileQuery(TINY, model.weights_hash, (b"x",), repeats=9)
+        refused(
+            lambda: stub.profile(profile, timeout=10),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "repeats must be in 1..5",
         )
         bad_placement = TrainingSpec(TINY, model.weights_hash, "MC", SGD)
         refused(

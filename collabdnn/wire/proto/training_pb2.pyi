@@ -120,14 +120,80 @@ class TrainingState(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., step: _Optional[int] = ..., digests: _Optional[_Iterable[_Union[EntryDigest, _Mapping]]] = ..., checkpoint: _Optional[str] = ...) -> None: ...
 
 class StartTrainingRequest(_message.Message):
-    __slots__ = ("placement", "optimizer", "seed")
+    __slots__ = ("placement", "optimizer", "seed", "batch_size")
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     placement: str
     optimizer: OptimizerSettings
     seed: int
-    def __init__(self, placement: _Optional[str] = ..., optimizer: _Optional[_Union[OptimizerSettings, _Mapping]] = ..., seed: _Optional[int] = ...) -> None: ...
+    batch_size: int
+    def __init__(self, placement: _Optional[str] = ..., optimizer: _Optional[_Union[OptimizerSettings, _Mapping]] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ...) -> None: ...
+
+class TrainingProfileRequest(_message.Message):
+    __slots__ = ("model", "weights_hash", "images", "batch_size", "repeats")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    REPEATS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    weights_hash: str
+    images: _tensor_pb2.ImageBatch
+    batch_size: int
+    repeats: int
+    def __init__(self, model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., images: _Optional[_Union[_tensor_pb2.ImageBatch, _Mapping]] = ..., batch_size: _Optional[int] = ..., repeats: _Optional[int] = ...) -> None: ...
+
+class TrainingUnitProfile(_message.Message):
+    __slots__ = ("index", "name", "kind", "params", "forward_ms", "backward_ms", "update_ms", "output_bytes", "encoded_bytes", "encode_ms", "decode_ms", "grad_bytes", "grad_encode_ms", "grad_decode_ms")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_MS_FIELD_NUMBER: _ClassVar[int]
+    BACKWARD_MS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ENCODED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ENCODE_MS_FIELD_NUMBER: _ClassVar[int]
+    DECODE_MS_FIELD_NUMBER: _ClassVar[int]
+    GRAD_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GRAD_ENCODE_MS_FIELD_NUMBER: _ClassVar[int]
+    GRAD_DECODE_MS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    name: str
+    kind: str
+    params: int
+    forward_ms: float
+    backward_ms: float
+    update_ms: float
+    output_bytes: int
+    encoded_bytes: int
+    encode_ms: float
+    decode_ms: float
+    grad_bytes: int
+    grad_encode_ms: float
+    grad_decode_ms: float
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., params: _Optional[int] = ..., forward_ms: _Optional[float] = ..., backward_ms: _Optional[float] = ..., update_ms: _Optional[float] = ..., output_bytes: _Optional[int] = ..., encoded_bytes: _Optional[int] = ..., encode_ms: _Optional[float] = ..., decode_ms: _Optional[float] = ..., grad_bytes: _Optional[int] = ..., grad_encode_ms: _Optional[float] = ..., grad_decode_ms: _Optional[float] = ...) -> None: ...
+
+class TrainingProfile(_message.Message):
+    __slots__ = ("side", "model", "batch_size", "input_bytes", "units", "threads", "repeats")
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    REPEATS_FIELD_NUMBER: _ClassVar[int]
+    side: str
+    model: str
+    batch_size: int
+    input_bytes: int
+    units: _containers.RepeatedCompositeFieldContainer[TrainingUnitProfile]
+    threads: int
+    repeats: int
+    def __init__(self, side: _Optional[str] = ..., model: _Optional[str] = ..., batch_size: _Optional[int] = ..., input_bytes: _Optional[int] = ..., units: _Optional[_Iterable[_Union[TrainingUnitProfile, _Mapping]]] = ..., threads: _Optional[int] = ..., repeats: _Optional[int] = ...) -> None: ...
 
 class TrainingRun(_message.Message):
     __slots__ = ("session_id", "model", "weights_hash", "placement", "placement_source", "labels")

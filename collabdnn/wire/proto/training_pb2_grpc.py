@@ -71,6 +71,11 @@ class CloudTrainingStub:
                 request_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingStatusRequest.SerializeToString,
                 response_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingState.FromString,
                 _registered_method=True)
+        self.ProfileTraining = channel.unary_unary(
+                '/collabdnn.proto.CloudTraining/ProfileTraining',
+                request_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfileRequest.SerializeToString,
+                response_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfile.FromString,
+                _registered_method=True)
 
 
 class CloudTrainingServicer:
@@ -128,6 +133,14 @@ class CloudTrainingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProfileTraining(self, request, context):
+        """Per-unit forward, backward and update times and activation and gradient sizes of
+        this side, measured on the given images in training mode (on a copy of the model).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CloudTrainingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +173,11 @@ def add_CloudTrainingServicer_to_server(servicer, server):
                     servicer.TrainingStatus,
                     request_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingStatusRequest.FromString,
                     response_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingState.SerializeToString,
+            ),
+            'ProfileTraining': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProfileTraining,
+                    request_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfileRequest.FromString,
+                    response_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfile.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -331,6 +349,33 @@ class CloudTraining:
             '/collabdnn.proto.CloudTraining/TrainingStatus',
             collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingStatusRequest.SerializeToString,
             collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProfileTraining(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/collabdnn.proto.CloudTraining/ProfileTraining',
+            collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfileRequest.SerializeToString,
+            collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfile.FromString,
             options,
             channel_credentials,
             insecure,

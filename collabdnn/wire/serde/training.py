@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from collabdnn.placement import Side
+from collabdnn.planning.training_profiles import TrainingProfile, TrainingUnitProfile
 from collabdnn.training.spec import (
     BeginTraining,
     FinishTraining,
@@ -16,6 +18,7 @@ from collabdnn.training.spec import (
     TensorReply,
     TrainBackward,
     TrainForward,
+    TrainingProfileQuery,
     TrainingResult,
     TrainingRun,
     TrainingSpec,
@@ -188,7 +191,10 @@ def training_state_from_proto(message: training_pb2.TrainingState) -> TrainingSt
 
 def start_training_to_proto(call: StartTraining) -> training_pb2.StartTrainingRequest:
     return training_pb2.StartTrainingRequest(
-        placement=call.placement, optimizer=optimizer_to_proto(call.optimizer), seed=call.seed
+        placement=call.placement,
+        optimizer=optimizer_to_proto(call.optimizer),
+        seed=call.seed,
+        batch_size=call.batch_size,
     )
 
 
@@ -197,6 +203,64 @@ def start_training_from_proto(message: training_pb2.StartTrainingRequest) -> Sta
         placement=message.placement,
         optimizer=optimizer_from_proto(message.optimizer),
         seed=message.seed,
+        batch_size=message.batch_size or 1,
+    )
+
+
+def training_profile_query_to_proto(
+    query: TrainingProfileQuery,
+) -> training_pb2.TrainingProfileRequest:
+    return training_pb2.TrainingProfileRequest(
+        model=query.model,
+        weights_hash=query.weights_hash,
+        images=tensor_pb2.ImageBatch(images=list(query.images)),
+        batch_size=query.batch_size,
+        repeats=query.repeats,
+    )
+
+
+def training_profile_query_from_proto(
+    message: training_pb2.TrainingProfileRequest,
+) -> TrainingProfileQuery:
+    return TrainingProfileQuery(
+        model=message.model,
+        weights_hash=message.weights_hash,
+        images=tuple(bytes(b) for b in message.images.images),
+        batch_size=message.batch_size or 1,
+        repeats=message.repeats or 1,
+    )
+
+
+_UNIT_FIELDS = tuple(f.name for f in training_pb2.TrainingUnitProfile.DESCRIPTOR.fields)
+
+
+def training_profile_to_proto(profile: TrainingProfile) -> training_pb2.TrainingProfile:
+    return training_pb2.TrainingProfile(
+        side=str(profile.side),
+        model=profile.model,
+        batch_size=profile.batch_size,
+        input_bytes=profile.input_bytes,
+        units=[
+            training_pb2.TrainingUnitProfile(**{k: getattr(u, k) for k in _UNIT_FIELDS})
+            for u in profile.units
+        ],
+        threads=profile.threads,
+        repeats=profile.repeats,
+    )
+
+
+def training_profile_from_proto(message: training_pb2.TrainingProfile) -> TrainingProfile:
+    """PlacementError (INVALID_ARGUMENT) for an unknown side."""
+    return TrainingProfile(
+        side=Side.coerce(message.side),
+        model=message.model,
+        batch_size=message.batch_size,
+        input_bytes=message.input_bytes,
+        units=tuple(
+            TrainingUnitProfile(**{k: getattr(u, k) for k in _UNIT_FIELDS}) for u in message.units
+        ),
+        threads=message.threads,
+        repeats=message.repeats,
     )
 
 
