@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,6 +104,7 @@ def transient(exc: BaseException) -> bool:
 class TrainingSettings:
     checkpoint_dir: str = ""  # "" = checkpoints refused
     attempts: int = 3  # per step, and per commit
+    idle_timeout_s: float = 600.0  # a run without calls this long gives way to a new one
 
 
 class CloudRemote:
@@ -150,6 +152,7 @@ class _Run:
     driver: StepDriver
     remote: CloudRemote | None
     lock: threading.Lock
+    last_call: float = field(default_factory=time.monotonic)
 
 
 class AgentTraining:
@@ -180,6 +183,13 @@ class AgentTraining:
             model.name, model.weights_hash, spec_of(sides), call.optimizer, call.seed
         )
         with self._lock:
+            if self._run is not None and self._idle(self._run):
+                log.warning(
+                    "training run %s abandoned (no call for %.0f s): a new run replaces it",
+                    self._run.session_id,
+                    self.settings.idle_timeout_s,
+                )  # the cloud closes its session once idle too
+                self._run = None
             if self._run is not None:
                 raise BusyError(
                     f"training run {self._run.session_id} is in progress; finish it first"
@@ -322,7 +332,12 @@ class AgentTraining:
         run = self._run
         if run is None or run.session_id != session_id:
             raise TrainingStateError(f"no training run {session_id[:64]!r} on this agent")
+        run.last_call = time.monotonic()
         return run
+
+    def _idle(self, run: _Run) -> bool:
+        busy = run.lock.locked()  # a step in progress is not idle
+        return not busy and time.monotonic() - run.last_call > self.settings.idle_timeout_s
 
 
 class TrainerServicer(training_pb2_grpc.MobileTrainingServicer):

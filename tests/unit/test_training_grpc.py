@@ -251,3 +251,32 @@ def test_what_a_step_keeps_is_freed_on_timeout_cancel_and_idle(tiny) -> None:
     sessions = _session(tiny, idle_timeout_s=0.0)
     sessions.sweep()
     assert sessions.count == 0
+
+
+def test_one_run_at_a_time_and_an_abandoned_run_gives_way(tiny, photos) -> None:
+    from collabdnn.errors import BusyError
+    from collabdnn.placement import AssignedPlan, Placement
+    from collabdnn.training.spec import FinishTraining, TrainStep
+    from collabdnn.transport.channels import ChannelPool
+    from mobile_agent.agent import AgentSettings, MobileAgent
+    from mobile_agent.training import AgentTraining
+    from mobile_agent.training import TrainingSettings as AgentSettingsForTraining
+
+    pool = ChannelPool()
+    agent = MobileAgent(tiny, AssignedPlan(Placement.mobile()), pool, AgentSettings())
+    training = AgentTraining(lambda: agent, pool.get, AgentSettingsForTraining(idle_timeout_s=60))
+    first = training.start(StartTraining("mobile", SGD))
+    assert first.placement == "MMMMMMMM" and first.placement_source.startswith("the request")
+    with pytest.raises(BusyError, match="in progress"):
+        training.start(StartTraining("", SGD))
+    with pytest.raises(TrainingStateError, match="out of order"):
+        training.step(TrainStep(first.session_id, 2, (photos[0],), (1,)))
+    training.step(TrainStep(first.session_id, 1, (photos[0],), (1,)))
+    training.settings = AgentSettingsForTraining(idle_timeout_s=0.0)
+    second = training.start(StartTraining("", SGD))  # the first was abandoned
+    # no cloud, so no training plan: the agent's own plan, and the run says so
+    assert second.placement_source.startswith("the agent's plan")
+    with pytest.raises(TrainingStateError, match="no training run"):
+        training.finish(FinishTraining(first.session_id))
+    assert training.finish(FinishTraining(second.session_id)).step == 0
+    pool.close()
