@@ -147,7 +147,7 @@ class SideTrainer:
                     with torch.no_grad():
                         x = self.model.step(0, x)
                     continue
-                leaf = x.detach().requires_grad_(self.wants_grad[index])
+                leaf = x.detach().to(self.model.device).requires_grad_(self.wants_grad[index])
                 output = self._run_unit(step, index, leaf)
                 units.append(_Unit(index, leaf if self.wants_grad[index] else None, output))
                 saved.nbytes = counted[0] + sum(_nbytes(u.output) for u in units)

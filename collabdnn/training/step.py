@@ -144,7 +144,7 @@ class StepDriver:
         assert isinstance(x, torch.Tensor)
         with torch.enable_grad():
             logits = x.detach().requires_grad_(True)
-            loss = F.cross_entropy(logits, target)
+            loss = F.cross_entropy(logits, target.to(logits.device))
             loss.backward()
         grad = logits.grad
         for seg in reversed(self.segments):
