@@ -170,6 +170,7 @@ class AgentTraining:
         self._run: _Run | None = None
         self._lock = threading.Lock()
         self._profiled: dict[int, tuple[TrainingProfile, TrainingProfile]] = {}
+        self._profile_lock = threading.Lock()
 
     def start(self, call: StartTraining) -> TrainingRun:
         agent = self._agent()
@@ -243,17 +244,18 @@ class AgentTraining:
     def _profiles(
         self, agent: MobileAgent, batch_size: int
     ) -> tuple[TrainingProfile, TrainingProfile]:
-        cached = self._profiled.get(batch_size)
-        if cached is not None:
-            return cached
-        images = [path.read_bytes() for path in sample_images()]
-        model = agent.model
-        query = TrainingProfileQuery(model.name, model.weights_hash, tuple(images), batch_size)
-        stub = CloudTrainingStub(self._channel_for(agent.settings.cloud))
-        cloud = stub.profile(query, timeout=PROFILE_TIMEOUT_S)
-        mobile = profile_training(model, Side.MOBILE, images, batch_size, repeats=1)
-        self._profiled[batch_size] = (mobile, cloud)
-        return mobile, cloud
+        with self._profile_lock:  # one profile at a time: they would time each other
+            cached = self._profiled.get(batch_size)
+            if cached is not None:
+                return cached
+            images = [path.read_bytes() for path in sample_images()]
+            model = agent.model
+            query = TrainingProfileQuery(model.name, model.weights_hash, tuple(images), batch_size)
+            stub = CloudTrainingStub(self._channel_for(agent.settings.cloud))
+            cloud = stub.profile(query, timeout=PROFILE_TIMEOUT_S)
+            mobile = profile_training(model, Side.MOBILE, images, batch_size, repeats=1)
+            self._profiled[batch_size] = (mobile, cloud)
+            return mobile, cloud
 
     def _open_cloud(self, agent: MobileAgent, session_id: str, spec: TrainingSpec) -> CloudRemote:
         address = agent.settings.cloud
