@@ -302,32 +302,47 @@ class AgentTraining:
                 "this agent keeps no checkpoints: start it with --checkpoint-dir"
             )
         with run.lock:
-            trainer = run.driver.trainer
-            mobile_digests = trainer.digests()
-            path = ""
-            if call.checkpoint:
-                folder = Path(self.settings.checkpoint_dir)
-                path = str(save_side(trainer, run.spec, run.session_id, folder))
-            mobile = TrainingState(
-                run.session_id, trainer.step, tuple(sorted(mobile_digests.items())), path
-            )
-            cloud = None
-            if run.remote is not None:
-                cloud = run.remote.status(call.checkpoint, end=True)
-            whole = whole_hash(mobile_digests, dict(cloud.digests if cloud else ()))
-            global_path = ""
-            cloud_file = Path(cloud.checkpoint) if cloud is not None and cloud.checkpoint else None
-            if path and (cloud is None or (cloud_file is not None and cloud_file.is_file())):
-                out = Path(path).with_name(f"{run.session_id}-global-step{trainer.step}.pt")
-                written = combine(Path(path), cloud_file, out)
-                if written != whole:  # cannot happen unless a file was changed meanwhile
-                    raise TrainingStateError(f"the global checkpoint hashes {written}, not {whole}")
-                global_path = str(out)
-            with self._lock:
-                self._run = None
+            try:
+                result = self._finish(run, call.checkpoint)
+            finally:  # finished, or the cloud is gone: either way the run ends here
+                with self._lock:
+                    if self._run is run:
+                        self._run = None
         log.info(
-            "training run %s finished at step %d: weights %s", run.session_id, trainer.step, whole
+            "training run %s finished at step %d: weights %s",
+            run.session_id,
+            result.step,
+            result.weights_hash,
         )
+        return result
+
+    def _finish(self, run: _Run, checkpoint: bool) -> TrainingResult:
+        trainer = run.driver.trainer
+        mobile_digests = trainer.digests()
+        path = ""
+        if checkpoint:
+            folder = Path(self.settings.checkpoint_dir)
+            path = str(save_side(trainer, run.spec, run.session_id, folder))
+        mobile = TrainingState(
+            run.session_id, trainer.step, tuple(sorted(mobile_digests.items())), path
+        )
+        cloud = None
+        if run.remote is not None:
+            cloud = run.remote.status(checkpoint, end=True)
+            if cloud.step != trainer.step:  # the two-phase commit makes this impossible
+                raise TrainingStateError(
+                    f"the cloud is at step {cloud.step}, this side at {trainer.step}: "
+                    "no consistent state to report"
+                )
+        whole = whole_hash(mobile_digests, dict(cloud.digests if cloud else ()))
+        global_path = ""
+        cloud_file = Path(cloud.checkpoint) if cloud is not None and cloud.checkpoint else None
+        if path and (cloud is None or (cloud_file is not None and cloud_file.is_file())):
+            out = Path(path).with_name(f"{run.session_id}-global-step{trainer.step}.pt")
+            written = combine(Path(path), cloud_file, out)
+            if written != whole:  # cannot happen unless a file was changed meanwhile
+                raise TrainingStateError(f"the global checkpoint hashes {written}, not {whole}")
+            global_path = str(out)
         return TrainingResult(trainer.step, whole, mobile, cloud, global_path)
 
     def _get(self, session_id: str) -> _Run:

@@ -280,3 +280,38 @@ def test_one_run_at_a_time_and_an_abandoned_run_gives_way(tiny, photos) -> None:
         training.finish(FinishTraining(first.session_id))
     assert training.finish(FinishTraining(second.session_id)).step == 0
     pool.close()
+
+
+def test_a_cloud_that_dies_mid_run_leaves_the_phone_at_the_last_step(tiny, photos) -> None:
+    from collabdnn.placement import AssignedPlan, Placement
+    from collabdnn.training.spec import FinishTraining, TrainStep
+    from collabdnn.transport.channels import ChannelPool
+    from mobile_agent.agent import AgentSettings, MobileAgent
+    from mobile_agent.training import AgentTraining
+
+    server, port = cloud_server(CloudConfig(model=TINY, threads=1, port=0))
+    server.start()
+    _wait_ready(f"127.0.0.1:{port}")
+    pool = ChannelPool()
+    settings = AgentSettings(cloud=f"127.0.0.1:{port}", timeout_s=5.0)
+    agent = MobileAgent(tiny, AssignedPlan(Placement.mobile()), pool, settings)
+    training = AgentTraining(lambda: agent, pool.get)
+    try:
+        run = training.start(StartTraining("MMMCCMMM", SGD))
+        batch = (tuple(photos), (0, 1, 2, 3))
+        training.step(TrainStep(run.session_id, 1, *batch))
+        assert training._run is not None
+        trainer = training._run.driver.trainer
+        before = trainer.digests()
+        server.stop(0).wait()
+        with pytest.raises(grpc.RpcError) as failed:
+            training.step(TrainStep(run.session_id, 2, *batch))
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+        # step 2 was applied by neither side: the phone is at step 1, as it was
+        assert trainer.step == 1 and trainer.in_flight is None and trainer.digests() == before
+        with pytest.raises(grpc.RpcError):
+            training.finish(FinishTraining(run.session_id))  # the cloud's half is gone
+        assert training.start(StartTraining("mobile", SGD)).placement == "MMMMMMMM"
+    finally:
+        server.stop(0)
+        pool.close()
