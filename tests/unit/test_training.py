@@ -7,13 +7,11 @@ training on one side bit for bit: the same losses, the same final weights hash.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 from collabdnn.codec import decode, encode
 from collabdnn.errors import LimitError, TrainingStateError
@@ -26,7 +24,7 @@ from collabdnn.training.hashing import whole_hash
 from collabdnn.training.side import SideTrainer
 from collabdnn.training.spec import OptimizerConfig, TrainingSpec
 from collabdnn.training.step import CloudInput, StepDriver, StepFailed
-from tests.common import SAMPLES
+from tests.common import SAMPLES, image_folder
 
 TINY = "collabdnn.model.examples:tiny_cnn"
 SGD = OptimizerConfig("sgd", 0.05, momentum=0.9, weight_decay=5e-4)
@@ -136,7 +134,7 @@ def test_split_training_equals_local_training_bit_for_bit(tiny, photos, optimize
 def test_alexnet_with_dropout_splits_mobile_cloud_mobile_bit_for_bit(tmp_path, photos) -> None:
     torch.set_num_threads(1)
     alexnet = load_model("alexnet", "seed:0")
-    folder = _image_folder(tmp_path, photos)
+    folder = image_folder(tmp_path, photos)
     data = load_image_folder(folder)
     batches = [
         ([data.images[i] for i in b], [data.labels[i] for i in b])
@@ -245,27 +243,8 @@ def test_the_codec_carries_gradients_bit_exactly() -> None:
     assert torch.equal(decode(encode(grad)), grad)
 
 
-def _image_folder(root: Path, photos: list[bytes]) -> Path:
-    """Two classes of crops of the sample photos, and files that are not images."""
-    folder = root / "data"
-    for index, data in enumerate(photos):
-        image = Image.open(io.BytesIO(data)).convert("RGB")
-        label = folder / ("even" if index % 2 == 0 else "odd")
-        label.mkdir(parents=True, exist_ok=True)
-        w, h = image.size
-        for k, box in enumerate([(0, 0, w // 2, h // 2), (w // 2, h // 2, w, h)]):
-            image.crop(box).save(label / f"{index}-{k}.jpg", quality=90)
-    (folder / "odd" / "empty.png").write_bytes(b"")
-    (folder / "odd" / "text.jpg").write_bytes(b"not a photo at all")
-    (folder / "even" / "truncated.jpg").write_bytes(
-        (folder / "even" / "0-0.jpg").read_bytes()[:300]
-    )
-    (folder / "even" / "notes.txt").write_text("not counted: not an image suffix")
-    return folder
-
-
 def test_the_image_folder_skips_and_counts_unreadable_images(tmp_path, photos) -> None:
-    data = load_image_folder(_image_folder(tmp_path, photos))
+    data = load_image_folder(image_folder(tmp_path, photos))
     assert data.classes == ("even", "odd")
     assert len(data) == 8 and sorted(set(data.labels)) == [0, 1]
     skipped = {Path(path).name: why for path, why in data.skipped}

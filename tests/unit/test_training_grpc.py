@@ -35,7 +35,8 @@ from collabdnn.wire.training_stubs import CloudTrainingStub
 from mobile_agent.server import MobileConfig
 from mobile_agent.server import create_server as agent_server
 from mobile_agent.train_client import train
-from tests.unit.test_training import TINY, _image_folder
+from tests.common import image_folder
+from tests.unit.test_training import TINY
 
 SGD = OptimizerConfig("sgd", 0.05)
 
@@ -119,7 +120,7 @@ def test_the_train_command_prints_json_and_counts_skipped_images(
 ) -> None:
     from collabdnn.cli import main
 
-    folder = _image_folder(tmp_path, photos)
+    folder = image_folder(tmp_path, photos)
     argv = ["train", "--insecure", "--agent", stack["agent"], "--data", str(folder)]
     argv += ["--steps", "2"]
     argv += ["--batch-size", "4", "--lr", "0.01", "--optimizer", "adam"]
