@@ -48,7 +48,7 @@ from collabdnn.measure.training_profiler import profile_training
 from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Placement, Side
 from collabdnn.planning.training_profiles import TrainingProfile
-from collabdnn.training.checkpoint import save_side
+from collabdnn.training.checkpoint import resume_side, save_side
 from collabdnn.training.side import SideTrainer
 from collabdnn.training.spec import (
     BeginTraining,
@@ -169,6 +169,8 @@ class TrainingSessions:
                 seed=spec.seed,
                 max_saved_bytes=self.settings.max_saved_bytes,
             )
+            if call.resume is not None:
+                resume_side(trainer, spec, call.resume, self._checkpoints())
         finally:
             with self._lock:
                 self._opening.discard(call.session_id)
@@ -192,16 +194,19 @@ class TrainingSessions:
         with session.lock:
             checkpoint = ""
             if call.checkpoint:
-                if not self.settings.checkpoint_dir:
-                    raise TrainingStateError(
-                        "this cloud keeps no checkpoints: start it with --checkpoint-dir"
-                    )
-                folder = Path(self.settings.checkpoint_dir)
+                folder = self._checkpoints()
                 checkpoint = str(save_side(session.trainer, session.spec, call.session_id, folder))
             state = self._state(call.session_id, session.trainer, checkpoint)
         if call.end:
             self.close(call.session_id, "finished")
         return state
+
+    def _checkpoints(self) -> Path:
+        if not self.settings.checkpoint_dir:
+            raise TrainingStateError(
+                "this cloud keeps no checkpoints: start it with --checkpoint-dir"
+            )
+        return Path(self.settings.checkpoint_dir)
 
     def close(self, session_id: str, why: str) -> None:
         with self._lock:

@@ -50,12 +50,19 @@ from collabdnn.placement import Placement, Side, spec_of
 from collabdnn.planning.training import plan_training
 from collabdnn.planning.training_profiles import TrainingProfile, training_input_from_profiles
 from collabdnn.samples import sample_images
-from collabdnn.training.checkpoint import combine, save_side
+from collabdnn.training.checkpoint import (
+    combine,
+    load_side,
+    resume_side,
+    save_side,
+    side_checkpoint_name,
+)
 from collabdnn.training.hashing import whole_hash
 from collabdnn.training.side import SideTrainer
 from collabdnn.training.spec import (
     BeginTraining,
     FinishTraining,
+    Resume,
     StartTraining,
     StatusRequest,
     StepCall,
@@ -175,7 +182,10 @@ class AgentTraining:
     def start(self, call: StartTraining) -> TrainingRun:
         agent = self._agent()
         model = agent.model
-        if call.placement:
+        if call.resume is not None:
+            placement = self._resumed_placement(call, model.num_units)
+            source = f"run {call.resume.session_id} at step {call.resume.step} (resumed)"
+        elif call.placement:
             placement, source = Placement.parse(call.placement), "the request"
         else:
             placement, source = self._training_plan(agent, call.batch_size)
@@ -197,9 +207,11 @@ class AgentTraining:
                 )
             session_id = uuid.uuid4().hex[:16]
             trainer = SideTrainer(model, Side.MOBILE, sides, call.optimizer, seed=call.seed)
+            if call.resume is not None:
+                resume_side(trainer, spec, call.resume, self._checkpoints())
             remote = None
             if Side.CLOUD in sides:
-                remote = self._open_cloud(agent, session_id, spec)
+                remote = self._open_cloud(agent, session_id, spec, call.resume)
             settings = agent.settings
             driver = StepDriver(
                 trainer,
@@ -213,8 +225,31 @@ class AgentTraining:
         log.info("training run %s started: placement %s (%s)", session_id, spec.placement, source)
         labels = tuple(model.labels or ())
         return TrainingRun(
-            session_id, model.name, model.weights_hash, spec.placement, source, labels
+            session_id, model.name, model.weights_hash, spec.placement, source, labels, trainer.step
         )
+
+    def _checkpoints(self) -> Path:
+        if not self.settings.checkpoint_dir:
+            raise TrainingConfigError(
+                "this agent keeps no checkpoints: start it with --checkpoint-dir"
+            )
+        return Path(self.settings.checkpoint_dir)
+
+    def _resumed_placement(self, call: StartTraining, units: int) -> Placement:
+        """The placement of the run being resumed (a request may only repeat it)."""
+        assert call.resume is not None
+        name = side_checkpoint_name(call.resume.session_id, "mobile", call.resume.step)
+        path = self._checkpoints() / name
+        if not path.is_file():
+            raise TrainingStateError(f"no checkpoint {name[:100]!r} on this agent")
+        placement = Placement.parse(str(load_side(path)["placement"]))
+        asked = Placement.parse(call.placement or str(placement))
+        if asked.resolve(units) != placement.resolve(units):
+            raise TrainingStateError(
+                f"run {call.resume.session_id} was trained with placement {placement}; "
+                "a resumed run keeps it"
+            )
+        return placement
 
     def _training_plan(self, agent: MobileAgent, batch_size: int) -> tuple[Placement, str]:
         """The fastest placement for a step of ``batch_size`` (both sides' training
@@ -257,7 +292,9 @@ class AgentTraining:
             self._profiled[batch_size] = (mobile, cloud)
             return mobile, cloud
 
-    def _open_cloud(self, agent: MobileAgent, session_id: str, spec: TrainingSpec) -> CloudRemote:
+    def _open_cloud(
+        self, agent: MobileAgent, session_id: str, spec: TrainingSpec, resume: Resume | None
+    ) -> CloudRemote:
         address = agent.settings.cloud
         if not address:
             raise TrainingConfigError(
@@ -265,7 +302,7 @@ class AgentTraining:
                 "started without --cloud"
             )
         stub = CloudTrainingStub(self._channel_for(address))
-        stub.begin(BeginTraining(session_id, spec), timeout=agent.settings.timeout_s)
+        stub.begin(BeginTraining(session_id, spec, resume), timeout=agent.settings.timeout_s)
         return CloudRemote(stub, session_id, agent.settings.timeout_s, agent.settings.codec)
 
     def step(self, call: TrainStep) -> StepResult:
@@ -295,15 +332,20 @@ class AgentTraining:
         finally:
             run.lock.release()
 
+    def checkpoint(self, call: FinishTraining) -> TrainingResult:
+        """Both sides' checkpoints and the global one at the current step; the run goes on."""
+        run = self._get(call.session_id)
+        self._checkpoints()
+        with run.lock:
+            return self._finish(run, checkpoint=True, end=False)
+
     def finish(self, call: FinishTraining) -> TrainingResult:
         run = self._get(call.session_id)
-        if call.checkpoint and not self.settings.checkpoint_dir:
-            raise TrainingConfigError(
-                "this agent keeps no checkpoints: start it with --checkpoint-dir"
-            )
+        if call.checkpoint:
+            self._checkpoints()
         with run.lock:
             try:
-                result = self._finish(run, call.checkpoint)
+                result = self._finish(run, call.checkpoint, end=True)
             finally:  # finished, or the cloud is gone: either way the run ends here
                 with self._lock:
                     if self._run is run:
@@ -316,19 +358,18 @@ class AgentTraining:
         )
         return result
 
-    def _finish(self, run: _Run, checkpoint: bool) -> TrainingResult:
+    def _finish(self, run: _Run, checkpoint: bool, end: bool) -> TrainingResult:
         trainer = run.driver.trainer
         mobile_digests = trainer.digests()
         path = ""
         if checkpoint:
-            folder = Path(self.settings.checkpoint_dir)
-            path = str(save_side(trainer, run.spec, run.session_id, folder))
+            path = str(save_side(trainer, run.spec, run.session_id, self._checkpoints()))
         mobile = TrainingState(
             run.session_id, trainer.step, tuple(sorted(mobile_digests.items())), path
         )
         cloud = None
         if run.remote is not None:
-            cloud = run.remote.status(checkpoint, end=True)
+            cloud = run.remote.status(checkpoint, end=end)
             if cloud.step != trainer.step:  # the two-phase commit makes this impossible
                 raise TrainingStateError(
                     f"the cloud is at step {cloud.step}, this side at {trainer.step}: "
@@ -376,6 +417,13 @@ class TrainerServicer(training_pb2_grpc.MobileTrainingServicer):
     ) -> messages.TrainStepReply:
         result = self.training.step(serde.train_step_from_proto(request))
         return serde.step_result_to_proto(result)
+
+    @rpc("CheckpointTraining", "the cloud")
+    def CheckpointTraining(
+        self, request: messages.FinishTrainingRequest, context: grpc.ServicerContext
+    ) -> messages.TrainingResult:
+        result = self.training.checkpoint(serde.finish_training_from_proto(request))
+        return serde.training_result_to_proto(result)
 
     @rpc("FinishTraining", "the cloud")
     def FinishTraining(

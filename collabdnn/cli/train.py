@@ -10,12 +10,14 @@ and more keys (docs/cli.md#train).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
 
 from collabdnn.cli._service_args import non_negative_int, positive_float, positive_int
 from collabdnn.placement import Placement
+from collabdnn.training.spec import Resume
 from collabdnn.transport.security import (
     add_security_arguments,
     config_from_args,
@@ -75,6 +77,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "the agent the global one when it can read the cloud's",
     )
     parser.add_argument(
+        "--checkpoint-every",
+        type=non_negative_int,
+        default=0,
+        metavar="K",
+        help="both sides checkpoint every K steps, the global checkpoint too (default: 0, never)",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="SESSION:STEP",
+        help="resume run SESSION from both sides' checkpoints at STEP (its placement, "
+        "optimizer state and step; the batch order goes on from there)",
+    )
+    parser.add_argument(
         "--timeout",
         type=positive_float,
         default=300.0,
@@ -82,6 +97,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
     add_security_arguments(parser)
+
+
+def _resume(text: str) -> Resume:
+    """``SESSION:STEP``; ValueError otherwise."""
+    session, _, step = text.rpartition(":")
+    if not session or not step.isdigit():
+        raise ValueError(f"--resume takes SESSION:STEP, got {text!r}")
+    return Resume(session, int(step))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,18 +118,22 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         placement = str(Placement.parse(args.placement)) if args.placement else ""
+        resume = _resume(args.resume) if args.resume else None
         optimizer = OptimizerConfig(
             args.optimizer, args.lr, momentum=args.momentum, weight_decay=args.weight_decay
         )
         data = load_image_folder(args.data)
-    except CollabError as exc:
+    except (CollabError, ValueError) as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 2
     if data.skipped:
         print(f"train: skipped {len(data.skipped)} unreadable images:", file=sys.stderr)
         for path, why in data.skipped[:5]:
             print(f"  {path}: {why}", file=sys.stderr)
-    order = batch_order(len(data), args.batch_size, args.steps, args.seed)
+    done = resume.step if resume else 0  # a resumed run goes on with the batch order
+    order = itertools.islice(
+        batch_order(len(data), args.batch_size, done + args.steps, args.seed), done, None
+    )
     batches = (
         ([data.images[i] for i in batch], [data.labels[i] for i in batch]) for batch in order
     )
@@ -136,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             )
 
     security = config_from_args(args)
-    start = StartTraining(placement, optimizer, args.seed, args.batch_size)
+    start = StartTraining(placement, optimizer, args.seed, args.batch_size, resume)
     try:
         run, steps, final = train(
             args.agent,
@@ -144,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
             start,
             timeout=args.timeout,
             checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
             security_config=security,
             on_start=started,
             on_step=stepped,
@@ -159,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "steps": [s.to_json() for s in steps],
+                    "session": run.session_id,
                     "weights_hash": final.weights_hash,
                     "model": run.model,
                     "start_weights_hash": run.weights_hash,

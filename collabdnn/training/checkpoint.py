@@ -11,6 +11,7 @@ sides of inference compare.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ import torch
 from collabdnn.errors import TrainingStateError
 from collabdnn.model.weights import combine_digests, state_digests
 from collabdnn.training.side import SideTrainer
-from collabdnn.training.spec import TrainingSpec
+from collabdnn.training.spec import Resume, TrainingSpec
 
 FORMAT = "collabdnn-training-side/1"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def side_checkpoint_name(session_id: str, side: str, step: int) -> str:
@@ -51,6 +53,27 @@ def save_side(trainer: SideTrainer, spec: TrainingSpec, session_id: str, folder:
     torch.save(payload, tmp)
     tmp.replace(path)  # never a half-written checkpoint under the final name
     return path
+
+
+def resume_side(trainer: SideTrainer, spec: TrainingSpec, resume: Resume, folder: Path) -> None:
+    """Put ``trainer`` where this side's checkpoint of run ``resume`` left it: the owned
+    entries, the optimizer state and the step. The checkpoint must be of the same model,
+    starting weights and placement (TrainingStateError otherwise)."""
+    if not _NAME.match(resume.session_id):
+        raise TrainingStateError("a session id is 1 to 64 letters, digits, '.', '_' or '-'")
+    name = side_checkpoint_name(resume.session_id, trainer.side.value, resume.step)
+    path = folder / name
+    if not path.is_file():
+        raise TrainingStateError(f"no checkpoint {name!r} on the {trainer.side.value} side")
+    payload = load_side(path)
+    want = {"model": spec.model, "weights_hash": spec.weights_hash, "placement": spec.placement}
+    differ = [k for k, v in want.items() if payload[k] != v]
+    if differ:
+        raise TrainingStateError(
+            f"checkpoint {name!r} is of another run: it differs in "
+            + ", ".join(f"{k} ({payload[k]!r}, not {want[k]!r})" for k in differ)
+        )
+    trainer.restore(payload["state"], payload["optimizer"], int(payload["step"]))
 
 
 def load_side(path: Path) -> dict[str, Any]:

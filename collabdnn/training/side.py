@@ -254,6 +254,24 @@ class SideTrainer:
         state = self.model.model.state_dict()
         return {name: state[name].detach().to("cpu").clone() for name in self.own_names}
 
+    def restore(self, state: dict[str, torch.Tensor], optimizer: dict, step: int) -> None:
+        """Load a checkpoint of this side: its owned entries, optimizer state and step."""
+        if self._in_flight is not None:
+            raise TrainingStateError("a checkpoint is restored between steps")
+        if set(state) != set(self.own_names):
+            raise TrainingStateError(
+                "the checkpoint holds other entries than this side owns under this placement"
+            )
+        current = self.model.model.state_dict()
+        odd = [n for n, v in state.items() if v.shape != current[n].shape]
+        if odd:
+            raise TrainingStateError(f"the checkpoint's {odd[:3]} have other shapes")
+        with torch.no_grad():
+            for name, value in state.items():
+                current[name].copy_(value)
+        self.optimizer.load_state_dict(optimizer)
+        self.step = step
+
     # --- checks --------------------------------------------------------------------------
 
     def _enter(self, step: int) -> None:

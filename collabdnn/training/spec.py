@@ -57,9 +57,18 @@ class TrainingSpec:
 
 
 @dataclass(frozen=True)
+class Resume:
+    """Where a run resumes: the checkpoints of run ``session_id`` at ``step``."""
+
+    session_id: str
+    step: int
+
+
+@dataclass(frozen=True)
 class BeginTraining:
     session_id: str
     spec: TrainingSpec
+    resume: Resume | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,7 @@ class StartTraining:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     seed: int = 0
     batch_size: int = 1
+    resume: Resume | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,7 @@ class TrainingRun:
     placement: str
     placement_source: str
     labels: tuple[str, ...] = ()
+    step: int = 0  # the last step done: a resumed run starts after it
 
 
 @dataclass(frozen=True)

@@ -89,3 +89,10 @@ class TrainerStub:
     def finish(self, call: FinishTraining, *, timeout: float) -> TrainingResult:
         reply = self._stub.FinishTraining(serde.finish_training_to_proto(call), timeout=timeout)
         return serde.training_result_from_proto(reply)
+
+    def checkpoint(self, call: FinishTraining, *, timeout: float) -> TrainingResult:
+        """Both sides' checkpoints at the current step; the run goes on."""
+        message = serde.finish_training_to_proto(call)
+        return serde.training_result_from_proto(
+            self._stub.CheckpointTraining(message, timeout=timeout)
+        )

@@ -468,10 +468,14 @@ def _training_pairs() -> dict[str, st.SearchStrategy[Any]]:
         checkpoint=TEXT,
     )
     frames = st.binary(max_size=16)
+    resumes = st.none() | st.builds(t.Resume, NAME, STEP)
     return {
         "optimizer": optimizers,
         "begin_training": st.builds(
-            t.BeginTraining, TEXT, st.builds(t.TrainingSpec, TEXT, TEXT, TEXT, optimizers, UINT64)
+            t.BeginTraining,
+            TEXT,
+            st.builds(t.TrainingSpec, TEXT, TEXT, TEXT, optimizers, UINT64),
+            resumes,
         ),
         "train_forward": st.builds(
             t.TrainForward,
@@ -490,7 +494,7 @@ def _training_pairs() -> dict[str, st.SearchStrategy[Any]]:
         "status_request": st.builds(t.StatusRequest, TEXT, st.booleans(), st.booleans()),
         "training_state": states,
         "start_training": st.builds(
-            t.StartTraining, TEXT, optimizers, UINT64, st.integers(1, 2**31 - 1)
+            t.StartTraining, TEXT, optimizers, UINT64, st.integers(1, 2**31 - 1), resumes
         ),
         "training_profile_query": st.builds(
             t.TrainingProfileQuery, TEXT, TEXT, BLOBS, st.integers(1, 99), st.integers(1, 99)
@@ -525,7 +529,14 @@ def _training_pairs() -> dict[str, st.SearchStrategy[Any]]:
             INT32,
         ),
         "training_run": st.builds(
-            t.TrainingRun, TEXT, TEXT, TEXT, TEXT, TEXT, st.lists(TEXT, max_size=3).map(tuple)
+            t.TrainingRun,
+            TEXT,
+            TEXT,
+            TEXT,
+            TEXT,
+            TEXT,
+            st.lists(TEXT, max_size=3).map(tuple),
+            STEP,
         ),
         "train_step": st.builds(
             t.TrainStep, TEXT, STEP, BLOBS, st.lists(INT32, max_size=3).map(tuple)

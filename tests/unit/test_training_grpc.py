@@ -316,3 +316,29 @@ def test_a_cloud_that_dies_mid_run_leaves_the_phone_at_the_last_step(tiny, photo
     finally:
         server.stop(0)
         pool.close()
+
+
+def test_a_run_resumed_from_its_checkpoints_goes_on_bit_for_bit(stack, photos) -> None:
+    from collabdnn.training.spec import Resume
+    from collabdnn.wire.training_stubs import TrainerStub
+
+    batches = [(photos, [0, 1, 2, 3]), (photos[::-1], [3, 2, 1, 0])] * 2
+    start = StartTraining("MMMCCMMM", SGD, seed=5)
+    _, straight, whole = train(stack["agent"], batches, start)
+    # two steps, a checkpoint in the middle of the run, then a new run from it
+    first, head, _ = train(stack["agent"], batches[:2], start, checkpoint_every=2)
+    resumed = StartTraining("", SGD, seed=5, resume=Resume(first.session_id, 2))
+    run, tail, final = train(stack["agent"], batches[2:], resumed)
+    assert run.step == 2 and run.placement == "MMMCCMMM"
+    assert [s.step for s in tail] == [3, 4]
+    assert [s.loss for s in head + tail] == [s.loss for s in straight]
+    assert final.weights_hash == whole.weights_hash
+    with open_channel(stack["agent"]) as channel:
+        with pytest.raises(grpc.RpcError) as refused:
+            stub = TrainerStub(channel)
+            stub.start(StartTraining("mobile", SGD, resume=Resume(first.session_id, 2)), timeout=30)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "a resumed run keeps it" in refused.value.details()
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.start(StartTraining("", SGD, resume=Resume(first.session_id, 7)), timeout=30)
+        assert "no checkpoint" in missing.value.details()

@@ -26,20 +26,24 @@ class OptimizerSettings(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., lr: _Optional[float] = ..., momentum: _Optional[float] = ..., weight_decay: _Optional[float] = ..., beta1: _Optional[float] = ..., beta2: _Optional[float] = ..., eps: _Optional[float] = ...) -> None: ...
 
 class BeginTrainingRequest(_message.Message):
-    __slots__ = ("session_id", "model", "weights_hash", "placement", "optimizer", "seed")
+    __slots__ = ("session_id", "model", "weights_hash", "placement", "optimizer", "seed", "resume_session", "resume_step")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    RESUME_SESSION_FIELD_NUMBER: _ClassVar[int]
+    RESUME_STEP_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     model: str
     weights_hash: str
     placement: str
     optimizer: OptimizerSettings
     seed: int
-    def __init__(self, session_id: _Optional[str] = ..., model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., placement: _Optional[str] = ..., optimizer: _Optional[_Union[OptimizerSettings, _Mapping]] = ..., seed: _Optional[int] = ...) -> None: ...
+    resume_session: str
+    resume_step: int
+    def __init__(self, session_id: _Optional[str] = ..., model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., placement: _Optional[str] = ..., optimizer: _Optional[_Union[OptimizerSettings, _Mapping]] = ..., seed: _Optional[int] = ..., resume_session: _Optional[str] = ..., resume_step: _Optional[int] = ...) -> None: ...
 
 class TrainForwardRequest(_message.Message):
     __slots__ = ("session_id", "step", "start", "end", "tensor", "images", "reply_codec")
@@ -120,16 +124,20 @@ class TrainingState(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., step: _Optional[int] = ..., digests: _Optional[_Iterable[_Union[EntryDigest, _Mapping]]] = ..., checkpoint: _Optional[str] = ...) -> None: ...
 
 class StartTrainingRequest(_message.Message):
-    __slots__ = ("placement", "optimizer", "seed", "batch_size")
+    __slots__ = ("placement", "optimizer", "seed", "batch_size", "resume_session", "resume_step")
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_SESSION_FIELD_NUMBER: _ClassVar[int]
+    RESUME_STEP_FIELD_NUMBER: _ClassVar[int]
     placement: str
     optimizer: OptimizerSettings
     seed: int
     batch_size: int
-    def __init__(self, placement: _Optional[str] = ..., optimizer: _Optional[_Union[OptimizerSettings, _Mapping]] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    resume_session: str
+    resume_step: int
+    def __init__(self, placement: _Optional[str] = ..., optimizer: _Optional[_Union[OptimizerSettings, _Mapping]] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., resume_session: _Optional[str] = ..., resume_step: _Optional[int] = ...) -> None: ...
 
 class TrainingProfileRequest(_message.Message):
     __slots__ = ("model", "weights_hash", "images", "batch_size", "repeats")
@@ -196,20 +204,22 @@ class TrainingProfile(_message.Message):
     def __init__(self, side: _Optional[str] = ..., model: _Optional[str] = ..., batch_size: _Optional[int] = ..., input_bytes: _Optional[int] = ..., units: _Optional[_Iterable[_Union[TrainingUnitProfile, _Mapping]]] = ..., threads: _Optional[int] = ..., repeats: _Optional[int] = ...) -> None: ...
 
 class TrainingRun(_message.Message):
-    __slots__ = ("session_id", "model", "weights_hash", "placement", "placement_source", "labels")
+    __slots__ = ("session_id", "step", "model", "weights_hash", "placement", "placement_source", "labels")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_HASH_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_SOURCE_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
+    step: int
     model: str
     weights_hash: str
     placement: str
     placement_source: str
     labels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, session_id: _Optional[str] = ..., model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., placement: _Optional[str] = ..., placement_source: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, session_id: _Optional[str] = ..., step: _Optional[int] = ..., model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., placement: _Optional[str] = ..., placement_source: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TrainStepRequest(_message.Message):
     __slots__ = ("session_id", "step", "images", "labels")

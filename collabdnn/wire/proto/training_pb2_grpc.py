@@ -413,6 +413,11 @@ class MobileTrainingStub:
                 request_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.FinishTrainingRequest.SerializeToString,
                 response_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingResult.FromString,
                 _registered_method=True)
+        self.CheckpointTraining = channel.unary_unary(
+                '/collabdnn.proto.MobileTraining/CheckpointTraining',
+                request_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.FinishTrainingRequest.SerializeToString,
+                response_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingResult.FromString,
+                _registered_method=True)
 
 
 class MobileTrainingServicer:
@@ -438,6 +443,13 @@ class MobileTrainingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckpointTraining(self, request, context):
+        """Both sides' checkpoints (and the global one) at the current step; the run goes on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MobileTrainingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -453,6 +465,11 @@ def add_MobileTrainingServicer_to_server(servicer, server):
             ),
             'FinishTraining': grpc.unary_unary_rpc_method_handler(
                     servicer.FinishTraining,
+                    request_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.FinishTrainingRequest.FromString,
+                    response_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingResult.SerializeToString,
+            ),
+            'CheckpointTraining': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckpointTraining,
                     request_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.FinishTrainingRequest.FromString,
                     response_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingResult.SerializeToString,
             ),
@@ -538,6 +555,33 @@ class MobileTraining:
             request,
             target,
             '/collabdnn.proto.MobileTraining/FinishTraining',
+            collabdnn_dot_wire_dot_proto_dot_training__pb2.FinishTrainingRequest.SerializeToString,
+            collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckpointTraining(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/collabdnn.proto.MobileTraining/CheckpointTraining',
             collabdnn_dot_wire_dot_proto_dot_training__pb2.FinishTrainingRequest.SerializeToString,
             collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingResult.FromString,
             options,

@@ -11,6 +11,7 @@ from collabdnn.training.spec import (
     BeginTraining,
     FinishTraining,
     OptimizerConfig,
+    Resume,
     StartTraining,
     StatusRequest,
     StepCall,
@@ -67,6 +68,10 @@ def optimizer_from_proto(message: training_pb2.OptimizerSettings) -> OptimizerCo
     )
 
 
+def _resume_from(session_id: str, step: int) -> Resume | None:
+    return Resume(session_id, step) if session_id else None
+
+
 def begin_training_to_proto(call: BeginTraining) -> training_pb2.BeginTrainingRequest:
     spec = call.spec
     return training_pb2.BeginTrainingRequest(
@@ -76,6 +81,8 @@ def begin_training_to_proto(call: BeginTraining) -> training_pb2.BeginTrainingRe
         placement=spec.placement,
         optimizer=optimizer_to_proto(spec.optimizer),
         seed=spec.seed,
+        resume_session=call.resume.session_id if call.resume else "",
+        resume_step=call.resume.step if call.resume else 0,
     )
 
 
@@ -87,7 +94,8 @@ def begin_training_from_proto(message: training_pb2.BeginTrainingRequest) -> Beg
         optimizer=optimizer_from_proto(message.optimizer),
         seed=message.seed,
     )
-    return BeginTraining(message.session_id, spec)
+    resume = _resume_from(message.resume_session, message.resume_step)
+    return BeginTraining(message.session_id, spec, resume)
 
 
 def train_forward_to_proto(call: TrainForward) -> training_pb2.TrainForwardRequest:
@@ -195,6 +203,8 @@ def start_training_to_proto(call: StartTraining) -> training_pb2.StartTrainingRe
         optimizer=optimizer_to_proto(call.optimizer),
         seed=call.seed,
         batch_size=call.batch_size,
+        resume_session=call.resume.session_id if call.resume else "",
+        resume_step=call.resume.step if call.resume else 0,
     )
 
 
@@ -204,6 +214,7 @@ def start_training_from_proto(message: training_pb2.StartTrainingRequest) -> Sta
         optimizer=optimizer_from_proto(message.optimizer),
         seed=message.seed,
         batch_size=message.batch_size or 1,
+        resume=_resume_from(message.resume_session, message.resume_step),
     )
 
 
@@ -272,6 +283,7 @@ def training_run_to_proto(run: TrainingRun) -> training_pb2.TrainingRun:
         placement=run.placement,
         placement_source=run.placement_source,
         labels=list(run.labels),
+        step=run.step,
     )
 
 
@@ -283,6 +295,7 @@ def training_run_from_proto(message: training_pb2.TrainingRun) -> TrainingRun:
         placement=message.placement,
         placement_source=message.placement_source,
         labels=tuple(message.labels),
+        step=message.step,
     )
 
 
