@@ -24,7 +24,10 @@ training.png.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -168,6 +171,7 @@ def measured(
                     "bytes_up": up,
                     "bytes_down": down,
                     "link": "emulated",
+                    "phone": "same CPU",
                 }
             )
     return rows
@@ -179,8 +183,15 @@ def _run(
     optimizer = OptimizerConfig("sgd", 0.001)
     mobile = SideTrainer(model, Side.MOBILE, sides, optimizer)
     cloud = SideTrainer(model, Side.CLOUD, sides, optimizer)
-    driver = StepDriver(mobile, EmulatedRemote(cloud, TokenBucketShaper(link)))
-    driver.step(1, *batch)  # warm-up, not counted
+    return _timed_steps(
+        StepDriver(mobile, EmulatedRemote(cloud, TokenBucketShaper(link))), batch, steps
+    )
+
+
+def _timed_steps(driver: StepDriver, batch: Any, steps: int) -> tuple[list[float], int, int]:
+    """One warm-up step, then ``steps`` timed ones: their times (ms) and the last one's
+    bytes up and down."""
+    driver.step(1, *batch)
     times, up, down = [], 0, 0
     for step in range(2, steps + 2):
         begin = time.perf_counter()
@@ -188,6 +199,126 @@ def _run(
         times.append((time.perf_counter() - begin) * 1e3)
         up, down = result.bytes_up, result.bytes_down
     return times, up, down
+
+
+# --- part 3: real shaped links (root) ---------------------------------------------------
+
+PORT = 50051
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shaped(
+    model: SplitModel, training: TrainingProfile, steps: int, factor: float
+) -> tuple[list[dict[str, Any]], str]:
+    """Split training over real gRPC on a tc-shaped loopback in a private network
+    namespace: the cloud server a subprocess there, the phone's side another, held to
+    ``1/factor`` of a CPU by a cgroup quota (a phone ``factor`` times slower, as the
+    planned part models it). Mobile-only, cloud-only and the training plan for that
+    phone, measured beside the planner's predictions. Needs root; ([], why) elsewhere."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from collabdnn.netem import shaping
+    from collabdnn.netem.netns import NetNamespace, netns_available
+    from collabdnn.netem.throttle import ThrottleError, add_process, cpu_quota
+
+    ok, why = netns_available()
+    if not ok:
+        return [], why
+    phone = training_input_from_profiles(_slower(training, factor), training)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rows: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        ns = stack.enter_context(NetNamespace(prefix="collabdnn-train"))
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        try:
+            quota: Path | None = stack.enter_context(cpu_quota(1.0 / factor))
+        except ThrottleError as exc:
+            return [], f"no CPU quota for the phone: {exc}"
+        log = stack.enter_context((tmp / "cloud.log").open("w"))
+        ns.popen(
+            [sys.executable, "-m", "collabdnn", "cloud", "--insecure", "--model", MODEL,
+             "--weights", "seed:0", "--threads", "1", "--port", str(PORT)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        for net, preset in LINK_PRESETS.items():
+            result = shaping.apply(preset, "lo", cloud_port=PORT, netns=ns.name)
+            # without netem the kernel adds no delay: the planner gets the loopback's RTT
+            link = preset if result.delay_shaped else dataclasses.replace(preset, rtt_ms=0.1)
+            power = power_model(net)
+            chosen = plan_training(phone, link, power, "latency").spec
+            specs = {"mobile-only": "mobile", "cloud-only": "cloud", "plan": chosen}
+            proc = ns.popen(
+                [sys.executable, "-m", "benchmarks.bench_training", "--child",
+                 f"127.0.0.1:{PORT}", "--steps", str(steps), *specs.values()],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            if quota is not None:
+                add_process(quota, proc.pid)  # the phone: 1/factor of a CPU
+            out, err = proc.communicate(timeout=1500)
+            if proc.returncode != 0:
+                raise RuntimeError(f"the shaped run on {net} failed:\n{err[-3000:]}")
+            for name, measured_row in zip(specs, json.loads(out), strict=True):
+                sides = Placement.parse(measured_row["spec"]).resolve(model.num_units)
+                rows.append(
+                    {
+                        "network": net,
+                        "placement": name,
+                        **measured_row,
+                        "predicted_ms": evaluate_training(phone, link, power, sides).latency_ms,
+                        "link": "tc" if result.delay_shaped else "tc, no delay",
+                        "phone": f"{1 / factor:g} CPU",
+                    }
+                )
+        shaping.clear("lo", netns=ns.name)
+    return rows, ""
+
+
+def child(cloud: str, specs: list[str], steps: int) -> int:
+    """Inside the namespace: the phone's side of each placement against the cloud
+    server, over real gRPC; prints one JSON row per placement."""
+    import uuid
+
+    from collabdnn.codec import CodecConfig
+    from collabdnn.training.spec import BeginTraining, StatusRequest, TrainingSpec
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.wire.stubs import CloudStub
+    from collabdnn.wire.training_stubs import CloudTrainingStub
+    from mobile_agent.training import CloudRemote, transient
+
+    torch.set_num_threads(1)
+    model = load_model(MODEL, "seed:0")
+    photos = _photos()
+    batch = (photos[:BATCH], list(range(BATCH)))
+    optimizer = OptimizerConfig("sgd", 0.001)
+    rows = []
+    with open_channel(cloud) as channel:
+        CloudStub(channel).info(timeout=300, wait_for_ready=True)
+        stub = CloudTrainingStub(channel)
+        for spec in specs:
+            sides = Placement.parse(spec).resolve(model.num_units)
+            session = uuid.uuid4().hex[:16]
+            remote = None
+            if Side.CLOUD in sides:
+                plan_spec = TrainingSpec(model.name, model.weights_hash, spec_of(sides), optimizer)
+                stub.begin(BeginTraining(session, plan_spec), timeout=300)
+                remote = CloudRemote(stub, session, 300.0, CodecConfig())
+            mobile = SideTrainer(model, Side.MOBILE, sides, optimizer)
+            driver = StepDriver(mobile, remote, transient=transient)
+            times, up, down = _timed_steps(driver, batch, steps)
+            if remote is not None:
+                stub.status(StatusRequest(session, end=True), timeout=60)
+            rows.append(
+                {
+                    "spec": spec_of(sides),
+                    "measured_ms": sorted(times)[len(times) // 2],
+                    "bytes_up": up,
+                    "bytes_down": down,
+                }
+            )
+    print(json.dumps(rows))
+    return 0
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -230,72 +361,68 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2, help="measured steps per run")
     parser.add_argument("--phone-factor", type=float, default=PHONE_FACTOR)
+    parser.add_argument("--child", metavar="CLOUD", help=argparse.SUPPRESS)
+    parser.add_argument("specs", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--render", action="store_true", help="redraw the tables and plot from the results"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        _render(json.loads((RESULTS / "training.json").read_text()))
+        return 0
+    if args.child:
+        return child(args.child, args.specs, args.steps)
     torch.set_num_threads(1)
     model = load_model(MODEL, "seed:0")
     photos = _photos()
     rows, training = planned(model, photos, args.phone_factor)
     runs = measured(model, photos, training, args.steps)
-    table = markdown_table(
+    real, skipped = shaped(model, training, args.steps, args.phone_factor)
+    data = {
+        "model": MODEL,
+        "batch": BATCH,
+        "phone_factor": args.phone_factor,
+        "threads": 1,
+        "planned": rows,
+        "measured": runs,
+        "shaped": real,
+        "shaped_skipped": skipped,
+        "steps": args.steps,
+    }
+    write_results("training", data, _planned_table(rows))
+    _render(data)
+    return 0
+
+
+def _planned_table(rows: list[dict[str, Any]]) -> str:
+    return markdown_table(
+        ["network", "phase", "objective", "placement", "ms", "mJ", "mobile-only ms",
+         "cloud-only ms", "best cut"],
         [
-            "network",
-            "phase",
-            "objective",
-            "placement",
-            "ms",
-            "mJ",
-            "mobile-only ms",
-            "cloud-only ms",
-            "best cut",
-        ],
-        [
-            [
-                r["network"],
-                r["phase"],
-                r["objective"],
-                r["placement"],
-                f"{r['latency_ms']:.0f}",
-                f"{r['energy_mj']:.0f}",
-                f"{r['mobile_only_ms']:.0f}",
-                f"{r['cloud_only_ms']:.0f}",
-                r["best_cut"],
-            ]
+            [r["network"], r["phase"], r["objective"], r["placement"], f"{r['latency_ms']:.0f}",
+             f"{r['energy_mj']:.0f}", f"{r['mobile_only_ms']:.0f}", f"{r['cloud_only_ms']:.0f}",
+             r["best_cut"]]
             for r in rows
         ],
-    )
-    write_results(
-        "training",
-        {
-            "model": MODEL,
-            "batch": BATCH,
-            "phone_factor": args.phone_factor,
-            "threads": 1,
-            "planned": rows,
-            "measured": runs,
-            "steps": args.steps,
-        },
-        table,
-    )
+    )  # fmt: skip
+
+
+def _render(data: dict[str, Any]) -> None:
+    """The measured table and the plot, from the results (``--render`` redraws them)."""
     measured_table = markdown_table(
-        ["network", "placement", "spec", "predicted ms", "measured ms", "bytes up", "bytes down"],
+        ["network", "link", "phone", "placement", "spec", "predicted ms", "measured ms",
+         "bytes up", "bytes down"],
         [
-            [
-                r["network"],
-                r["placement"],
-                r["spec"],
-                f"{r['predicted_ms']:.0f}",
-                f"{r['measured_ms']:.0f}",
-                f"{r['bytes_up']:,}",
-                f"{r['bytes_down']:,}",
-            ]
-            for r in runs
+            [r["network"], r["link"], r["phone"], r["placement"], r["spec"],
+             f"{r['predicted_ms']:.0f}", f"{r['measured_ms']:.0f}", f"{r['bytes_up']:,}",
+             f"{r['bytes_down']:,}"]
+            for r in data["measured"] + data["shaped"]
         ],
-    )
+    )  # fmt: skip
     (RESULTS / "training_measured.md").write_text(measured_table + "\n")
-    _plot(rows, RESULTS / "training.png")
-    print(table)
+    _plot(data["planned"], RESULTS / "training.png")
+    print(_planned_table(data["planned"]))
     print(measured_table)
-    return 0
 
 
 if __name__ == "__main__":
