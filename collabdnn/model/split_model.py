@@ -257,6 +257,11 @@ class SplitModel:
             parts.append(self._decode_images([image]))
         return _canonical(torch.cat(parts))
 
+    def preprocess_images(self, images: ImageInput) -> torch.Tensor:
+        """Unit 0 on ``images``, outside inference mode (split training keeps its output
+        for autograd); any decoding failure is an :class:`~collabdnn.errors.ImageError`."""
+        return self._decode_images(images)
+
     def _decode_images(self, images: ImageInput) -> torch.Tensor:
         try:
             return self.step(0, images)

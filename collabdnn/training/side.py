@@ -145,7 +145,7 @@ class SideTrainer:
             for index in range(start, end):
                 if index == 0:
                     with torch.no_grad():
-                        x = self.model.step(0, x)
+                        x = self.model.preprocess_images(x)
                     continue
                 leaf = x.detach().to(self.model.device).requires_grad_(self.wants_grad[index])
                 output = self._run_unit(step, index, leaf)

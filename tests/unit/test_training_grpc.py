@@ -255,7 +255,7 @@ def test_what_a_step_keeps_is_freed_on_timeout_cancel_and_idle(tiny) -> None:
 
 
 def test_one_run_at_a_time_and_an_abandoned_run_gives_way(tiny, photos) -> None:
-    from collabdnn.errors import BusyError
+    from collabdnn.errors import BusyError, ImageError
     from collabdnn.placement import AssignedPlan, Placement
     from collabdnn.training.spec import FinishTraining, TrainStep
     from collabdnn.transport.channels import ChannelPool
@@ -272,7 +272,9 @@ def test_one_run_at_a_time_and_an_abandoned_run_gives_way(tiny, photos) -> None:
         training.start(StartTraining("", SGD))
     with pytest.raises(TrainingStateError, match="out of order"):
         training.step(TrainStep(first.session_id, 2, (photos[0],), (1,)))
-    training.step(TrainStep(first.session_id, 1, (photos[0],), (1,)))
+    with pytest.raises(ImageError, match="cannot decode image"):
+        training.step(TrainStep(first.session_id, 1, (b"not an image",), (1,)))
+    training.step(TrainStep(first.session_id, 1, (photos[0],), (1,)))  # nothing was staged
     training.settings = AgentSettingsForTraining(idle_timeout_s=0.0)
     second = training.start(StartTraining("", SGD))  # the first was abandoned
     # no cloud, so no training plan: the agent's own plan, and the run says so
