@@ -15,7 +15,13 @@ import json
 import sys
 from pathlib import Path
 
-from collabdnn.cli._service_args import non_negative_int, positive_float, positive_int
+from collabdnn.cli._service_args import (
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from collabdnn.placement import Placement
 from collabdnn.training.spec import Resume
 from collabdnn.transport.security import (
@@ -54,9 +60,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--optimizer", choices=("sgd", "adam"), default="sgd", help="(default: sgd)"
     )
-    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
     parser.add_argument(
-        "--weight-decay", type=float, default=5e-4, help="L2 weight decay (default: 5e-4)"
+        "--momentum", type=fraction, default=0.9, help="SGD momentum (default: 0.9)"
+    )
+    parser.add_argument(
+        "--weight-decay",
+        type=non_negative_float,
+        default=5e-4,
+        help="L2 weight decay (default: 5e-4)",
     )
     parser.add_argument(
         "--placement",
