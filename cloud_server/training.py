@@ -22,6 +22,7 @@ session idle for ``idle_timeout_s`` is closed.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import threading
@@ -340,7 +341,11 @@ class TrainingServicer(training_pb2_grpc.CloudTrainingServicer):
         self.profile_admission = profile_admission or Admission(1, name="profile calls")
         self.halt = halt
         self._stop = threading.Event()
-        threading.Thread(target=self._janitor, name="training-janitor", daemon=True).start()
+        self._janitor_thread = threading.Thread(
+            target=self._janitor, name="training-janitor", daemon=True
+        )
+        self._janitor_thread.start()
+        atexit.register(self.stop)  # also when the server is never stopped (in-process use)
 
     def _janitor(self) -> None:
         """Frees what expired sessions and steps hold while no call comes to do it."""
@@ -351,7 +356,10 @@ class TrainingServicer(training_pb2_grpc.CloudTrainingServicer):
                 log.exception("sweeping training sessions failed")
 
     def stop(self) -> None:
+        """End the janitor and wait for it: a thread still running while the process
+        exits can abort it (``terminate called without an active exception``)."""
         self._stop.set()
+        self._janitor_thread.join(timeout=10.0)
 
     @rpc("BeginTraining")
     def BeginTraining(
