@@ -69,6 +69,7 @@ bench: $(STAMP)
 	-$(PY) -m benchmarks.bench_linkswitch
 	$(PY) -m benchmarks.bench_idle_drop --part contention
 	-$(PY) -m benchmarks.bench_idle_drop --part idle
+	$(PY) -m benchmarks.bench_training
 	$(PY) -m benchmarks.doc_tables
 
 clean:

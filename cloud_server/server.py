@@ -24,7 +24,7 @@ from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_t
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
-from collabdnn.wire.proto import cloud_pb2_grpc
+from collabdnn.wire.proto import cloud_pb2_grpc, training_pb2_grpc
 from collabdnn.wire.stubs import CLOUD_SERVICE
 
 SERVICE_NAME = CLOUD_SERVICE
@@ -55,10 +55,12 @@ class CloudConfig:
     max_connection_age_s: float = 20.0  # clients reconnect (and re-resolve) this often
     security: SecurityConfig = PLAINTEXT  # the CLI passes what --insecure/--tls-* say
     batching: BatchSettings = field(default_factory=BatchSettings)  # off by default
+    checkpoint_dir: str = ""  # where training sessions write checkpoints; "" = none
 
 
 def _build(config: CloudConfig) -> BuiltServer:
     from cloud_server.servicer import CloudServicer
+    from cloud_server.training import TrainingServicer, TrainingSettings
     from collabdnn.transport.probe import add_probe_service
 
     # A bounded queue: at most max_queue Execute calls admitted, of which `workers`
@@ -75,10 +77,21 @@ def _build(config: CloudConfig) -> BuiltServer:
         batching=config.batching,
     )
 
+    training = TrainingServicer(
+        servicer.cloud,
+        admission,
+        TrainingSettings(checkpoint_dir=config.checkpoint_dir),
+        config.limits,
+        servicer.max_frame_bytes,
+        halt,
+        servicer.profile_admission,
+    )
+
     def register(server: grpc.Server) -> None:
         # the agent measures the link with it when traffic is idle (capped, admitted)
         add_probe_service(server)
         cloud_pb2_grpc.add_CloudServerServicer_to_server(servicer, server)
+        training_pb2_grpc.add_CloudTrainingServicer_to_server(training, server)
 
     def load() -> str:
         import torch
@@ -123,6 +136,7 @@ def _build(config: CloudConfig) -> BuiltServer:
         load=load,
         starting=f"loading {config.model}",
         halt=halt,
+        cleanup=(training.stop,),
     )
 
 

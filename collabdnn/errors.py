@@ -83,3 +83,13 @@ class DeadlineError(WorkStopped):
 
 class ShuttingDownError(WorkStopped):
     """The server is stopping and the grace given to in-flight requests is over."""
+
+
+class TrainingConfigError(CollabError):
+    """A training configuration that cannot work (unknown optimizer, a rate <= 0)."""
+
+
+class TrainingStateError(CollabError):
+    """A training call that does not fit the session's state: an unknown or expired
+    session, a step out of order, a backward pass without its forward, a commit of a
+    step that is not staged, or another model or weights hash than the session's."""

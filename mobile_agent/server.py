@@ -25,7 +25,7 @@ from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_t
 from collabdnn.transport.channels import DEFAULT_MAX_MESSAGE_MB, ChannelPool
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
-from collabdnn.wire.proto import mobile_pb2_grpc
+from collabdnn.wire.proto import mobile_pb2_grpc, training_pb2_grpc
 from collabdnn.wire.stubs import MOBILE_SERVICE
 from mobile_agent.heartbeat import AgentFacts, Heartbeat, HeartbeatSettings
 from mobile_agent.link_monitor import LinkMonitor, LinkSettings
@@ -72,11 +72,13 @@ class MobileConfig:
     link: LinkSettings = field(default_factory=LinkSettings)
     # Heartbeats to a fleet scheduler (mobile_agent.heartbeat); None = none.
     heartbeat: HeartbeatSettings | None = None
+    checkpoint_dir: str = ""  # where training runs write checkpoints; "" = none
 
 
 def _build(config: MobileConfig) -> BuiltServer:
     from mobile_agent.cloud_client import CLOUD_CHANNEL_OPTIONS, CLOUD_IDEMPOTENT
     from mobile_agent.servicer import MobileServicer
+    from mobile_agent.training import AgentTraining, TrainerServicer, TrainingSettings
 
     plan = AssignedPlan(Placement.parse(config.placement), source="command line")
     # Classify requests beyond max_concurrent are refused at once: a phone's agent that
@@ -97,8 +99,13 @@ def _build(config: MobileConfig) -> BuiltServer:
     bound = threading.Event()
     port: list[int] = []  # the port bound, once build_server returned
 
+    training = AgentTraining(
+        servicer.ready.get, pool.get, TrainingSettings(checkpoint_dir=config.checkpoint_dir)
+    )
+
     def register(server: grpc.Server) -> None:
         mobile_pb2_grpc.add_MobileAgentServicer_to_server(servicer, server)
+        training_pb2_grpc.add_MobileTrainingServicer_to_server(TrainerServicer(training), server)
 
     def load() -> str:
         import torch

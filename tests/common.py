@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,3 +23,24 @@ COMMON = ["--model", MODEL, "--weights", WEIGHTS, "--threads", "1"]
 def stop_cleanly(service: Service) -> None:
     """SIGTERM must end a service gracefully, with exit status 0."""
     assert service.stop() == 0, f"{service.name} did not stop cleanly:\n{service.log_tail()}"
+
+
+def image_folder(root: Path, photos: list[bytes]) -> Path:
+    """Two classes of crops of the sample photos, and files that are not images."""
+    from PIL import Image
+
+    folder = root / "data"
+    for index, data in enumerate(photos):
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        label = folder / ("even" if index % 2 == 0 else "odd")
+        label.mkdir(parents=True, exist_ok=True)
+        w, h = image.size
+        for k, box in enumerate([(0, 0, w // 2, h // 2), (w // 2, h // 2, w, h)]):
+            image.crop(box).save(label / f"{index}-{k}.jpg", quality=90)
+    (folder / "odd" / "empty.png").write_bytes(b"")
+    (folder / "odd" / "text.jpg").write_bytes(b"not a photo at all")
+    (folder / "even" / "truncated.jpg").write_bytes(
+        (folder / "even" / "0-0.jpg").read_bytes()[:300]
+    )
+    (folder / "even" / "notes.txt").write_text("not counted: not an image suffix")
+    return folder

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mobile": ("collabdnn.cli.mobile", "start the mobile agent"),
     "scheduler": ("collabdnn.cli.scheduler", "start the scheduler (profiles, plans, pushes)"),
     "classify": ("collabdnn.cli.classify", "classify images through a mobile agent"),
+    "train": ("collabdnn.cli.train", "train split between agent and cloud on an ImageFolder"),
     "health": ("collabdnn.cli.health", "check a service's gRPC health (exit 0 when SERVING)"),
     "link": ("collabdnn.cli.link", "shape the link with tc (set, clear, show); needs root"),
     "bench": ("collabdnn.cli.bench", "benchmark: the paper's experiment on shaped links"),

@@ -14,6 +14,7 @@ from collabdnn.cli._service_args import (
     positive_float,
     positive_int,
 )
+from collabdnn.cli._training_args import add_checkpoint_dir_arg
 from collabdnn.cli._work_args import add_work_limit_args, work_limits_from_args
 
 LOG_LEVEL = logging.INFO  # a service says what it does
@@ -72,6 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also batch ranges whose outputs are not bit-exact to batch 1 (fc units)",
     )
+    add_checkpoint_dir_arg(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         max_side=args.max_side,
         max_aspect=args.max_aspect,
         limits=work_limits_from_args(args),
+        checkpoint_dir=args.checkpoint_dir,
         security=config_from_args(args),
         batching=BatchSettings(args.batch_max, args.batch_timeout_ms, args.batch_inexact),
     )

@@ -17,6 +17,7 @@ from collabdnn.cli._service_args import (
     positive_int,
     zstd_level,
 )
+from collabdnn.cli._training_args import add_checkpoint_dir_arg
 from collabdnn.cli._work_args import add_work_limit_args, work_limits_from_args
 from collabdnn.placement import Placement, PlacementError
 
@@ -112,6 +113,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_image_limit_args(parser)
     add_work_limit_args(parser)
+    add_checkpoint_dir_arg(parser)
     sched = parser.add_argument_group("scheduler and link estimation")
     sched.add_argument(
         "--scheduler",
@@ -300,6 +302,7 @@ def run(args: argparse.Namespace) -> int:
         max_side=args.max_side,
         max_aspect=args.max_aspect,
         limits=work_limits_from_args(args),
+        checkpoint_dir=args.checkpoint_dir,
         link=link_settings(args),
         heartbeat=heartbeat_settings(args),
     )

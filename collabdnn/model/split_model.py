@@ -278,6 +278,11 @@ class SplitModel:
             )
         )
 
+    def preprocess_images(self, images: ImageInput) -> torch.Tensor:
+        """Unit 0 on ``images``, outside inference mode (split training keeps its output
+        for autograd); any decoding failure is an :class:`~collabdnn.errors.ImageError`."""
+        return self._decode_images(images)
+
     def _decode_images(self, images: Any, decoder: Any = None) -> Any:
         try:
             return (decoder or functools.partial(self.step, 0))(images)

@@ -14,8 +14,9 @@ import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -128,11 +129,35 @@ def _file_state(path: Path) -> dict[str, torch.Tensor]:
 
 
 def weights_hash(model: nn.Module) -> str:
-    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
+    """The weights' identity: every parameter and buffer's digest, combined in name order.
+
+    Combined from per-entry digests (:func:`entry_digest`, :func:`combine_digests`)
+    rather than hashed in one pass, so that split training can compute the whole
+    model's hash from what each side reports about the units it holds, without either
+    side ever holding the other's parameters.
+    """
+    return combine_digests(state_digests(model.state_dict()))
+
+
+def entry_digest(name: str, tensor: torch.Tensor) -> str:
+    """SHA-256 over one state entry: its name, dtype, shape and bytes."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        data = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{name}|{data.dtype}|{tuple(data.shape)}|".encode())
-        if data.numel():
-            digest.update(data.reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()[:16]
+    data = tensor.detach().to("cpu").contiguous()
+    digest.update(f"{name}|{data.dtype}|{tuple(data.shape)}|".encode())
+    if data.numel():
+        raw: Any = data.reshape(-1).view(torch.uint8).numpy()  # hashed in place
+        digest.update(raw)
+    return digest.hexdigest()
+
+
+def state_digests(state: Mapping[str, torch.Tensor]) -> dict[str, str]:
+    """Each entry's :func:`entry_digest`, by name."""
+    return {name: entry_digest(name, tensor) for name, tensor in state.items()}
+
+
+def combine_digests(digests: Mapping[str, str]) -> str:
+    """The 16-hex-digit hash of a set of entry digests, taken in name order."""
+    combined = hashlib.sha256()
+    for name in sorted(digests):
+        combined.update(f"{name}:{digests[name]}\n".encode())
+    return combined.hexdigest()[:16]

@@ -41,6 +41,10 @@ BAD_FLAGS = [
     ("scheduler", ["--profile-repeats", "0"], "--profile-repeats: must be at least 1"),
     ("scheduler", ["--push-check-s", "0"], "--push-check-s: must be more than 0"),
     ("classify", ["--timeout", "-3", "x.png"], "--timeout: must be more than 0"),
+    ("train", ["--data", "d", "--lr", "0"], "--lr: must be more than 0"),
+    ("train", ["--data", "d", "--momentum", "2"], "--momentum: must be in 0..1"),
+    ("train", ["--data", "d", "--weight-decay", "-1"], "--weight-decay: must be 0 or more"),
+    ("train", ["--data", "d", "--steps", "0"], "--steps: must be at least 1"),
     ("health", ["--timeout", "0", "host:1"], "--timeout: must be more than 0"),
 ]
 

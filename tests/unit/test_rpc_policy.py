@@ -11,7 +11,7 @@ import pytest
 
 from collabdnn.transport.admission import Admission, max_concurrent_rpcs, pool_threads
 from collabdnn.transport.channels import HEALTH_SERVICE, IDEMPOTENT, retry_service_config
-from collabdnn.wire.proto import cloud_pb2, mobile_pb2
+from collabdnn.wire.proto import cloud_pb2, mobile_pb2, training_pb2
 from tests.common import REPO
 
 SOURCES = ["collabdnn", "cloud_server", "mobile_agent", "benchmarks"]
@@ -19,7 +19,7 @@ SOURCES = ["collabdnn", "cloud_server", "mobile_agent", "benchmarks"]
 
 def _rpc_names() -> set[str]:
     names = {"Check", "Watch"}
-    for module in (cloud_pb2, mobile_pb2):
+    for module in (cloud_pb2, mobile_pb2, training_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             names |= {method.name for method in service.methods}
     return names

@@ -532,3 +532,151 @@ def test_the_scheduled_plan_prints_the_same_json_after_the_wire() -> None:
     assert out["source"] == "scheduler" and out["placement"][0] == "mobile"
     assert set(out["baselines"]) == {"mobile_only", "cloud_only", "best_single_cut"}
     assert "cut" in out["baselines"]["best_single_cut"]
+
+
+# ------------------------------------------------------------------ split training
+
+
+def _training_pairs() -> dict[str, st.SearchStrategy[Any]]:
+    from collabdnn.planning.training_profiles import TrainingProfile, TrainingUnitProfile
+    from collabdnn.training import spec as t
+
+    STEP = st.integers(-(2**63), 2**63 - 1)
+    SMALL = st.floats(min_value=0.0, max_value=0.99)
+    optimizers = st.builds(
+        t.OptimizerConfig,
+        kind=st.sampled_from(t.OPTIMIZERS),
+        lr=st.floats(min_value=1e-9, max_value=1e3),
+        momentum=SMALL,
+        weight_decay=NONNEG,
+        beta1=SMALL,
+        beta2=SMALL,
+        eps=NONNEG,
+    )
+    states = st.builds(
+        t.TrainingState,
+        session_id=TEXT,
+        step=STEP,
+        digests=st.lists(st.tuples(TEXT, TEXT), max_size=3).map(tuple),
+        checkpoint=TEXT,
+    )
+    frames = st.binary(max_size=16)
+    resumes = st.none() | st.builds(t.Resume, NAME, STEP)
+    return {
+        "optimizer": optimizers,
+        "begin_training": st.builds(
+            t.BeginTraining,
+            TEXT,
+            st.builds(t.TrainingSpec, TEXT, TEXT, TEXT, optimizers, UINT64),
+            resumes,
+        ),
+        "train_forward": st.builds(
+            t.TrainForward,
+            TEXT,
+            STEP,
+            INT32,
+            INT32,
+            st.none() | frames,
+            st.none(),
+            st.none() | codecs,
+        )
+        | st.builds(t.TrainForward, TEXT, STEP, INT32, INT32, st.none(), BLOBS, st.none() | codecs),
+        "train_backward": st.builds(t.TrainBackward, TEXT, STEP, INT32, frames, st.none() | codecs),
+        "tensor_reply": st.builds(t.TensorReply, st.none() | frames, FLOAT),
+        "step_call": st.builds(t.StepCall, TEXT, STEP),
+        "status_request": st.builds(t.StatusRequest, TEXT, st.booleans(), st.booleans()),
+        "training_state": states,
+        "start_training": st.builds(
+            t.StartTraining, TEXT, optimizers, UINT64, st.integers(1, 2**31 - 1), resumes
+        ),
+        "training_profile_query": st.builds(
+            t.TrainingProfileQuery, TEXT, TEXT, BLOBS, st.integers(1, 99), st.integers(1, 99)
+        ),
+        "training_profile": st.builds(
+            TrainingProfile,
+            sides,
+            TEXT,
+            INT32,
+            STEP,
+            st.lists(
+                st.builds(
+                    TrainingUnitProfile,
+                    INT32,
+                    TEXT,
+                    TEXT,
+                    STEP,
+                    FLOAT,
+                    FLOAT,
+                    FLOAT,
+                    STEP,
+                    STEP,
+                    FLOAT,
+                    FLOAT,
+                    STEP,
+                    FLOAT,
+                    FLOAT,
+                ),
+                max_size=3,
+            ).map(tuple),
+            INT32,
+            INT32,
+        ),
+        "training_run": st.builds(
+            t.TrainingRun,
+            TEXT,
+            TEXT,
+            TEXT,
+            TEXT,
+            TEXT,
+            st.lists(TEXT, max_size=3).map(tuple),
+            STEP,
+        ),
+        "train_step": st.builds(
+            t.TrainStep, TEXT, STEP, BLOBS, st.lists(INT32, max_size=3).map(tuple)
+        ),
+        "step_result": st.builds(t.StepResult, STEP, FLOAT, FLOAT, STEP, STEP, INT32),
+        "finish_training": st.builds(t.FinishTraining, TEXT, st.booleans()),
+        "training_result": st.builds(
+            t.TrainingResult, STEP, TEXT, states, st.none() | states, TEXT
+        ),
+    }
+
+
+def test_every_training_converter_has_a_round_trip_here() -> None:
+    from collabdnn.wire.serde import training
+
+    names = {n for n in vars(training) if n.endswith(("_to_proto", "_from_proto"))}
+    names -= {"codec_to_proto", "codec_from_proto"}  # imported from common
+    pairs = {n.removesuffix("_to_proto") for n in names if n.endswith("_to_proto")}
+    assert names == {f"{p}_to_proto" for p in pairs} | {f"{p}_from_proto" for p in pairs}
+    assert pairs == set(_training_pairs())
+
+
+@pytest.mark.parametrize("name", sorted(_training_pairs()))
+def test_training_round_trip(name: str) -> None:
+    from collabdnn.wire.serde import training
+
+    to, back = getattr(training, f"{name}_to_proto"), getattr(training, f"{name}_from_proto")
+
+    @settings(max_examples=40, deadline=None)
+    @given(_training_pairs()[name])
+    def check(value: Any) -> None:
+        message = to(value)
+        assert back(type(message).FromString(message.SerializeToString())) == value
+
+    check()
+
+
+def test_training_messages_refuse_bad_optimizers() -> None:
+    from collabdnn.errors import TrainingConfigError
+    from collabdnn.wire.proto import training_pb2
+    from collabdnn.wire.serde import training
+
+    for bad in (
+        training_pb2.OptimizerSettings(kind="lbfgs", lr=0.1),
+        training_pb2.OptimizerSettings(kind="sgd", lr=0.0),
+        training_pb2.OptimizerSettings(kind="adam", lr=0.1, beta1=1.0),
+        training_pb2.OptimizerSettings(kind="sgd", lr=float("nan")),
+    ):
+        with pytest.raises(TrainingConfigError):
+            training.optimizer_from_proto(bad)
