@@ -123,6 +123,7 @@ class MobileAgent:
         self._watch_stop = threading.Event()
         self._watch: threading.Thread | None = None
         self._labels = model.labels
+        self._client: CloudClient | None = None  # of the pool's channel to the cloud
 
     # --- plan --------------------------------------------------------------------------
 
@@ -145,10 +146,15 @@ class MobileAgent:
     # --- the cloud ---------------------------------------------------------------------
 
     def cloud(self) -> CloudClient:
+        """The client of the cloud's channel: one per channel, shared by every call."""
         channel = self._pool.get(self.settings.cloud)
-        return CloudClient(
-            channel, self.settings.cloud, self.settings.timeout_s, self.settings.max_frame_bytes
-        )
+        client = self._client
+        if client is None or client.channel is not channel:
+            client = CloudClient(
+                channel, self.settings.cloud, self.settings.timeout_s, self.settings.max_frame_bytes
+            )
+            self._client = client
+        return client
 
     def check_cloud(self, wait_for_ready: bool = False) -> str:
         """Compare the cloud's model and weights hash with ours; returns the new state."""
@@ -399,6 +405,12 @@ class MobileAgent:
         the call fails for any reason, so that the caller finishes locally.
         """
         client = self.cloud()
+        asked = [(client.timeout_s, 0)]  # this call's deadline and upload size
+
+        def deadline_for(nbytes: int) -> float:
+            asked.append((self.budget.deadline_s(start, end, nbytes), nbytes))
+            return asked[-1][0]
+
         try:
             with self.link.busy() as span, self._calling():  # no probes, no watch meanwhile
                 call = client.execute(
@@ -409,7 +421,7 @@ class MobileAgent:
                     x,
                     self.settings.codec,
                     request_id,
-                    deadline_for=lambda nbytes: self.budget.deadline_s(start, end, nbytes),
+                    deadline_for=deadline_for,
                 )
         except BudgetSpent as spent:
             self.budget.missed(start, end, spent.bytes_up, spent.budget_s)
@@ -426,8 +438,8 @@ class MobileAgent:
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                budget_s = client.last_timeout_s
-                self.budget.missed(start, end, client.last_bytes_up, budget_s)
+                budget_s, bytes_up = asked[-1]
+                self.budget.missed(start, end, bytes_up, budget_s)
                 details = f"{details}: call budget {budget_s * 1e3:.0f} ms spent"
             self._cloud_failed(code, details, start, end, request_id)
             raise _CloudFailed from exc
