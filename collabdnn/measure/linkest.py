@@ -47,6 +47,7 @@ its Execute calls.  Thread-safe: the agent's request threads observe concurrentl
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
@@ -601,25 +602,17 @@ class BackgroundFits:
         contended: bool = False,
     ) -> None:
         """:meth:`LinkEstimator.observe`, stamped now and fitted in the background."""
-        at = self.estimator.now()
         with self._lock:  # submitted in the order they were stamped
-            self._last = self._pool.submit(
-                self._observe, bytes_up, bytes_down, wall_ms, server_ms, contended, at
-            )
+            fit = functools.partial(
+                self.estimator.observe, bytes_up, bytes_down, wall_ms, server_ms,
+                contended=contended, at=self.estimator.now(),
+            )  # fmt: skip
+            self._last = self._pool.submit(self._safely, fit)
 
-    def _observe(
-        self,
-        bytes_up: int,
-        bytes_down: int,
-        wall_ms: float,
-        server_ms: float,
-        contended: bool,
-        at: float,
-    ) -> None:
+    @staticmethod
+    def _safely(fit: Callable[[], object]) -> None:
         try:
-            self.estimator.observe(
-                bytes_up, bytes_down, wall_ms, server_ms, contended=contended, at=at
-            )
+            fit()
         except Exception:  # a bad observation must not stop the ones after it
             log.exception("fitting a link observation failed")
 
