@@ -52,7 +52,9 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_refusals
 	$(PY) -m benchmarks.bench_fallback
 	$(PY) -m benchmarks.bench_startup
+	$(PY) -m benchmarks.bench_hop --raw
 	-$(PY) -m benchmarks.bench_throttle
+	-$(PY) -m benchmarks.bench_quota
 	$(PY) -m benchmarks.bench_hung_cloud --baseline
 	-$(PY) -m benchmarks.bench_link
 	-$(PY) -m benchmarks.bench_linkswitch

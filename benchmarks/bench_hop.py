@@ -31,8 +31,11 @@ import statistics
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from benchmarks.common import RESULTS, markdown_table, write_results
 from benchmarks.hop_echo import EchoClient, EchoServer
@@ -62,11 +65,19 @@ LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class Stack:
+    """A running agent (its address) and the processes of the agent and its cloud."""
+
+    address: str
+    pids: dict[str, int]
+
+
 @contextlib.contextmanager
 def stack(
     log_dir: Path, label: str, root: Path | None = None, agent_flags: Sequence[str] = ()
-) -> Iterator[str]:
-    """A cloud server and a mobile agent (one torch thread each); yields the agent."""
+) -> Iterator[Stack]:
+    """A cloud server and a mobile agent (one torch thread each)."""
     common = ["--model", MODEL, "--weights", WEIGHTS, "--threads", "1"]
     services: list[Service] = []
     try:
@@ -77,7 +88,8 @@ def stack(
         services.append(agent.start(120))
         for service in services:
             service.wait_healthy(180)
-        yield agent.address
+        assert agent.pid is not None and cloud.pid is not None
+        yield Stack(agent.address, {"agent": agent.pid, "cloud": cloud.pid})
     finally:
         for service in reversed(services):
             service.stop()
@@ -94,11 +106,23 @@ def export_tree(ref: str, folder: Path) -> Path:
     return folder
 
 
-def _collabdnn(agent: str, image: bytes) -> Callable[[int, int], list[dict[str, float]]]:
+def _cpu_s(pid: int) -> float:
+    """CPU seconds of process ``pid`` so far (exited threads included; 10 ms ticks)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def _collabdnn(side: Stack, image: bytes) -> Callable[[int, int], list[dict[str, float]]]:
+    """Requests through the agent; each row also carries the CPU time the agent's and
+    the cloud's processes spent per request in its batch (units included: the same on
+    every version, so a difference is the runtime's own). CPU time is far less
+    disturbed by other work on the machine than latency is."""
+
     def run(cut: int, n: int) -> list[dict[str, float]]:
         rows = []
+        before = {name: _cpu_s(pid) for name, pid in side.pids.items()}
         for _ in range(n):
-            s = classify_once(agent, image, cut_spec(12, cut))
+            s = classify_once(side.address, image, cut_spec(12, cut))
             rows.append(
                 {
                     "hop_ms": s.latency_ms - s.mobile_ms - s.cloud_ms,
@@ -109,6 +133,10 @@ def _collabdnn(agent: str, image: bytes) -> Callable[[int, int], list[dict[str, 
                     "bytes_down": s.bytes_down,
                 }
             )
+        for name, pid in side.pids.items():
+            per_request = 1e3 * (_cpu_s(pid) - before[name]) / n
+            for row in rows:
+                row[f"cpu_{name}_ms"] = per_request
         return rows
 
     return run
@@ -195,6 +223,8 @@ def measure(
             if name.startswith("collabdnn"):
                 for key in ("network_ms", "codec_ms", "latency_ms"):
                     entry[name][key] = statistics.median(r[key] for r in got)
+                for key in ("cpu_agent_ms", "cpu_cloud_ms"):
+                    entry[name][key] = statistics.fmean(r[key] for r in got)
         hop, torch_hop = entry["collabdnn"]["median_ms"], entry["torch_rpc"]["median_ms"]
         floor = entry["hoplike_echo"]["median_ms"]
         entry["ratios"] = {
@@ -208,6 +238,11 @@ def measure(
             entry["ratios"]["before_vs_torch_rpc"] = old / torch_hop
             entry["cut_ms"] = old - hop
             entry["cut_pct"] = 100.0 * (old - hop) / old
+            entry["cpu_cut_ms"] = {
+                side: entry["collabdnn_before"][f"cpu_{side}_ms"]
+                - entry["collabdnn"][f"cpu_{side}_ms"]
+                for side in ("agent", "cloud")
+            }
         if "collabdnn_raw" in entry:
             entry["ratios"]["raw_vs_torch_rpc"] = entry["collabdnn_raw"]["median_ms"] / torch_hop
         cuts.append(entry)
@@ -265,10 +300,28 @@ def render(data: dict[str, Any]) -> str:
         "trip less `server_ms`."
     )
     if before:
-        intro += f" *Before* = the runtime at `{data['baseline']}`."
+        intro += f" *Before* = the runtime at `{data['baseline'][:10]}`."
     if raw:
         intro += " *Raw frames* = an agent started with `--zstd-level 0` (no compression)."
-    return intro + "\n\n" + markdown_table(head, rows)
+    text = intro + "\n\n" + markdown_table(head, rows)
+    names = [n for n in ("collabdnn_before", "collabdnn", "collabdnn_raw") if n in data["cuts"][0]]
+    cpu_head = ["cut after"] + [f"{LABELS[n]}: agent / cloud CPU ms" for n in names]
+    cpu_rows = [
+        [c["cut_after"]]
+        + [f"{c[n]['cpu_agent_ms']:.2f} / {c[n]['cpu_cloud_ms']:.2f}" for n in names]
+        for c in data["cuts"]
+    ]
+    if before:
+        cpu_head.append("cut: agent / cloud ms")
+        for row, c in zip(cpu_rows, data["cuts"], strict=True):
+            row.append(f"{c['cpu_cut_ms']['agent']:.2f} / {c['cpu_cut_ms']['cloud']:.2f}")
+    text += (
+        "\n\nCPU time per request of the agent's and the cloud's processes (mean over "
+        "every round; the units' compute included, which is the same on every version, so "
+        "differences are the runtime's own; CPU time is far less disturbed by other work "
+        "on the machine than latency):\n\n" + markdown_table(cpu_head, cpu_rows)
+    )
+    return text
 
 
 def plot(data: dict[str, Any], path: Path) -> None:

@@ -12,7 +12,8 @@ measured mean (and median):
 * **CPU / quota**: the units' CPU time divided by the quota (what a profile measured
   without the quota would predict, knowing it);
 * **planner**: :func:`collabdnn.planning.planner.evaluate` of the mobile-only placement
-  on :func:`~collabdnn.planning.profiles.plan_input_from_profiles` (it picks the means).
+  on :func:`~collabdnn.planning.profiles.plan_input_from_profiles`: each unit's mean, at
+  least its CPU time over the quota (:meth:`~collabdnn.planning.profiles.LatencyStats.expected`).
 
 Writes results/quota.{json,md}; exits 1 where there is no writable cgroup CPU
 controller.
@@ -153,7 +154,8 @@ def render(records: list[dict[str, Any]], repeats: int) -> str:
         f"agent under a cgroup CPU quota: {rounds} rounds of a profile there ({repeats} runs "
         f"per unit) then requests, {n} requests in all; each prediction (ms) and its error "
         "against the measured mean. *Planner* = what it now predicts for a side profiled "
-        "under a quota.\n\n" + markdown_table(headers, rows)
+        "under a quota: per unit the mean, at least the CPU time over the quota.\n\n"
+        + markdown_table(headers, rows)
     )
 
 

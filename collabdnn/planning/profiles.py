@@ -85,10 +85,14 @@ class LatencyStats:
     mean: float | None = None
     cpu: float | None = None
 
-    def expected(self, throttled: bool) -> float:
-        """What the planner uses: the mean under a CPU quota (where it is known), else
-        the median."""
-        return self.mean if throttled and self.mean is not None else self.median
+    def expected(self, quota: float | None) -> float:
+        """What the planner uses: the median; under a CPU quota of ``quota`` cores, the
+        mean, and at least the CPU time over the quota (a busy process runs no faster
+        than its quota lets it, whichever units its pauses happened to land in while
+        it was profiled)."""
+        if quota is None or self.mean is None:
+            return self.median
+        return max(self.mean, (self.cpu or 0.0) / quota)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -424,7 +428,8 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
 
     The profiles must describe the same model, units (names and kinds, in order), batch
     size and codec, otherwise their figures cannot be combined. A unit's latency is its
-    median, or its mean on a side profiled under a CPU quota (see :class:`LatencyStats`).
+    median, or on a side profiled under a CPU quota its mean, at least its CPU time over
+    the quota (:meth:`LatencyStats.expected`).
     Bytes on the link come from the mobile profile (both sides encode the same tensors
     with the same codec); the encode/decode times of each side come from that side's
     profile.
@@ -434,13 +439,12 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
     if cloud.side != Side.CLOUD:
         raise ProfileError(f"the cloud profile says side={str(cloud.side)!r}")
     _check_same(mobile, cloud)
-    m_quota, c_quota = mobile.cpu_quota is not None, cloud.cpu_quota is not None
     units = tuple(
         UnitCost(
             name=m.name,
             kind=m.kind,
-            mobile_ms=m.latency_ms.expected(m_quota),
-            cloud_ms=c.latency_ms.expected(c_quota),
+            mobile_ms=m.latency_ms.expected(mobile.cpu_quota),
+            cloud_ms=c.latency_ms.expected(cloud.cpu_quota),
         )
         for m, c in zip(mobile.units, cloud.units, strict=True)
     )

@@ -144,22 +144,24 @@ def test_profile_records_each_units_mean_and_cpu_time(mobile_profile):
 
 def test_a_side_profiled_under_a_cpu_quota_is_planned_with_its_means(mobile_profile):
     """Under a quota each throttling pause lands in one unit: medians drop them, means
-    add up to what a request takes. Without a quota, or in an older profile that has no
-    means, the planner keeps the medians."""
+    add up to what a request takes, and a busy process runs no faster than CPU time over
+    the quota. Without a quota, or in an older profile that has no means, the planner
+    keeps the medians."""
     import dataclasses
 
     def skewed(profile: Profile, quota: float | None, with_mean: bool = True) -> Profile:
         units = tuple(
             dataclasses.replace(
                 u,
-                latency_ms=LatencyStats(1.0, 1.0, 9.0, 10, 3.0 if with_mean else None, 0.5),
+                latency_ms=LatencyStats(1.0, 1.0, 9.0, 10, 3.0 if with_mean else None, 0.9),
             )
             for u in profile.units
         )
         return dataclasses.replace(profile, units=units, host={"cpu_quota": quota})
 
     cloud = dataclasses.replace(mobile_profile, side="cloud")
-    for quota, with_mean, expected in ((0.5, True, 3.0), (None, True, 1.0), (0.5, False, 1.0)):
+    cases = ((0.5, True, 3.0), (0.25, True, 3.6), (None, True, 1.0), (0.5, False, 1.0))
+    for quota, with_mean, expected in cases:  # 0.25: CPU 0.9 ms over the quota > mean
         mobile = skewed(mobile_profile, quota, with_mean)
         assert mobile.cpu_quota == quota
         inp = plan_input_from_profiles(mobile, cloud)
