@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,23 +82,13 @@ class CloudClient:
     client and its stub per call cost about 0.07 ms of every hop)."""
 
     def __init__(
-        self,
-        channel: grpc.Channel,
-        address: str,
-        timeout_s: float,
-        max_frame_bytes: int,
-        max_calls: int = 64,
+        self, channel: grpc.Channel, address: str, timeout_s: float, max_frame_bytes: int
     ) -> None:
         self.channel = channel
         self.address = address
         self.timeout_s = timeout_s
         self.max_frame_bytes = max_frame_bytes
         self._stub = CloudStub(channel)
-        # Calls with a budget run on these threads, the request's thread waiting for the
-        # budget (CloudStub.execute_async says why not on gRPC's future). A call holds
-        # its thread until it ends, past its budget to the flat timeout; ``max_calls``
-        # at once (more wait for a thread, their budget running). Idle threads stay.
-        self._calls = ThreadPoolExecutor(max_calls, thread_name_prefix="cloud-call")
 
     def info(self, timeout_s: float | None = None, wait_for_ready: bool = False) -> ServiceInfo:
         """The cloud's model and weights hash. ``wait_for_ready`` waits (up to the
@@ -142,9 +131,7 @@ class CloudClient:
         if timeout >= self.timeout_s:
             reply = self._stub.execute(request, timeout=self.timeout_s)
         else:  # the budget: stop waiting then, but let the call run on to --timeout
-            pending = self._stub.execute_async(
-                request, timeout=self.timeout_s, executor=self._calls
-            )
+            pending = self._stub.execute_async(request, timeout=self.timeout_s)
             try:
                 reply = pending.result(timeout=timeout)
             except grpc.FutureTimeoutError:

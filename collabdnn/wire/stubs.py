@@ -9,7 +9,6 @@ message. Every call takes a deadline (``timeout``, seconds, required) and raises
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from collabdnn.wire import serde
@@ -62,9 +61,8 @@ SCHEDULER_SERVICE: str = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].
 
 
 class PendingExecute:
-    """An Execute in flight (a future of its reply message, its reply converted): the
-    agent stops waiting when a call's budget is spent, yet still measures the reply if
-    it comes. The future is gRPC's own or an executor's (:meth:`CloudStub.execute_async`)."""
+    """An Execute in flight (gRPC's future, its reply converted): the agent stops waiting
+    when a call's budget is spent, yet still measures the reply if it comes."""
 
     def __init__(self, future: Any) -> None:
         self._future = future
@@ -72,13 +70,7 @@ class PendingExecute:
     def result(self, timeout: float | None = None) -> ExecuteReply:
         """The reply; ``grpc.FutureTimeoutError`` if none within ``timeout`` seconds,
         ``grpc.RpcError`` if the call failed."""
-        import grpc
-
-        try:
-            message = self._future.result(timeout=timeout)
-        except TimeoutError:  # an executor's future (gRPC's raises its own)
-            raise grpc.FutureTimeoutError() from None
-        return serde.execute_reply_from_proto(message)
+        return serde.execute_reply_from_proto(self._future.result(timeout=timeout))
 
     def failed(self) -> bool:
         """Done without a reply (cancelled, or ended with an error status)."""
@@ -99,20 +91,10 @@ class CloudStub:
             self._stub.Execute(serde.execute_request_to_proto(request), timeout=timeout)
         )
 
-    def execute_async(
-        self, request: ExecuteRequest, *, timeout: float, executor: Executor | None = None
-    ) -> PendingExecute:
-        """Start an Execute and return at once; the reply comes from the handle.
-
-        With ``executor``, the call is made blocking on one of its threads. gRPC's own
-        future starts a thread to poll the channel whenever no other such call is in
-        flight, i.e. for every call of a client making one at a time: that cost 0.3 ms
-        per call on an idle machine, and milliseconds on a busy one, where an
-        executor's waiting thread costs a hand-over."""
-        message = serde.execute_request_to_proto(request)
-        if executor is None:
-            return PendingExecute(self._stub.Execute.future(message, timeout=timeout))
-        return PendingExecute(executor.submit(self._stub.Execute, message, timeout=timeout))
+    def execute_async(self, request: ExecuteRequest, *, timeout: float) -> PendingExecute:
+        """Start an Execute and return at once; the reply comes from the handle."""
+        call = self._stub.Execute.future(serde.execute_request_to_proto(request), timeout=timeout)
+        return PendingExecute(call)
 
     def profile(self, query: ProfileQuery, *, timeout: float) -> Profile:
         return serde.profile_reply_from_proto(
