@@ -115,9 +115,9 @@ def _cpu_s(pid: int) -> float:
 
 def _collabdnn(side: Stack, image: bytes) -> Callable[[int, int], list[dict[str, float]]]:
     """Requests through the agent; each row also carries the CPU time the agent's and
-    the cloud's processes spent per request in its batch (units included: the same on
-    every version, so a difference is the runtime's own). CPU time is far less
-    disturbed by other work on the machine than latency is."""
+    the cloud's processes spent per request in its batch, units included (in the JSON
+    only: two processes running the same units differ by 1-3 ms per request here, more
+    than the runtime's own costs, so the figure cannot compare versions)."""
 
     def run(cut: int, n: int) -> list[dict[str, float]]:
         rows = []
@@ -316,23 +316,6 @@ def render(data: dict[str, Any]) -> str:
         intro += " Requests that fell back to the phone (a call past its budget on the busy "
         intro += "machine; left out): " + ", ".join(f"{k} {v}" for k, v in fell.items()) + "."
     text = intro + "\n\n" + markdown_table(head, rows)
-    names = [n for n in ("collabdnn_before", "collabdnn", "collabdnn_raw") if n in data["cuts"][0]]
-    cpu_head = ["cut after"] + [f"{LABELS[n]}: agent / cloud CPU ms" for n in names]
-    cpu_rows = [
-        [c["cut_after"]]
-        + [f"{c[n]['cpu_agent_ms']:.2f} / {c[n]['cpu_cloud_ms']:.2f}" for n in names]
-        for c in data["cuts"]
-    ]
-    if before:
-        cpu_head.append("cut: agent / cloud ms")
-        for row, c in zip(cpu_rows, data["cuts"], strict=True):
-            row.append(f"{c['cpu_cut_ms']['agent']:.2f} / {c['cpu_cut_ms']['cloud']:.2f}")
-    text += (
-        "\n\nCPU time per request of the agent's and the cloud's processes (mean over "
-        "every round; the units' compute included, which is the same on every version, so "
-        "differences are the runtime's own; CPU time is far less disturbed by other work "
-        "on the machine than latency):\n\n" + markdown_table(cpu_head, cpu_rows)
-    )
     return text
 
 

@@ -8,12 +8,12 @@ measured mean (and median):
 
 * **sum of medians**: what the planner used before; under a quota each throttling
   pause lands in whichever unit is running, so a short unit's median drops it;
-* **sum of means**: what the planner uses now for a side profiled under a quota;
+* **sum of means**: the pauses the profile saw, wherever they landed;
 * **CPU / quota**: the units' CPU time divided by the quota (what a profile measured
   without the quota would predict, knowing it);
 * **planner**: :func:`collabdnn.planning.planner.evaluate` of the mobile-only placement
-  on :func:`~collabdnn.planning.profiles.plan_input_from_profiles`: each unit's mean, at
-  least its CPU time over the quota (:meth:`~collabdnn.planning.profiles.LatencyStats.expected`).
+  on :func:`~collabdnn.planning.profiles.plan_input_from_profiles`: each unit's CPU time
+  over the quota (:meth:`~collabdnn.planning.profiles.LatencyStats.expected`).
 
 Writes results/quota.{json,md}; exits 1 where there is no writable cgroup CPU
 controller.
@@ -154,8 +154,7 @@ def render(records: list[dict[str, Any]], repeats: int) -> str:
         f"agent under a cgroup CPU quota: {rounds} rounds of a profile there ({repeats} runs "
         f"per unit) then requests, {n} requests in all; each prediction (ms) and its error "
         "against the measured mean. *Planner* = what it now predicts for a side profiled "
-        "under a quota: per unit the mean, at least the CPU time over the quota.\n\n"
-        + markdown_table(headers, rows)
+        "under a quota: per unit the CPU time over the quota.\n\n" + markdown_table(headers, rows)
     )
 
 

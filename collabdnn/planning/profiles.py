@@ -73,9 +73,9 @@ class LatencyStats:
     ``median`` is robust to the odd slow run; ``mean`` is what a long run adds up to.
     They differ under a cgroup CPU quota: each throttling pause lands in whichever unit
     is running, so a short unit's median drops the pauses and the sum of medians
-    under-predicts a request by 13-18%, while the sum of means matches it. ``cpu`` is
-    the mean CPU time of a run (the process's, all its threads): what a quota divides.
-    ``mean`` and ``cpu`` are None in profiles written before they were recorded.
+    under-predicts a request. ``cpu`` is the mean CPU time of a run (the process's, all
+    its threads): what a quota divides (:meth:`expected`). ``mean`` and ``cpu`` are
+    None in profiles written before they were recorded.
     """
 
     median: float
@@ -85,14 +85,23 @@ class LatencyStats:
     mean: float | None = None
     cpu: float | None = None
 
-    def expected(self, quota: float | None) -> float:
-        """What the planner uses: the median; under a CPU quota of ``quota`` cores, the
-        mean, and at least the CPU time over the quota (a busy process runs no faster
-        than its quota lets it, whichever units its pauses happened to land in while
-        it was profiled)."""
-        if quota is None or self.mean is None:
+    def expected(self, quota: float | None, threads: int = 1) -> float:
+        """What the planner uses: the median; under a CPU quota of ``quota`` cores that
+        binds (fewer than the ``threads`` torch computes with), the CPU time over the
+        quota: a busy process runs no faster than its quota lets it, whichever units
+        its pauses happened to land in while it was profiled. The mean where the CPU
+        time was not recorded.
+
+        Measured (benchmarks/bench_quota.py): the sum of CPU time over the quota is
+        within a few per cent of a mobile-only request under quotas of 0.25 and 0.5
+        cores; the sum of means, taken from a few profiling runs, is off by 6-16 %
+        (a 100 ms CFS period's pauses are long and few), the sum of medians by 10-47 %.
+        """
+        if quota is None or quota >= max(threads, 1):
             return self.median
-        return max(self.mean, (self.cpu or 0.0) / quota)
+        if self.cpu is None:
+            return self.median if self.mean is None else self.mean
+        return self.cpu / quota
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -428,8 +437,8 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
 
     The profiles must describe the same model, units (names and kinds, in order), batch
     size and codec, otherwise their figures cannot be combined. A unit's latency is its
-    median, or on a side profiled under a CPU quota its mean, at least its CPU time over
-    the quota (:meth:`LatencyStats.expected`).
+    median, or on a side profiled under a binding CPU quota its CPU time over the quota
+    (:meth:`LatencyStats.expected`).
     Bytes on the link come from the mobile profile (both sides encode the same tensors
     with the same codec); the encode/decode times of each side come from that side's
     profile.
@@ -443,8 +452,8 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
         UnitCost(
             name=m.name,
             kind=m.kind,
-            mobile_ms=m.latency_ms.expected(mobile.cpu_quota),
-            cloud_ms=c.latency_ms.expected(cloud.cpu_quota),
+            mobile_ms=m.latency_ms.expected(mobile.cpu_quota, mobile.threads),
+            cloud_ms=c.latency_ms.expected(cloud.cpu_quota, cloud.threads),
         )
         for m, c in zip(mobile.units, cloud.units, strict=True)
     )
