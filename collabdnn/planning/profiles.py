@@ -92,10 +92,11 @@ class LatencyStats:
         its pauses happened to land in while it was profiled. The mean where the CPU
         time was not recorded.
 
-        Measured (benchmarks/bench_quota.py): the sum of CPU time over the quota is
-        within a few per cent of a mobile-only request under quotas of 0.25 and 0.5
-        cores; the sum of means, taken from a few profiling runs, is off by 6-16 %
-        (a 100 ms CFS period's pauses are long and few), the sum of medians by 10-47 %.
+        Measured (benchmarks/bench_quota.py, AlexNet mobile-only, one thread): the sum
+        of CPU times over the quota is within 1.5 % of a request under 0.5 cores (CFS
+        period 100 ms or 10 ms) and 8 % over it under 0.25 cores (the process got a
+        little more than its quota); the sum of means of a few profiling runs is 4-21 %
+        under (a 100 ms period's pauses are long and few), the sum of medians 23-54 %.
         """
         if quota is None or quota >= max(threads, 1):
             return self.median
