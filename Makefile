@@ -39,7 +39,7 @@ format: $(STAMP)
 protos: $(STAMP)
 	$(PY) -m collabdnn.wire.proto_gen
 
-# Every benchmark (about 15 minutes on 2 cores; the shaped-link parts need root), then
+# Every benchmark (about 25 minutes on 2 cores; the shaped-link parts need root), then
 # the tables in docs/ from benchmarks/results/*.md.
 bench: $(STAMP)
 	$(VENV)/bin/collabdnn bench
