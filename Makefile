@@ -46,7 +46,7 @@ format: $(STAMP)
 protos: $(STAMP)
 	$(PY) -m collabdnn.wire.proto_gen
 
-# Every benchmark (about 15 minutes on 2 cores; the shaped-link parts need root), then
+# Every benchmark (about 25 minutes on 2 cores; the shaped-link parts need root), then
 # the tables in docs/ from benchmarks/results/*.md.
 bench: $(STAMP)
 	$(VENV)/bin/collabdnn bench
@@ -63,7 +63,9 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_startup
 	$(PY) -m benchmarks.bench_batching
 	-$(PY) -m benchmarks.bench_fleet
+	$(PY) -m benchmarks.bench_hop --raw
 	-$(PY) -m benchmarks.bench_throttle
+	-$(PY) -m benchmarks.bench_quota
 	$(PY) -m benchmarks.bench_hung_cloud --baseline
 	-$(PY) -m benchmarks.bench_link
 	-$(PY) -m benchmarks.bench_linkswitch

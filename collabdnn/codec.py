@@ -24,6 +24,9 @@ when it holds 0 bytes), a bool tensor's bytes 0 or 1. Every failure is one
 then built on, so a decode holds one copy of the data. :func:`encode` takes any dense
 tensor, whatever its strides.
 
+The zstd contexts are made once per thread and reused (:func:`_compressor`,
+:func:`_decompressor`); each frame is still compressed and checked on its own.
+
 The byte-shuffle filter regroups the bytes of each element by significance (all
 first bytes, then all second bytes, …). For float activations this puts the
 slowly-varying exponent bytes together and helps zstd; it is lossless and cheap.
@@ -32,6 +35,7 @@ slowly-varying exponent bytes together and helps zstd; it is lossless and cheap.
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -104,6 +108,35 @@ class FrameHeader:
         return _CODEC_NAMES[self.codec]
 
 
+# zstd contexts are reused, one set per thread (a context is not thread-safe): making
+# one per frame allocates and initialises its tables again every time. Each call resets
+# its context first, so a frame never depends on the frame before it.
+_CONTEXTS = threading.local()
+
+
+def _compressor(level: int, threads: int) -> zstandard.ZstdCompressor:
+    """This thread's compressor for ``level`` and ``threads``."""
+    cache: dict[tuple[int, int], zstandard.ZstdCompressor] | None = getattr(
+        _CONTEXTS, "compressors", None
+    )
+    if cache is None:
+        cache = _CONTEXTS.compressors = {}
+    compressor = cache.get((level, threads))
+    if compressor is None:
+        compressor = cache[(level, threads)] = zstandard.ZstdCompressor(
+            level=level, write_content_size=True, threads=threads
+        )
+    return compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (zstd's default window limit, as before reuse)."""
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_CONTEXTS, "decompressor", None)
+    if decompressor is None:
+        decompressor = _CONTEXTS.decompressor = zstandard.ZstdDecompressor()
+    return decompressor
+
+
 def _shuffle(raw: np.ndarray, itemsize: int) -> bytes | memoryview:
     if itemsize == 1 or not raw.size:
         return raw.data
@@ -144,10 +177,7 @@ def encode(tensor: torch.Tensor, config: CodecConfig | None = None) -> bytes:
         shuffle = config.shuffle and tensor.is_floating_point() and itemsize > 1
         codec = CODEC_ZSTD_SHUFFLE if shuffle else CODEC_ZSTD
         data = _shuffle(raw, itemsize) if shuffle else raw.data
-        compressor = zstandard.ZstdCompressor(
-            level=config.level, write_content_size=True, threads=config.threads
-        )
-        payload = compressor.compress(data)
+        payload = _compressor(config.level, config.threads).compress(data)
     fields = [_FIXED.pack(MAGIC, VERSION, codec, code, tensor.dim())]
     fields += [_U64.pack(dim) for dim in tensor.shape]
     fields.append(_U64.pack(raw.nbytes))
@@ -314,7 +344,7 @@ def _decompress(payload: memoryview, out: np.ndarray, itemsize: int) -> None:
             f"{len(payload)} bytes, the zstd frame is {length}"
         )
     try:
-        reader = zstandard.ZstdDecompressor().stream_reader(payload, read_across_frames=False)
+        reader = _decompressor().stream_reader(payload, read_across_frames=False)
         got = _fill(reader, out.data) if itemsize == 1 else _fill_unshuffled(reader, out, itemsize)
         extra = reader.read(1)
     except zstandard.ZstdError as exc:

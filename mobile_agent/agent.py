@@ -125,6 +125,7 @@ class MobileAgent:
         self._watch_stop = threading.Event()
         self._watch: threading.Thread | None = None
         self._labels = model.labels
+        self._client: CloudClient | None = None  # of the pool's channel to the cloud
 
     # --- plan --------------------------------------------------------------------------
 
@@ -147,10 +148,15 @@ class MobileAgent:
     # --- the cloud ---------------------------------------------------------------------
 
     def cloud(self) -> CloudClient:
+        """The client of the cloud's channel: one per channel, shared by every call."""
         channel = self._pool.get(self.settings.cloud)
-        return CloudClient(
-            channel, self.settings.cloud, self.settings.timeout_s, self.settings.max_frame_bytes
-        )
+        client = self._client
+        if client is None or client.channel is not channel:
+            client = CloudClient(
+                channel, self.settings.cloud, self.settings.timeout_s, self.settings.max_frame_bytes
+            )
+            self._client = client
+        return client
 
     def check_cloud(self, wait_for_ready: bool = False) -> str:
         """Compare the cloud's model and weights hash with ours; returns the new state."""
@@ -429,6 +435,12 @@ class MobileAgent:
             tick = time.perf_counter()
             sent = self.model.crop_images(x, fmt)  # ImageError: the request's own fault
             crop_ms = (time.perf_counter() - tick) * 1e3
+        asked = [(client.timeout_s, 0)]  # this call's deadline and upload size
+
+        def deadline_for(nbytes: int) -> float:
+            asked.append((self.budget.deadline_s(start, end, nbytes), nbytes))
+            return asked[-1][0]
+
         try:
             with self.link.busy() as span, self._calling():  # no probes, no watch meanwhile
                 call = client.execute(
@@ -439,7 +451,7 @@ class MobileAgent:
                     sent,
                     self._codec(codecs.get(start)),
                     request_id,
-                    deadline_for=lambda nbytes: self.budget.deadline_s(start, end, nbytes),
+                    deadline_for=deadline_for,
                     reply_codec=self._codec(codecs.get(end)),
                 )
         except BudgetSpent as spent:
@@ -457,8 +469,8 @@ class MobileAgent:
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                budget_s = client.last_timeout_s
-                self.budget.missed(start, end, client.last_bytes_up, budget_s)
+                budget_s, bytes_up = asked[-1]
+                self.budget.missed(start, end, bytes_up, budget_s)
                 details = f"{details}: call budget {budget_s * 1e3:.0f} ms spent"
             self._cloud_failed(code, details, start, end, request_id)
             raise _CloudFailed from exc

@@ -79,14 +79,16 @@ class CloudCall:
 
 
 class CloudClient:
+    """One per channel, shared by concurrent calls: it holds no per-call state (making a
+    client and its stub per call cost about 0.07 ms of every hop)."""
+
     def __init__(
         self, channel: grpc.Channel, address: str, timeout_s: float, max_frame_bytes: int
     ) -> None:
+        self.channel = channel
         self.address = address
         self.timeout_s = timeout_s
         self.max_frame_bytes = max_frame_bytes
-        # The last Execute's deadline and upload size (a client serves one call).
-        self.last_timeout_s, self.last_bytes_up = timeout_s, 0
         self._stub = CloudStub(channel)
 
     def info(self, timeout_s: float | None = None, wait_for_ready: bool = False) -> ServiceInfo:
@@ -112,6 +114,8 @@ class CloudClient:
 
         ``deadline_for(bytes_up)`` gives the call's deadline in seconds (the agent's
         per-call budget, :mod:`mobile_agent.budget`); default: the client's timeout.
+        A call that misses it raises :class:`BudgetSpent`, or a DEADLINE_EXCEEDED
+        :class:`grpc.RpcError` when the budget was the flat timeout.
         """
         tick = time.perf_counter()
         frame: bytes | None = None
@@ -139,7 +143,6 @@ class CloudClient:
             crops=crops,
         )
         timeout = self.timeout_s if deadline_for is None else deadline_for(bytes_up)
-        self.last_timeout_s, self.last_bytes_up = timeout, bytes_up
         tick = time.perf_counter()
         if timeout >= self.timeout_s:
             reply = self._stub.execute(request, timeout=self.timeout_s)

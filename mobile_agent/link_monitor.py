@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from collabdnn.measure.emulated import TokenBucketShaper
-from collabdnn.measure.linkest import LinkEstimator, Probe
+from collabdnn.measure.linkest import BackgroundFits, LinkEstimator, Probe
 from collabdnn.planning.energy import PowerModel, battery_fraction, power_model, result_energy_mj
 from collabdnn.planning.link import LINK_PRESETS, Link, LinkEstimate
 from collabdnn.planning.scheduling import relative_change
@@ -217,6 +217,7 @@ class LinkMonitor:
             self.prior, window=s.window, alpha=s.alpha, idle_s=s.probe_idle_s,
             max_age_s=s.max_age_s, probe_target_s=s.probe_target_s,
         )  # fmt: skip
+        self.fits = BackgroundFits(self.estimator)  # calls are fitted off the request path
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._uses_cloud: Callable[[], bool] = lambda: True
@@ -247,7 +248,9 @@ class LinkMonitor:
         return self.estimator.estimate() or self.prior
 
     def estimate(self) -> LinkEstimate:
-        """The current link with how many observations back it (what Info reports)."""
+        """The current link with how many observations back it (what Info reports),
+        every call made so far fitted."""
+        self.fits.flush()
         return LinkEstimate(self.current(), self.estimator.observations, self.emulated)
 
     @contextlib.contextmanager
@@ -289,7 +292,7 @@ class LinkMonitor:
         """
         delay_ms = self._emulate(call.bytes_up, call.bytes_down)
         wall_ms = call.rpc_ms + delay_ms
-        self.estimator.observe(
+        self.fits.observe(
             call.bytes_up, call.bytes_down, wall_ms, call.reply.server_ms, contended=contended
         )
         return replace(call, rpc_ms=wall_ms) if delay_ms else call
@@ -351,6 +354,7 @@ class LinkMonitor:
             return 0
         if self._calls:  # traffic is flowing: the calls themselves are observations
             return 0
+        self.fits.flush()  # the calls before come first
         ladder = self.estimator.probe_ladder(now)
         if not ladder:
             return 0
@@ -451,6 +455,7 @@ class LinkMonitor:
         if not (s.scheduler and self.channel_for) or self.fleet:
             return False
         now = time.monotonic() if now is None else now
+        self.fits.flush()
         estimate = self.estimator.estimate()
         if estimate is None or not self._report_backoff.ready(now):
             return False

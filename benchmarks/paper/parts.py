@@ -282,20 +282,29 @@ def hop_entry(
     For each cut: CollabDNN's per-request cost outside compute (latency minus the
     units' compute: encoding, gRPC, decoding, the agent's Python), and its Execute
     call's network time (round trip minus server time); a raw gRPC echo
-    (:mod:`collabdnn.transport.probe`, no protos) of the same bytes up and down; and
-    ``torch.distributed.rpc`` doing the same split, whose hop is its RPC time minus the
-    worker's compute.
+    (:mod:`collabdnn.transport.probe`, no protos) of the same bytes up and down, made
+    back to back (every thread hot: below any hop) and made as a hop is made (the
+    client computes units ``[0, k)`` first, the server ``[k, N)`` before replying:
+    :mod:`benchmarks.hop_echo`), the honest floor; and ``torch.distributed.rpc`` doing
+    the same split, whose hop is its RPC time minus the worker's compute.
     """
+    from benchmarks.hop_echo import EchoClient, EchoServer
     from benchmarks.paper.torch_rpc import run_pair
+    from collabdnn.model.split_model import load_model
 
     image = image_path.read_bytes()
     names = list(names)
     meas = Measurements(bed.agent, image, warmup=3)
+    model = load_model(bed.model, bed.weights)
     out = []
-    with _probe_server() as target:
+    with (
+        _probe_server() as target,
+        EchoServer(image_path, bed.model, bed.weights, bed.cloud.threads) as echo_server,
+    ):
         from collabdnn.transport.probe import ProbeClient
 
         client = ProbeClient(target)
+        hoplike = EchoClient(echo_server.address)
         try:
             for name in cut_after:
                 k = names.index(name) + 1
@@ -307,6 +316,12 @@ def hop_entry(
                 for _ in range(3):
                     client.probe(up, down)
                 echo = [client.probe(up, down).wall_ms for _ in range(config.hop_requests)]
+                like = []
+                for index in range(3 + config.hop_requests):
+                    model.run(0, k, image)  # the client computes first, as the agent does
+                    wall_ms, server_ms = hoplike.call(up, down, k)
+                    if index >= 3:
+                        like.append(wall_ms - server_ms)
                 torch_rpc = run_pair(
                     bed.model,
                     k,
@@ -317,6 +332,7 @@ def hop_entry(
                 )
                 collab_hop = float(statistics.median(hop))
                 echo_ms = float(statistics.median(echo))
+                floor_ms = float(statistics.median(like))
                 out.append(
                     {
                         "cut_after": name,
@@ -333,18 +349,22 @@ def hop_entry(
                             "cloud_compute_ms": summary["cloud_compute_ms"],
                             "n": summary["n"],
                         },
-                        "grpc_echo_ms": echo_ms,
+                        "grpc_echo_ms": echo_ms,  # back to back
+                        "hoplike_echo_ms": floor_ms,
                         "torch_rpc": torch_rpc,
                         "ratios": {
                             "latency_vs_torch_rpc": summary["median_ms"] / torch_rpc["latency_ms"],
                             "hop_vs_torch_rpc": collab_hop / torch_rpc["hop_ms"],
                             "network_vs_grpc_echo": summary["network_ms"] / echo_ms,
                             "hop_vs_grpc_echo": collab_hop / echo_ms,
+                            "network_vs_hoplike_echo": summary["network_ms"] / floor_ms,
+                            "hop_vs_hoplike_echo": collab_hop / floor_ms,
                         },
                     }
                 )
         finally:
             client.close()
+            hoplike.close()
     return {"cuts": out}
 
 
@@ -427,9 +447,15 @@ def throughput_entry(run: ModelRun, link: Link, label: str) -> dict[str, Any]:
     bound, k, stages = max(options, key=lambda o: (o[0], -o[1]))
     spec = cut_spec(n, k)
     classify_once(run.bed.agent, run.image, spec)  # warm-up
+    pids = _side_pids(run.bed)
     levels = []
     for clients in cfg.concurrency:
-        levels.append(_concurrent(run.bed.agent, run.image, spec, clients, cfg.throughput_images))
+        level = _measured_cpu(
+            pids,
+            lambda c=clients: _concurrent(run.bed.agent, run.image, spec, c, cfg.throughput_images),
+        )
+        level.update(cpu_bound(level, stages, run.bed.mobile.cpus))
+        levels.append(level)
     single = levels[0]
     measured_stage = {
         "mobile": single["median_mobile_compute_ms"],
@@ -451,6 +477,71 @@ def throughput_entry(run: ModelRun, link: Link, label: str) -> dict[str, Any]:
         "serial_images_per_s": 1e3 / math.fsum(stages.values()),
         "measured_stages_ms_at_1": measured_stage,
         "levels": levels,
+    }
+
+
+def _side_pids(bed: Testbed) -> dict[str, int]:
+    pids = {}
+    for side, service in (("mobile", bed.agent_service), ("cloud", bed.cloud_service)):
+        if service is not None and service.pid is not None:
+            pids[side] = service.pid
+    return pids
+
+
+def _measured_cpu(pids: dict[str, int], run: Any) -> dict[str, Any]:
+    """``run()``'s result with the CPU time each side's process used meanwhile, per
+    image (ms): everything the process did, the units and its own runtime alike."""
+
+    def used() -> dict[str, float]:
+        return {side: _cpu_s(pid) for side, pid in pids.items()}
+
+    before = used()
+    level: dict[str, Any] = run()
+    after = used()
+    level["cpu_ms_per_image"] = {
+        side: 1e3 * (after[side] - before[side]) / level["images"] for side in pids
+    }
+    return level
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds process ``pid`` has used, threads that have exited included (in
+    clock ticks, 10 ms: a level's hundreds of ms are measured to a few per cent)."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def cpu_bound(
+    level: dict[str, Any], stages: dict[str, float], mobile_cpus: float | None
+) -> dict[str, Any]:
+    """The throughput bound from what each side's process measurably spent per image.
+
+    The modelled stages count the units (medians) and the codec only; each process also
+    spends CPU on gRPC, threads and its own Python (20-25% of the agent's), and under a
+    CPU quota the phone's stage is its CPU per image over the quota. The bound is the
+    tightest of: the phone's quota (or the machine), the machine's cores shared by both
+    processes, and each direction of the link.
+    """
+    import os
+
+    cores = float(os.cpu_count() or 1)
+    cpu = level.get("cpu_ms_per_image", {})
+    limits = {
+        "uplink": 1e3 / stages["uplink"] if stages["uplink"] > 0 else math.inf,
+        "downlink": 1e3 / stages["downlink"] if stages["downlink"] > 0 else math.inf,
+    }
+    if cpu.get("mobile"):
+        limits["mobile CPU"] = 1e3 * (mobile_cpus or cores) / cpu["mobile"]
+    if cpu:
+        limits["machine CPU"] = 1e3 * cores / max(sum(cpu.values()), 1e-9)
+    limit = min(limits, key=lambda name: limits[name])
+    return {
+        "cpu_bounds_images_per_s": limits,
+        "cpu_bound_images_per_s": limits[limit],
+        "cpu_bottleneck": limit,
+        "ratio_to_cpu_bound": level["images_per_s"] / limits[limit],
     }
 
 

@@ -38,6 +38,7 @@ from collabdnn.codec import CodecConfig, decode, encode
 from collabdnn.crossing import CROP_FORMATS, TENSOR_CODECS, parse_tensor_codec, tensor_codec_name
 from collabdnn.model.image_boundary import decode_crop, encode_crop
 from collabdnn.model.split_model import SplitModel
+from collabdnn.netem.throttle import current_quota
 from collabdnn.placement import Side
 from collabdnn.planning.profiles import (
     Codec,
@@ -60,6 +61,7 @@ class _UnitSamples:
     """Raw observations of one unit, gathered over all batches before summarising."""
 
     latencies_ms: list[float]
+    cpu_ms: list[float]
     encoded_bytes: list[int]
     encode_ms: list[float]
     decode_ms: list[float]
@@ -108,8 +110,8 @@ def profile_model(
     _check_arguments(side, images, repeats, warmup, batch_size)
     codec = codec or CodecConfig()
     batches = make_batches(images, batch_size)
-    samples = [_UnitSamples([], [], [], []) for _ in model.units]
-    photo = _UnitSamples([], [], [], [])  # the photo's crop codecs
+    samples = [_UnitSamples([], [], [], [], []) for _ in model.units]
+    photo = _UnitSamples([], [], [], [], [])  # the photo's crop codecs
     total = len(batches) * (warmup + repeats + 1)
     with _PROFILE_LOCK, _Progress(progress, total, f"profile {model.name} ({side})") as advance:
         for batch in batches:
@@ -144,12 +146,22 @@ def make_batches(images: Sequence[bytes], batch_size: int) -> list[list[bytes]]:
     return [[images[(start + k) % n] for k in range(batch_size)] for start in range(n)]
 
 
-def latency_stats(values_ms: Sequence[float]) -> LatencyStats:
-    """Median, 10th and 90th percentile of ``values_ms`` (clamped so p10 <= median <= p90)."""
+def latency_stats(
+    values_ms: Sequence[float], cpu_ms: Sequence[float] | None = None
+) -> LatencyStats:
+    """Median, 10th and 90th percentile (clamped so p10 <= median <= p90) and mean of
+    ``values_ms``; the mean of ``cpu_ms`` (each run's CPU time) when given."""
     arr = np.asarray(values_ms, dtype=np.float64)
     median = float(np.median(arr))
     p10, p90 = (float(v) for v in np.percentile(arr, [10, 90]))
-    return LatencyStats(median=median, p10=min(p10, median), p90=max(p90, median), repeats=len(arr))
+    return LatencyStats(
+        median=median,
+        p10=min(p10, median),
+        p90=max(p90, median),
+        repeats=len(arr),
+        mean=float(arr.mean()),
+        cpu=float(np.mean(cpu_ms)) if cpu_ms else None,
+    )
 
 
 def host_facts(device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -166,6 +178,9 @@ def host_facts(device: torch.device | str = "cpu") -> dict[str, Any]:
         "platform": platform.platform(),
         "device": str(device),
         "device_name": _cpu_model(),
+        # Cores of the cgroup CPU quota this process runs under (None: none): a profile
+        # measured under one is planned with its means (LatencyStats.expected).
+        "cpu_quota": current_quota(),
     }
     if device.type == "cuda":
         facts["device_name"] = torch.cuda.get_device_name(device)
@@ -190,12 +205,13 @@ def _measure_batch(
     sync = _synchronizer(model.device)
     outputs: list[Any] = []
     for _ in range(warmup):
-        outputs, _times = _timed_pass(model, batch, sync, should_stop)
+        outputs, _times, _cpu = _timed_pass(model, batch, sync, should_stop)
         advance()
     for _ in range(repeats):
-        outputs, times = _timed_pass(model, batch, sync, should_stop)
-        for unit, elapsed in zip(samples, times, strict=True):
+        outputs, times, cpu = _timed_pass(model, batch, sync, should_stop)
+        for unit, elapsed, used in zip(samples, times, cpu, strict=True):
             unit.latencies_ms.append(elapsed)
+            unit.cpu_ms.append(used)
         advance()
     for unit, output in zip(samples, outputs, strict=True):
         should_stop()
@@ -208,21 +224,24 @@ def _timed_pass(
     batch: list[bytes],
     sync: Callable[[], None],
     should_stop: StopCheck = never_stop,
-) -> tuple[list[Any], list[float]]:
-    """Run the whole chain once; each unit's wall time in ms. Nothing else in the loop
-    (``should_stop()`` runs between units, before each timing starts)."""
+) -> tuple[list[Any], list[float], list[float]]:
+    """Run the whole chain once; each unit's wall time and the process's CPU time
+    meanwhile (every thread: torch's intra-op pool too), in ms. Nothing else in the
+    loop (``should_stop()`` runs between units, before each timing starts)."""
     outputs: list[Any] = []
     times: list[float] = []
+    cpu: list[float] = []
     x: Any = batch
     with torch.inference_mode():
         for index in range(model.num_units):
             should_stop()
-            begin = time.perf_counter()
+            begin, used = time.perf_counter(), time.process_time()
             x = model.step(index, x)
             sync()
             times.append((time.perf_counter() - begin) * 1e3)
+            cpu.append((time.process_time() - used) * 1e3)
             outputs.append(x)
-    return outputs, times
+    return outputs, times, cpu
 
 
 def _measure_codec(
@@ -315,7 +334,7 @@ def _unit_profile(info: Any, samples: _UnitSamples) -> UnitProfile:
         kind=info.kind,
         flops=info.flops,
         params=info.params,
-        latency_ms=latency_stats(samples.latencies_ms),
+        latency_ms=latency_stats(samples.latencies_ms, samples.cpu_ms),
         output_bytes=samples.output_bytes,
         encoded_bytes=int(statistics.median_low(samples.encoded_bytes)),
         encode_ms=statistics.median(samples.encode_ms),

@@ -85,6 +85,34 @@ def cpu_quota(cpus: float, period_us: int = PERIOD_US) -> Iterator[Path]:
         _remove(folder)
 
 
+def current_quota(pid: int | str = "self") -> float | None:
+    """The CPU quota (cores) of the cgroup process ``pid`` is in, or None when it has
+    none (or it cannot be read). Only the process's own cgroup is read, not its parents."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        relative = path.lstrip("/")
+        try:
+            if controllers == "":  # v2: the unified hierarchy
+                quota, period = (_V2 / relative / "cpu.max").read_text().split()[:2]
+                if quota == "max":
+                    return None
+            elif "cpu" in controllers.split(","):
+                quota = (_V1 / relative / "cpu.cfs_quota_us").read_text().strip()
+                period = (_V1 / relative / "cpu.cfs_period_us").read_text().strip()
+                if int(quota) < 0:
+                    return None
+            else:
+                continue
+        except (OSError, ValueError):
+            continue
+        return int(quota) / int(period)
+    return None
+
+
 def add_process(folder: Path, pid: int) -> None:
     (folder / "cgroup.procs").write_text(str(pid))
 

@@ -10,10 +10,13 @@ cloud) for one model::
      "input_bytes": 123456,
      "units": [{"index": 0, "name": "preprocess", "kind": "preprocess",
                 "flops": 0, "params": 0,
-                "latency_ms": {"median": 1.2, "p10": 1.1, "p90": 1.5, "repeats": 20},
+                "latency_ms": {"median": 1.2, "p10": 1.1, "p90": 1.5, "repeats": 20,
+                               "mean": 1.3, "cpu": 1.2},
                 "output_bytes": 602112, "encoded_bytes": 500000,
                 "encode_ms": 0.8, "decode_ms": 0.5}, ...]}
 
+``latency_ms.mean`` and ``latency_ms.cpu`` (the mean wall and CPU time of a run) and
+``host.cpu_quota`` (cores, when the side ran under a cgroup CPU quota) are optional.
 ``input_bytes`` is the encoded image shipped when unit 0 (preprocessing) runs in the
 cloud; ``output_bytes`` is the raw size of a unit's output tensor and ``encoded_bytes``
 what crosses the link after the codec.  Unknown keys are ignored so that later
@@ -68,15 +71,68 @@ class ProfileError(CollabError, ValueError):
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Latency of repeated runs of one unit, in ms (median is what the planner uses)."""
+    """Latency of repeated runs of one unit, in ms.
+
+    ``median`` is robust to the odd slow run; ``mean`` is what a long run adds up to.
+    They differ under a cgroup CPU quota: each throttling pause lands in whichever unit
+    is running, so a short unit's median drops the pauses and the sum of medians
+    under-predicts a request. ``cpu`` is the mean CPU time of a run (the process's, all
+    its threads): what a quota divides (:meth:`expected`). ``mean`` and ``cpu`` are
+    None in profiles written before they were recorded.
+    """
 
     median: float
     p10: float
     p90: float
     repeats: int
+    mean: float | None = None
+    cpu: float | None = None
+
+    def expected(self, quota: float | None, threads: int = 1) -> float:
+        """What the planner uses: the median; under a CPU quota of ``quota`` cores that
+        binds (fewer than the ``threads`` torch computes with), the CPU time over the
+        quota: a busy process runs no faster than its quota lets it, whichever units
+        its pauses happened to land in while it was profiled. The mean where the CPU
+        time was not recorded.
+
+        Measured (benchmarks/bench_quota.py, AlexNet mobile-only, one thread): the sum
+        of CPU times over the quota is within 1.5 % of a request under 0.5 cores (CFS
+        period 100 ms or 10 ms) and 8 % over it under 0.25 cores (the process got a
+        little more than its quota); the sum of means of a few profiling runs is 4-21 %
+        under (a 100 ms period's pauses are long and few), the sum of medians 23-54 %.
+        """
+        if quota is None or quota >= max(threads, 1):
+            return self.median
+        if self.cpu is None:
+            return self.median if self.mean is None else self.mean
+        return self.cpu / quota
 
     def to_dict(self) -> dict[str, Any]:
-        return {"median": self.median, "p10": self.p10, "p90": self.p90, "repeats": self.repeats}
+        out: dict[str, Any] = {
+            "median": self.median,
+            "p10": self.p10,
+            "p90": self.p90,
+            "repeats": self.repeats,
+        }
+        for key in ("mean", "cpu"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+    def scaled(self, factor: float) -> LatencyStats:
+        """Every time ``factor`` times longer (a slower device)."""
+
+        def times(value: float | None) -> float | None:
+            return None if value is None else value * factor
+
+        return LatencyStats(
+            self.median * factor,
+            self.p10 * factor,
+            self.p90 * factor,
+            self.repeats,
+            times(self.mean),
+            times(self.cpu),
+        )
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "latency_ms") -> LatencyStats:
@@ -86,6 +142,8 @@ class LatencyStats:
             p10=_number(obj, "p10", where),
             p90=_number(obj, "p90", where),
             repeats=_integer(obj, "repeats", where),
+            mean=_number(obj, "mean", where) if "mean" in obj else None,
+            cpu=_number(obj, "cpu", where) if "cpu" in obj else None,
         )
         if not stats.p10 <= stats.median <= stats.p90:
             raise ProfileError(
@@ -241,6 +299,12 @@ class Profile:
     def unit_names(self) -> tuple[str, ...]:
         return tuple(unit.name for unit in self.units)
 
+    @property
+    def cpu_quota(self) -> float | None:
+        """The cgroup CPU quota (cores) the profile was measured under; None: none."""
+        quota = self.host.get("cpu_quota")
+        return float(quota) if isinstance(quota, int | float) and quota > 0 else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": self.schema,
@@ -352,11 +416,6 @@ def slower_profile(profile: Profile, factor: float) -> Profile:
     profile's ``host`` records the factor).
     """
 
-    def scale(stats: LatencyStats) -> LatencyStats:
-        return LatencyStats(
-            stats.median * factor, stats.p10 * factor, stats.p90 * factor, stats.repeats
-        )
-
     def slower(codecs: tuple[CodecFigures, ...]) -> tuple[CodecFigures, ...]:
         return tuple(
             dataclasses.replace(
@@ -371,7 +430,7 @@ def slower_profile(profile: Profile, factor: float) -> Profile:
     units = tuple(
         dataclasses.replace(
             u,
-            latency_ms=scale(u.latency_ms),
+            latency_ms=u.latency_ms.scaled(factor),
             encode_ms=u.encode_ms * factor,
             decode_ms=u.decode_ms * factor,
             codecs=slower(u.codecs),
@@ -499,9 +558,12 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
     """Combine the two sides' profiles into the planner's input.
 
     The profiles must describe the same model, units (names and kinds, in order), batch
-    size and codec, otherwise their figures cannot be combined. Bytes on the link come
-    from the mobile profile (both sides encode the same tensors with the same codec);
-    the encode/decode times of each side come from that side's profile.
+    size and codec, otherwise their figures cannot be combined. A unit's latency is its
+    median, or on a side profiled under a binding CPU quota its CPU time over the quota
+    (:meth:`LatencyStats.expected`).
+    Bytes on the link come from the mobile profile (both sides encode the same tensors
+    with the same codec); the encode/decode times of each side come from that side's
+    profile.
     """
     if mobile.side != Side.MOBILE:
         raise ProfileError(f"the mobile profile says side={str(mobile.side)!r}")
@@ -510,7 +572,10 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
     _check_same(mobile, cloud)
     units = tuple(
         UnitCost(
-            name=m.name, kind=m.kind, mobile_ms=m.latency_ms.median, cloud_ms=c.latency_ms.median
+            name=m.name,
+            kind=m.kind,
+            mobile_ms=m.latency_ms.expected(mobile.cpu_quota, mobile.threads),
+            cloud_ms=c.latency_ms.expected(cloud.cpu_quota, cloud.threads),
         )
         for m, c in zip(mobile.units, cloud.units, strict=True)
     )

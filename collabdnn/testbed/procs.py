@@ -49,11 +49,12 @@ class ServiceError(RuntimeError):
     """A service did not start, did not become healthy, or exited early."""
 
 
-def _env() -> dict[str, str]:
-    """The children's environment: this checkout importable even when not installed."""
+def _env(root: Path = _PACKAGE_ROOT) -> dict[str, str]:
+    """The children's environment: this checkout (or the source tree ``root``)
+    importable even when not installed."""
     env = dict(os.environ)
-    if (_PACKAGE_ROOT / "cloud_server").is_dir():
-        parts = [str(_PACKAGE_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    if (root / "cloud_server").is_dir():
+        parts = [str(root), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -71,8 +72,10 @@ class Service:
         host: str = "127.0.0.1",
         log_dir: Path | None = None,
         security_config: SecurityConfig = PLAINTEXT,
+        root: Path | None = None,
     ) -> None:
         self.command = command
+        self.root = root  # another source tree to run (a benchmark's baseline); None: this one
         self.args = list(args)
         self.security = security_config
         self.name = name or command
@@ -116,7 +119,8 @@ class Service:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,
-                env=_env(),
+                env=_env(self.root or _PACKAGE_ROOT),
+                cwd=self.root,
                 start_new_session=True,
             )
         threading.Thread(target=self._read_stdout, name=f"{self.name}-stdout", daemon=True).start()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from collabdnn.netem.throttle import ThrottleError, add_process, cpu_quota
+from collabdnn.netem.throttle import ThrottleError, add_process, cpu_quota, current_quota
 
 pytestmark = pytest.mark.root
 
@@ -48,6 +48,7 @@ def test_quarter_cpu_quota_is_written_and_throttles_the_process() -> None:
             try:
                 add_process(cgroup, proc.pid)
                 assert str(proc.pid) in (cgroup / "cgroup.procs").read_text().split()
+                assert current_quota(proc.pid) == 0.25  # what a profile records
                 proc.communicate(b"x", timeout=60)  # a bound that only stops a hung test
             finally:
                 proc.kill()

@@ -220,3 +220,33 @@ def test_concurrent_observers() -> None:
     assert not errors
     assert est.observations == 200
     assert_close(est.estimate(), TRUTH, tol=0.05, rtt_tol=0.15)
+
+
+def test_background_fits_give_exactly_the_in_line_estimates() -> None:
+    """Calls fitted off the request path (BackgroundFits) end with the same estimate,
+    bit for bit, as calls fitted in line: same observations, same stamps, same order,
+    contended ones and a link change included."""
+    from collabdnn.measure.linkest import BackgroundFits
+
+    rng = np.random.default_rng(7)
+    clock_a, clock_b = FakeClock(), FakeClock()
+    inline = LinkEstimator(LINK_PRESETS["wifi"], window=8, alpha=0.5, clock=clock_a)
+    later = LinkEstimator(LINK_PRESETS["wifi"], window=8, alpha=0.5, clock=clock_b)
+    fits = BackgroundFits(later)
+    slow = Link(up_mbps=0.5, down_mbps=2.0, rtt_ms=80.0, network="3g")
+    for index in range(60):
+        link = TRUTH if index < 30 else slow
+        up, down = [(89_052, 3_769), (20_614, 3_769), (150_528, 3_769)][index % 3]
+        server_ms = float(rng.uniform(1, 30))
+        wall_ms = network_ms(link, up, down) * (1 + rng.normal(0, 0.05)) + server_ms
+        contended = index % 7 == 3
+        inline.observe(up, down, wall_ms, server_ms, contended=contended)
+        fits.observe(up, down, wall_ms, server_ms, contended=contended)
+        clock_a.now += 0.25
+        clock_b.now += 0.25  # the fit itself runs later: the stamp is what counts
+        if index % 10 == 9:
+            fits.flush()
+            assert later.estimate() == inline.estimate()
+    fits.flush()
+    assert later.estimate() == inline.estimate() and later.observations == inline.observations
+    assert later.changes == inline.changes > 0

@@ -134,6 +134,55 @@ def test_batches_cycle_through_the_photos():
     assert make_batches([b"a", b"b", b"c"], 2) == [[b"a", b"b"], [b"b", b"c"], [b"c", b"a"]]
 
 
+def test_profile_records_each_units_mean_and_cpu_time(mobile_profile):
+    assert "cpu_quota" in mobile_profile.host  # None: this process has no quota
+    for unit in mobile_profile.units:
+        stats = unit.latency_ms
+        assert stats.mean is not None and stats.mean > 0
+        assert stats.cpu is not None and stats.cpu >= 0
+
+
+def test_a_side_profiled_under_a_cpu_quota_is_planned_with_its_means(mobile_profile):
+    """Under a quota each throttling pause lands in one unit, which its median drops;
+    a busy process runs no faster than its CPU time over the quota, which the planner
+    uses where the quota binds. Without a binding quota the planner keeps the medians;
+    an older profile without CPU times gives its means, or its medians."""
+    import dataclasses
+
+    def skewed(profile: Profile, quota: float | None, with_mean: bool = True) -> Profile:
+        units = tuple(
+            dataclasses.replace(
+                u,
+                latency_ms=LatencyStats(
+                    1.0, 1.0, 9.0, 10, 3.0 if with_mean else None, 0.9 if with_mean else None
+                ),
+            )
+            for u in profile.units
+        )
+        return dataclasses.replace(profile, units=units, host={"cpu_quota": quota})
+
+    cloud = dataclasses.replace(mobile_profile, side="cloud")
+    # CPU 0.9 ms over the quota; the median (1.0) under a quota that does not bind.
+    cases = ((0.5, True, 1.8), (0.25, True, 3.6), (2.0, True, 1.0), (None, True, 1.0))
+    assert mobile_profile.threads <= 2
+    for quota, with_mean, expected in cases:
+        mobile = skewed(mobile_profile, quota, with_mean)
+        assert mobile.cpu_quota == quota
+        inp = plan_input_from_profiles(mobile, cloud)
+        assert {u.mobile_ms for u in inp.units} == {expected}
+        assert Profile.from_dict(json.loads(json.dumps(mobile.to_dict()))) == mobile
+    assert (
+        plan_input_from_profiles(skewed(mobile_profile, 0.5, False), cloud).units[0].mobile_ms
+        == 1.0
+    )
+    older = dataclasses.replace(mobile_profile.units[0].latency_ms, cpu=None)
+    assert older.expected(0.5) == older.mean  # means, where CPU times were not recorded
+    old = mobile_profile.to_dict()
+    for unit in old["units"]:
+        del unit["latency_ms"]["mean"], unit["latency_ms"]["cpu"]
+    assert Profile.from_dict(old).units[0].latency_ms.mean is None  # older files still load
+
+
 def test_latency_stats_are_ordered():
     stats = latency_stats([3.0, 1.0, 2.0, 10.0])
     assert stats.p10 <= stats.median == 2.5 <= stats.p90 and stats.repeats == 4

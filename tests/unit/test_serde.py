@@ -195,7 +195,14 @@ def profiles(draw: st.DrawFn) -> Profile:
             kind=draw(TEXT),
             flops=draw(UINT64),
             params=draw(UINT64),
-            latency_ms=LatencyStats(draw(NONNEG), draw(NONNEG), draw(NONNEG), draw(UINT32)),
+            latency_ms=LatencyStats(
+                draw(NONNEG),
+                draw(NONNEG),
+                draw(NONNEG),
+                draw(UINT32),
+                draw(st.none() | NONNEG),  # mean and CPU time: absent in older profiles
+                draw(st.none() | NONNEG),
+            ),
             output_bytes=draw(UINT64),
             encoded_bytes=draw(UINT64),
             encode_ms=draw(NONNEG),

@@ -9,16 +9,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LatencyStats(_message.Message):
-    __slots__ = ("median", "p10", "p90", "repeats")
+    __slots__ = ("median", "p10", "p90", "repeats", "mean", "cpu")
     MEDIAN_FIELD_NUMBER: _ClassVar[int]
     P10_FIELD_NUMBER: _ClassVar[int]
     P90_FIELD_NUMBER: _ClassVar[int]
     REPEATS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
     median: float
     p10: float
     p90: float
     repeats: int
-    def __init__(self, median: _Optional[float] = ..., p10: _Optional[float] = ..., p90: _Optional[float] = ..., repeats: _Optional[int] = ...) -> None: ...
+    mean: float
+    cpu: float
+    def __init__(self, median: _Optional[float] = ..., p10: _Optional[float] = ..., p90: _Optional[float] = ..., repeats: _Optional[int] = ..., mean: _Optional[float] = ..., cpu: _Optional[float] = ...) -> None: ...
 
 class UnitProfile(_message.Message):
     __slots__ = ("index", "name", "kind", "flops", "params", "latency_ms", "output_bytes", "encoded_bytes", "encode_ms", "decode_ms", "codecs")
