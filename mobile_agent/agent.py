@@ -124,6 +124,7 @@ class MobileAgent:
         self._in_flight = 0  # Execute calls in flight (the watch leaves those alone)
         self._watch_stop = threading.Event()
         self._watch: threading.Thread | None = None
+        self._watch_lock = threading.Lock()
         self._labels = model.labels
         self._client: CloudClient | None = None  # of the pool's channel to the cloud
 
@@ -575,15 +576,20 @@ class MobileAgent:
         reconnection is accepted by that same kernel and stays CONNECTING, where a
         request's Execute waits out its whole deadline. The watch asks the cloud itself.
         """
-        if self._watch is not None or not self.settings.cloud or self.settings.health_watch_s <= 0:
+        if not self.settings.cloud or self.settings.health_watch_s <= 0:
             return
-        self._watch = threading.Thread(target=self._watch_loop, name="cloud-watch", daemon=True)
-        self._watch.start()
+        with self._watch_lock:  # a SIGTERM may stop it while it starts (stop_watch)
+            if self._watch is not None or self._watch_stop.is_set():
+                return
+            self._watch = threading.Thread(target=self._watch_loop, name="cloud-watch", daemon=True)
+            self._watch.start()
 
     def stop_watch(self) -> None:
-        self._watch_stop.set()
-        if self._watch is not None:
-            self._watch.join(timeout=self.settings.health_timeout_s + 1.0)
+        with self._watch_lock:
+            self._watch_stop.set()
+            watch = self._watch
+        if watch is not None:
+            watch.join(timeout=self.settings.health_timeout_s + 1.0)
 
     def _watch_loop(self) -> None:
         tick = min(0.5, self.settings.health_watch_s)

@@ -255,6 +255,9 @@ class FleetScheduler(Scheduler):
                     constraints = replace(constraints, deadline_ms=deadline_ms)
                 if weight is not None:
                     constraints = replace(constraints, weight=weight)
+                if objective == "deadline" and constraints.deadline_ms is None:
+                    # checked here: with no agent yet, nothing would plan (and refuse) it
+                    raise ValueError("the deadline objective needs a deadline (deadline_ms)")
                 self.objective, self.constraints = objective, constraints
                 self._replan_now_locked(f"objective {objective}")
             except ValueError as exc:
