@@ -112,7 +112,7 @@ TRANSIENT = frozenset(
 
 PROFILE_TIMEOUT_S = 300.0  # the cloud's training profile, once per batch size
 # The scheduler's training plan: it may profile both sides first (once per batch size).
-SCHEDULER_PLAN_TIMEOUT_S = PROFILE_TIMEOUT_S
+SCHEDULER_PLAN_TIMEOUT_S = 120.0
 
 
 def transient(exc: BaseException) -> bool:

@@ -18,7 +18,7 @@ from collabdnn.services import TrainingPlanQuery
 from collabdnn.testbed.stack import free_port
 from collabdnn.training.spec import TrainingProfileQuery
 from collabdnn.transport.channels import open_channel
-from collabdnn.wire.stubs import SchedulerStub
+from collabdnn.wire.stubs import AgentStub, SchedulerStub
 from collabdnn.wire.training_stubs import TrainerStub
 from mobile_agent.link_monitor import LinkSettings
 from mobile_agent.server import MobileConfig
@@ -61,6 +61,7 @@ def stack() -> Iterator[dict[str, object]]:
     _wait_ready(f"127.0.0.1:{port}")
     try:
         yield {
+            "cloud": f"127.0.0.1:{cloud_port}",
             "agent": f"127.0.0.1:{agent_port}",
             "scheduler": f"127.0.0.1:{port}",
             "scheduler_server": scheduler,
@@ -137,3 +138,60 @@ def test_without_its_scheduler_the_agent_plans_the_run(stack, tmp_path, capsys) 
     assert out["plan_source"] == "agent"
     assert out["placement_source"].startswith("the training plan (latency, batch 2")
     assert "UNAVAILABLE" in out["placement_source"]
+
+
+@pytest.fixture(scope="module")
+def fleet(stack) -> Iterator[dict[str, str]]:
+    """A fleet scheduler and one agent that heart-beats to it as ``phone-1`` (the
+    module's cloud; the single-agent scheduler is stopped by then or not: unrelated)."""
+    from mobile_agent.heartbeat import HeartbeatSettings
+    from scheduler.fleet import FleetSettings
+
+    cloud = str(stack["cloud"])
+    port = free_port()
+    settings = SchedulerSettings(
+        cloud=cloud,
+        images=(str(SAMPLES / "chelsea.png"),),
+        profile=ProfileSettings(repeats=1, warmup=0),
+        load_poll_s=0.0,
+    )
+    fleet = FleetSettings(heartbeat_s=0.3, timeout_s=30.0, capacity_poll_s=0.0)
+    scheduler, _ = scheduler_server(SchedulerConfig(settings=settings, fleet=fleet, port=port))
+    scheduler.start()
+    _wait_ready(f"127.0.0.1:{port}")
+    address = f"127.0.0.1:{port}"
+    agent, agent_port = agent_server(
+        MobileConfig(
+            model=TINY,
+            threads=1,
+            port=0,
+            cloud=cloud,
+            link=LinkSettings(scheduler=address, probe=False),
+            heartbeat=HeartbeatSettings(address, "phone-1", heartbeat_s=0.3, slowdown=10.0),
+        )
+    )
+    agent.start()
+    _wait_ready(f"127.0.0.1:{agent_port}")
+    try:
+        yield {"agent": f"127.0.0.1:{agent_port}", "scheduler": address}
+    finally:
+        agent.stop(0)
+        scheduler.stop(0)
+
+
+def test_a_fleet_scheduler_plans_training_for_the_agent_it_names(fleet, tmp_path, capsys) -> None:
+    import time
+
+    with open_channel(fleet["agent"]) as channel:
+        for _ in range(400):  # registered (its heartbeat's reply taken): its plan pushed
+            if AgentStub(channel).get_plan(timeout=5).source == "scheduler":
+                break
+            time.sleep(0.05)
+    with open_channel(fleet["scheduler"]) as channel:
+        stub = SchedulerStub(channel)
+        planned = stub.get_training_plan(TrainingPlanQuery("phone-1", 2), timeout=60)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.get_training_plan(TrainingPlanQuery("", 2), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    out = _train(fleet, tmp_path, capsys)
+    assert out["plan_source"] == "scheduler" and out["placement"] == planned.plan.spec
