@@ -292,15 +292,17 @@ class AgentTraining:
                 got = stub.get_training_plan(query, timeout=SCHEDULER_PLAN_TIMEOUT_S)
             except grpc.RpcError as exc:
                 why = f"scheduler {address}: {exc.code().name}: {(exc.details() or '')[:200]}"
-                log.warning("no training plan from the %s: the agent plans the run", why)
             else:
                 plan = got.plan
-                source = (
-                    f"the scheduler {address}'s training plan ({plan.objective_used}, batch "
-                    f"{got.batch_size}: {plan.latency_ms:.0f} ms per step predicted; "
-                    f"{got.reason})"
-                )
-                return Placement.of(plan.placement), source[:500], "scheduler"
+                if len(plan.placement) == agent.model.num_units:
+                    source = (
+                        f"the scheduler {address}'s training plan ({plan.objective_used}, "
+                        f"batch {got.batch_size}: {plan.latency_ms:.0f} ms per step "
+                        f"predicted; {got.reason})"
+                    )
+                    return Placement.of(plan.placement), source[:500], "scheduler"
+                why = f"scheduler {address} planned another model ({got.model[:100]!r})"
+            log.warning("no training plan from the %s: the agent plans the run", why)
         placement, source = self._training_plan(agent, batch_size)
         return placement, f"{source}; {why}"[:500], "agent"
 

@@ -220,6 +220,8 @@ class FleetScheduler(Scheduler):
         address (ProfileTraining) and the slowdown its heartbeat reports."""
         if not query.agent_id:
             raise UnknownAgentError("fleet mode: name an agent (GetTrainingPlan.agent_id)")
+        if not AGENT_ID.fullmatch(query.agent_id):
+            raise PlanRequestError("an agent id is 1 to 64 characters from A-Z a-z 0-9 . _ : -")
         current = self.plan_for(query.agent_id)
         with self._lock:
             agent = self._agents.get(query.agent_id)

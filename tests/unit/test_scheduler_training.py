@@ -192,6 +192,9 @@ def test_a_fleet_scheduler_plans_training_for_the_agent_it_names(fleet, tmp_path
         planned = stub.get_training_plan(TrainingPlanQuery("phone-1", 2), timeout=60)
         with pytest.raises(grpc.RpcError) as caught:
             stub.get_training_plan(TrainingPlanQuery("", 2), timeout=10)
-    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.get_training_plan(TrainingPlanQuery("x" * 65, 2), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     out = _train(fleet, tmp_path, capsys)
     assert out["plan_source"] == "scheduler" and out["placement"] == planned.plan.spec
