@@ -46,7 +46,11 @@ from collabdnn.planning.link import LINK_PRESETS, Link
 from collabdnn.planning.planner import Plan, plan
 from collabdnn.planning.profiles import plan_input_from_profiles, slower_profile
 from collabdnn.planning.training import TrainingInput, evaluate_training, plan_training
-from collabdnn.planning.training_profiles import TrainingProfile, training_input_from_profiles
+from collabdnn.planning.training_profiles import (
+    TrainingProfile,
+    slower_training_profile,
+    training_input_from_profiles,
+)
 from collabdnn.training.side import SideTrainer
 from collabdnn.training.spec import OptimizerConfig
 from collabdnn.training.step import CloudInput, StepDriver
@@ -62,20 +66,7 @@ def _photos() -> list[bytes]:
 
 
 def _slower(profile: TrainingProfile, factor: float) -> TrainingProfile:
-    units = tuple(
-        dataclasses.replace(
-            u,
-            forward_ms=u.forward_ms * factor,
-            backward_ms=u.backward_ms * factor,
-            update_ms=u.update_ms * factor,
-            encode_ms=u.encode_ms * factor,
-            decode_ms=u.decode_ms * factor,
-            grad_encode_ms=u.grad_encode_ms * factor,
-            grad_decode_ms=u.grad_decode_ms * factor,
-        )
-        for u in profile.units
-    )
-    return dataclasses.replace(profile, side=Side.MOBILE, units=units)
+    return dataclasses.replace(slower_training_profile(profile, factor), side=Side.MOBILE)
 
 
 def _row(kind: str, net: str, objective: str, chosen: Plan) -> dict[str, Any]:

@@ -38,14 +38,12 @@ from collabdnn.bounds import RequestLimits, StopCheck, stop_check
 from collabdnn.codec import DEFAULT_MAX_BYTES, decode, dtype_name, encode, read_header
 from collabdnn.errors import (
     BusyError,
-    ImageError,
-    LimitError,
     TensorMismatchError,
     TrainingStateError,
     WeightsError,
     WorkStopped,
 )
-from collabdnn.measure.training_profiler import profile_training
+from collabdnn.measure.training_profiler import answer_profile_query
 from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Placement, Side
 from collabdnn.planning.training_profiles import TrainingProfile
@@ -74,7 +72,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-MAX_PROFILE_REPEATS = 5
 
 
 @dataclass(frozen=True)
@@ -133,15 +130,7 @@ class TrainingSessions:
     def profile(self, query: TrainingProfileQuery) -> TrainingProfile:
         """This side's training costs per unit (bounded: images, batch, repeats)."""
         model = self._same_model(query.model, query.weights_hash)
-        if not query.images:
-            raise ImageError("a training profile needs at least one image")
-        self.limits.check_images(query.images, "ProfileTraining")
-        self.limits.check_batch(query.batch_size, "ProfileTraining")
-        if not 1 <= query.repeats <= MAX_PROFILE_REPEATS:
-            raise LimitError(f"repeats must be in 1..{MAX_PROFILE_REPEATS}, got {query.repeats}")
-        return profile_training(
-            model, Side.CLOUD, query.images, query.batch_size, query.repeats, warmup=1
-        )
+        return answer_profile_query(model, Side.CLOUD, query, self.limits)
 
     def begin(self, call: BeginTraining) -> TrainingState:
         """Open a session for a caller with the same model and weights as this server."""

@@ -43,7 +43,9 @@ __all__ = [
     "ReplanRequest",
     "ReportOutcome",
     "ScheduledPlan",
+    "ScheduledTrainingPlan",
     "ServiceInfo",
+    "TrainingPlanQuery",
     "UnitService",
     "UnitTime",
 ]
@@ -204,6 +206,37 @@ class ScheduledPlan:
             "source": self.source,
             "pushed": self.pushed,
             "replan_reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class TrainingPlanQuery:
+    """Ask the scheduler for a training plan: fleet mode names the agent; a batch size
+    of 0 asks for the scheduler's own (``--train-batch-size``)."""
+
+    agent_id: str = ""
+    batch_size: int = 0
+
+
+@dataclass(frozen=True)
+class ScheduledTrainingPlan:
+    """The scheduler's training plan: the training planner's answer for one step of
+    ``batch_size`` images (figures per step), and what it was made from."""
+
+    plan: Plan
+    batch_size: int
+    model: str
+    reason: str
+    source: str = "scheduler"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``"training"`` object of ``collabdnn plan --scheduler --json``."""
+        return {
+            **self.plan.to_dict(),
+            "batch_size": self.batch_size,
+            "model": self.model,
+            "source": self.source,
+            "reason": self.reason,
         }
 
 

@@ -99,13 +99,24 @@ def _build(config: MobileConfig) -> BuiltServer:
     bound = threading.Event()
     port: list[int] = []  # the port bound, once build_server returned
 
+    def scheduler() -> tuple[str, str]:
+        """Where training plans come from (``--scheduler``), and this agent's id once a
+        fleet scheduler took its heartbeat ("" for a single-agent scheduler)."""
+        if beats is not None and monitor.fleet:
+            return beats.settings.scheduler, beats.agent_id
+        return config.link.scheduler or (beats.settings.scheduler if beats else ""), ""
+
     training = AgentTraining(
-        servicer.ready.get, pool.get, TrainingSettings(checkpoint_dir=config.checkpoint_dir)
+        servicer.ready.get,
+        pool.get,
+        TrainingSettings(checkpoint_dir=config.checkpoint_dir),
+        scheduler,
     )
+    trainer = TrainerServicer(training, servicer.profile_admission)
 
     def register(server: grpc.Server) -> None:
         mobile_pb2_grpc.add_MobileAgentServicer_to_server(servicer, server)
-        training_pb2_grpc.add_MobileTrainingServicer_to_server(TrainerServicer(training), server)
+        training_pb2_grpc.add_MobileTrainingServicer_to_server(trainer, server)
 
     def load() -> str:
         import torch

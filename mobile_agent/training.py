@@ -10,12 +10,18 @@ part fails on the link (UNAVAILABLE, a deadline, RESOURCE_EXHAUSTED) is aborted 
 sides and run again, ``attempts`` times at most; any other failure ends the call with
 neither side having applied the step, and the run stays where it was.
 
-Without a placement, a run follows the training plan for its batch size
+Without a placement, a run follows a training plan for its batch size. With a
+scheduler (``--scheduler``), the scheduler's: GetTrainingPlan, made from the scheduler's
+current view of the link, battery, cloud load and objective (see
+:mod:`scheduler.training_plans`; the scheduler profiles this agent through its own
+ProfileTraining). Without one, or when the scheduler cannot answer (unreachable, not
+ready, an older scheduler), the agent's own
 (:func:`collabdnn.planning.training.plan_training`, latency objective): both sides'
 training costs are profiled on the sample photos (the cloud's with ProfileTraining),
 once per batch size, and priced on the agent's current link estimate. When that is
-impossible (no cloud, no sample photos, the cloud refuses) the agent's own plan is
-used, and the run's ``placement_source`` says why.
+impossible too (no cloud, no sample photos, the cloud refuses) the agent's inference
+plan is used. The run's ``plan_source`` says whose plan it is (``"scheduler"`` or
+``"agent"``; ``"request"`` and ``"resume"`` otherwise) and ``placement_source`` why.
 
 Finishing reports the whole model's weights hash, combined from both sides' digests;
 with ``checkpoint``, each side writes its own checkpoint and, when the cloud's file is
@@ -44,12 +50,14 @@ from collabdnn.errors import (
     TensorMismatchError,
     TrainingConfigError,
     TrainingStateError,
+    WeightsError,
 )
-from collabdnn.measure.training_profiler import profile_training
+from collabdnn.measure.training_profiler import answer_profile_query, profile_training
 from collabdnn.placement import Placement, Side, spec_of
 from collabdnn.planning.training import plan_training
 from collabdnn.planning.training_profiles import TrainingProfile, training_input_from_profiles
 from collabdnn.samples import sample_images
+from collabdnn.services import TrainingPlanQuery
 from collabdnn.training.checkpoint import (
     combine,
     load_side,
@@ -77,9 +85,11 @@ from collabdnn.training.spec import (
     TrainStep,
 )
 from collabdnn.training.step import CloudInput, StepDriver
+from collabdnn.transport.admission import Admission
 from collabdnn.wire.proto import training_pb2_grpc
 from collabdnn.wire.serde import training as serde
 from collabdnn.wire.status import rpc
+from collabdnn.wire.stubs import SchedulerStub
 from collabdnn.wire.training_stubs import CloudTrainingStub
 
 if TYPE_CHECKING:
@@ -101,6 +111,8 @@ TRANSIENT = frozenset(
 
 
 PROFILE_TIMEOUT_S = 300.0  # the cloud's training profile, once per batch size
+# The scheduler's training plan: it may profile both sides first (once per batch size).
+SCHEDULER_PLAN_TIMEOUT_S = 120.0
 
 
 def transient(exc: BaseException) -> bool:
@@ -170,10 +182,13 @@ class AgentTraining:
         agent: Callable[[], MobileAgent],
         channel_for: Callable[[str], grpc.Channel],
         settings: TrainingSettings | None = None,
+        scheduler: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
         self._agent = agent
         self._channel_for = channel_for
         self.settings = settings or TrainingSettings()
+        # (address, agent id in fleet mode or "") of the scheduler; ("", "") = none
+        self._scheduler = scheduler or (lambda: ("", ""))
         self._run: _Run | None = None
         self._lock = threading.Lock()
         self._profiled: dict[int, tuple[TrainingProfile, TrainingProfile]] = {}
@@ -185,10 +200,15 @@ class AgentTraining:
         if call.resume is not None:
             placement = self._resumed_placement(call, model.num_units)
             source = f"run {call.resume.session_id} at step {call.resume.step} (resumed)"
+            plan_source = "resume"
         elif call.placement:
-            placement, source = Placement.parse(call.placement), "the request"
+            placement, source, plan_source = (
+                Placement.parse(call.placement),
+                "the request",
+                "request",
+            )
         else:
-            placement, source = self._training_plan(agent, call.batch_size)
+            placement, source, plan_source = self._planned(agent, call.batch_size)
         sides = placement.resolve(model.num_units)
         spec = TrainingSpec(
             model.name, model.weights_hash, spec_of(sides), call.optimizer, call.seed
@@ -222,10 +242,20 @@ class AgentTraining:
                 settings.max_frame_bytes,
             )
             self._run = _Run(session_id, spec, driver, remote, threading.Lock())
-        log.info("training run %s started: placement %s (%s)", session_id, spec.placement, source)
+        log.info(
+            "training run %s started: placement %s from the %s (%s)",
+            session_id, spec.placement, plan_source, source,
+        )  # fmt: skip
         labels = tuple(model.labels or ())
         return TrainingRun(
-            session_id, model.name, model.weights_hash, spec.placement, source, labels, trainer.step
+            session_id,
+            model.name,
+            model.weights_hash,
+            spec.placement,
+            source,
+            labels,
+            trainer.step,
+            plan_source,
         )
 
     def _checkpoints(self) -> Path:
@@ -250,6 +280,31 @@ class AgentTraining:
                 "a resumed run keeps it"
             )
         return placement
+
+    def _planned(self, agent: MobileAgent, batch_size: int) -> tuple[Placement, str, str]:
+        """The scheduler's training plan when it gives one, else the agent's own."""
+        address, agent_id = self._scheduler()
+        why = "no scheduler"
+        if address:
+            try:
+                stub = SchedulerStub(self._channel_for(address))
+                query = TrainingPlanQuery(agent_id, batch_size)
+                got = stub.get_training_plan(query, timeout=SCHEDULER_PLAN_TIMEOUT_S)
+            except grpc.RpcError as exc:
+                why = f"scheduler {address}: {exc.code().name}: {(exc.details() or '')[:200]}"
+            else:
+                plan = got.plan
+                if len(plan.placement) == agent.model.num_units:
+                    source = (
+                        f"the scheduler {address}'s training plan ({plan.objective_used}, "
+                        f"batch {got.batch_size}: {plan.latency_ms:.0f} ms per step "
+                        f"predicted; {got.reason})"
+                    )
+                    return Placement.of(plan.placement), source[:500], "scheduler"
+                why = f"scheduler {address} planned another model ({got.model[:100]!r})"
+            log.warning("no training plan from the %s: the agent plans the run", why)
+        placement, source = self._training_plan(agent, batch_size)
+        return placement, f"{source}; {why}"[:500], "agent"
 
     def _training_plan(self, agent: MobileAgent, batch_size: int) -> tuple[Placement, str]:
         """The fastest placement for a step of ``batch_size`` (both sides' training
@@ -291,6 +346,19 @@ class AgentTraining:
             mobile = profile_training(model, Side.MOBILE, images, batch_size, repeats=1)
             self._profiled[batch_size] = (mobile, cloud)
             return mobile, cloud
+
+    def profile(self, query: TrainingProfileQuery) -> TrainingProfile:
+        """This side's training costs (the scheduler's ProfileTraining), for a caller
+        that holds this agent's model and weights."""
+        model = self._agent().model
+        if (query.model, query.weights_hash) != (model.name, model.weights_hash):
+            raise WeightsError(
+                f"training profile refused: the caller asks for {query.model[:100]!r} with "
+                f"weights {query.weights_hash[:100]!r}, this agent holds {model.name!r} "
+                f"with weights {model.weights_hash!r}"
+            )
+        limits = self._agent().settings.limits
+        return answer_profile_query(model, Side.MOBILE, query, limits)
 
     def _open_cloud(
         self, agent: MobileAgent, session_id: str, spec: TrainingSpec, resume: Resume | None
@@ -401,8 +469,18 @@ class AgentTraining:
 class TrainerServicer(training_pb2_grpc.MobileTrainingServicer):
     """MobileTraining, thin over :class:`AgentTraining`."""
 
-    def __init__(self, training: AgentTraining) -> None:
+    def __init__(self, training: AgentTraining, profile_admission: Admission | None = None) -> None:
         self.training = training
+        # shared with the agent's Profile calls: profiles in one process time each other
+        self.profile_admission = profile_admission or Admission(1, name="profile calls")
+
+    @rpc("ProfileTraining")
+    def ProfileTraining(
+        self, request: messages.TrainingProfileRequest, context: grpc.ServicerContext
+    ) -> messages.TrainingProfile:
+        query = serde.training_profile_query_from_proto(request)
+        with self.profile_admission.admit(context, "ProfileTraining"):
+            return serde.training_profile_to_proto(self.training.profile(query))
 
     @rpc("StartTraining", "the cloud")
     def StartTraining(

@@ -14,6 +14,10 @@ a report is worth a re-plan and logs each switch) with what needs the network:
   each takes about n times as long. Crude, but monotone and honest about what is known;
   ``ReportLoad`` can give K directly.
 
+* **training plans**: served on request (GetTrainingPlan), made from the current plan's
+  inputs and both sides' training profiles (:mod:`scheduler.training_plans` says why
+  they are not pushed).
+
 Plan ids count placement changes (``"3-MMMCCCCCCCCM"``): a re-plan that keeps the
 placement keeps the id and pushes nothing.
 """
@@ -47,11 +51,14 @@ from collabdnn.services import (
     Load,
     ReportOutcome,
     ScheduledPlan,
+    ScheduledTrainingPlan,
+    TrainingPlanQuery,
 )
 from collabdnn.transport.channels import ChannelPool, check_health
 from collabdnn.transport.security import PLAINTEXT, SecurityConfig
 from collabdnn.wire.status import Ready
 from collabdnn.wire.stubs import AgentStub, CloudStub
+from scheduler.training_plans import TrainingPlans
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +82,7 @@ class SchedulerSettings:
     images: tuple[str, ...] = ()  # photos for remote profiling; () = samples/
     profile: ProfileSettings = field(default_factory=ProfileSettings)
     replan_threshold: float = 0.2
+    train_batch_size: int = 4  # training plans for requests that name no batch size
     # Plan for a phone this many times slower than the agent measured (1 = as measured):
     # on one machine both sides share a CPU and nothing is worth offloading otherwise.
     mobile_slowdown: float = 1.0
@@ -103,6 +111,14 @@ class Scheduler:
         self._pushed_id = ""
         self._threads: list[threading.Thread] = []
         self.pushes = 0  # successful pushes (tests, logs)
+        self.training = TrainingPlans(
+            self.pool,
+            settings.cloud,
+            self._images,
+            settings.train_batch_size,
+            settings.profile_timeout_s,
+            settings.rpc_timeout_s,
+        )
 
     # -- start and stop ---------------------------------------------------------------
 
@@ -238,6 +254,18 @@ class Scheduler:
             raise WrongModeError("this scheduler serves one agent (--mobile): ask without an id")
         return self.snapshot()
 
+    def training_plan(
+        self, query: TrainingPlanQuery, wait_s: float | None = None
+    ) -> ScheduledTrainingPlan:
+        """The agent's training plan now (:mod:`scheduler.training_plans`); ``wait_s``
+        bounds the wait for another request's profiling."""
+        if query.agent_id:
+            raise WrongModeError("this scheduler serves one agent (--mobile): ask without an id")
+        s = self.settings
+        return self.training.plan(
+            self.snapshot(), s.mobile, query.batch_size, s.mobile_slowdown, wait_s
+        )
+
     def heartbeat(self, beat: AgentHeartbeat) -> HeartbeatReply:
         raise WrongModeError(
             "this scheduler serves one agent (--mobile); report with ReportLink and ReportBattery"
@@ -275,6 +303,7 @@ class Scheduler:
         call raises its ``grpc.RpcError``)."""
         keeper = self._keeper()
         if reprofile:
+            self.training.forget()
             s = self.settings  # a service's own measurement wins over a file, when known
             mobile = self._profile(Side.MOBILE, s.mobile_profile, s.mobile, bool(s.mobile))
             cloud = self._profile(Side.CLOUD, s.cloud_profile, s.cloud, bool(s.cloud))

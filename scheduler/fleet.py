@@ -62,6 +62,8 @@ from collabdnn.services import (
     HeartbeatReply,
     ProfileSummary,
     ScheduledPlan,
+    ScheduledTrainingPlan,
+    TrainingPlanQuery,
 )
 from collabdnn.wire.status import Ready
 from collabdnn.wire.stubs import AgentStub, CloudStub
@@ -211,6 +213,23 @@ class FleetScheduler(Scheduler):
                 raise UnknownAgentError(f"no agent {agent_id!r} in the fleet")
             return self._scheduled(agent)
 
+    def training_plan(
+        self, query: TrainingPlanQuery, wait_s: float | None = None
+    ) -> ScheduledTrainingPlan:
+        """A registered agent's training plan, from its current plan's inputs, its own
+        address (ProfileTraining) and the slowdown its heartbeat reports."""
+        if not query.agent_id:
+            raise UnknownAgentError("fleet mode: name an agent (GetTrainingPlan.agent_id)")
+        if not AGENT_ID.fullmatch(query.agent_id):
+            raise PlanRequestError("an agent id is 1 to 64 characters from A-Z a-z 0-9 . _ : -")
+        current = self.plan_for(query.agent_id)
+        with self._lock:
+            agent = self._agents.get(query.agent_id)
+            if agent is None:
+                raise UnknownAgentError(f"no agent {query.agent_id!r} in the fleet")
+            address, slowdown = agent.address, agent.summary.slowdown or 1.0
+        return self.training.plan(current, address, query.batch_size, slowdown, wait_s)
+
     def _scheduled(self, agent: _Agent) -> ScheduledPlan:
         assert agent.plan is not None
         pushed = bool(agent.plan_id) and agent.pushed_id == agent.plan_id
@@ -231,6 +250,7 @@ class FleetScheduler(Scheduler):
     def replan(self, reason: str = "asked", reprofile: bool = False) -> None:  # type: ignore[override]
         self.ready.get()
         if reprofile:
+            self.training.forget()
             s = self.settings
             cloud = self._profile(Side.CLOUD, s.cloud_profile, s.cloud, bool(s.cloud))
             self.ready.set(cloud)

@@ -6,7 +6,9 @@ codes: UNAVAILABLE before the first plan (:class:`~collabdnn.errors.NotReadyErro
 INVALID_ARGUMENT for a bad objective, link or battery figure, and the code of a side's
 failed Profile call while re-profiling. A re-profiling Replan makes both sides profile
 themselves (seconds of their CPU): one is admitted at a time, another meanwhile is
-refused RESOURCE_EXHAUSTED at once.
+refused RESOURCE_EXHAUSTED at once. GetTrainingPlan may profile both sides' training
+(once per batch size): it waits for another request's profiling no longer than its own
+deadline, then RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -95,6 +97,14 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     ) -> messages.HeartbeatReply:
         reply = self.core.heartbeat(serde.heartbeat_from_proto(request))
         return serde.heartbeat_reply_to_proto(reply)
+
+    @rpc("GetTrainingPlan", downstream="training profiles failed")
+    def GetTrainingPlan(
+        self, request: messages.TrainingPlanRequest, context: grpc.ServicerContext
+    ) -> messages.TrainingPlanReply:
+        query = serde.training_plan_query_from_proto(request)
+        plan = self.core.training_plan(query, wait_s=context.time_remaining())
+        return serde.scheduled_training_plan_to_proto(plan)
 
     @rpc("GetFleet")
     def GetFleet(

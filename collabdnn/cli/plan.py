@@ -45,6 +45,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="deadline of the scheduler call in seconds (default: 10)",
     )
+    parser.add_argument(
+        "--train-batch-size",
+        type=int,
+        default=0,
+        metavar="B",
+        help='with --scheduler: the training plan shown (--json key "training") is for '
+        "steps of B images (default: the scheduler's --train-batch-size)",
+    )
+    parser.add_argument(
+        "--train-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="deadline of the training-plan call in seconds; the scheduler's first "
+        "training plan for a batch size profiles both sides (default: 120)",
+    )
     add_security_arguments(parser)
     link = parser.add_argument_group("link (a --network preset, each figure overridable)")
     link.add_argument(
@@ -136,6 +152,7 @@ def _run_live(args: argparse.Namespace) -> int:
             fleet = None if args.agent else _fleet(stub, args.timeout)
             if fleet is None:
                 live = stub.get_plan(timeout=args.timeout, agent_id=args.agent)
+                training, training_error = _training(stub, args)
     except grpc.RpcError as exc:
         why = describe_failure(args.scheduler, security, exc.code().name, exc.details())
         print(f"collabdnn plan: scheduler {args.scheduler}: {why}", file=sys.stderr)
@@ -145,6 +162,9 @@ def _run_live(args: argparse.Namespace) -> int:
         return 0
     out = live.to_dict()
     if args.json:
+        out["training"] = training.to_dict() if training else None
+        if training_error:
+            out["training_error"] = training_error
         print(json.dumps(out, indent=2))
     else:
         print(render_table(out))
@@ -152,7 +172,29 @@ def _run_live(args: argparse.Namespace) -> int:
             f"\nplan {out['plan_id']} from the scheduler at {args.scheduler}; "
             f"{'pushed to' if out['pushed'] else 'NOT yet taken by'} the agent"
         )
+        if training is not None:
+            print(
+                f"training plan (batch {training.batch_size}): {training.plan.spec}, "
+                f"{training.plan.latency_ms:.1f} ms and {training.plan.mobile_energy_mj:.1f} "
+                "mJ per step predicted"
+            )
+        else:
+            print(f"no training plan: {training_error}")
     return 0
+
+
+def _training(stub: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    """The scheduler's training plan, or None and why not (a scheduler without training
+    plans, or one whose profiling failed, still shows its inference plan)."""
+    import grpc
+
+    from collabdnn.services import TrainingPlanQuery
+
+    query = TrainingPlanQuery(args.agent, max(0, args.train_batch_size))
+    try:
+        return stub.get_training_plan(query, timeout=args.train_timeout), ""
+    except grpc.RpcError as exc:
+        return None, f"{exc.code().name}: {(exc.details() or '')[:300]}"
 
 
 def _fleet(stub: Any, timeout: float) -> Any:

@@ -112,6 +112,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="plan for a phone F times slower than the mobile profile measured "
         "(default 1; on one machine both sides share the CPU)",
     )
+    prof.add_argument(
+        "--train-batch-size",
+        type=positive_int,
+        default=4,
+        metavar="B",
+        help="training plans (GetTrainingPlan, plan --scheduler) are for steps of B "
+        "images when the request names no batch size (default 4); both sides' "
+        "training profiles are measured once per batch size, when first asked",
+    )
     parser.add_argument(
         "--load-poll-s",
         type=non_negative_float,
@@ -246,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         images=tuple(str(p) for p in args.images or ()),
         profile=ProfileSettings(repeats=args.profile_repeats, warmup=args.profile_warmup),
         replan_threshold=args.replan_threshold, mobile_slowdown=args.mobile_slowdown,
-        load_poll_s=args.load_poll_s,
+        load_poll_s=args.load_poll_s, train_batch_size=args.train_batch_size,
         push_check_s=args.push_check_s, security=security,
     )  # fmt: skip
     fleet = None

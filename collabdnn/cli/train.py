@@ -153,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
     def started(run: TrainingRun) -> None:
         print(
             f"training {run.model} (weights {run.weights_hash}) with placement "
-            f"{run.placement} from {run.placement_source}: {len(data)} images in "
+            f"{run.placement} from {run.placement_source} ({run.plan_source or 'agent'}'s "
+            f"plan): {len(data)} images in "
             f"{len(data.classes)} classes",
             file=sys.stderr,
         )
@@ -204,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
                     "start_weights_hash": run.weights_hash,
                     "placement": run.placement,
                     "placement_source": run.placement_source,
+                    "plan_source": run.plan_source,
                     "images": len(data),
                     "classes": list(data.classes),
                     "skipped": len(data.skipped),

@@ -21,13 +21,17 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from collabdnn.bounds import RequestLimits
 from collabdnn.codec import CodecConfig, decode, encode
+from collabdnn.errors import ImageError, LimitError
 from collabdnn.measure.profiler import make_batches
 from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Side
 from collabdnn.planning.training_profiles import TrainingProfile, TrainingUnitProfile
 from collabdnn.training.optim import build_optimizer
-from collabdnn.training.spec import OptimizerConfig
+from collabdnn.training.spec import OptimizerConfig, TrainingProfileQuery
+
+MAX_PROFILE_REPEATS = 5
 
 
 def _timed_codec(tensor: torch.Tensor, codec: CodecConfig) -> tuple[int, float, float]:
@@ -149,3 +153,18 @@ def profile_training(
         threads=torch.get_num_threads(),
         repeats=repeats,
     )
+
+
+def answer_profile_query(
+    model: SplitModel, side: Side, query: TrainingProfileQuery, limits: RequestLimits
+) -> TrainingProfile:
+    """A ProfileTraining call's answer on either side, bounded before any work: at most
+    the side's images, bytes and batch per request, 1 to ``MAX_PROFILE_REPEATS`` repeats
+    (the caller checks the model and weights)."""
+    if not query.images:
+        raise ImageError("a training profile needs at least one image")
+    limits.check_images(query.images, "ProfileTraining")
+    limits.check_batch(query.batch_size, "ProfileTraining")
+    if not 1 <= query.repeats <= MAX_PROFILE_REPEATS:
+        raise LimitError(f"repeats must be in 1..{MAX_PROFILE_REPEATS}, got {query.repeats}")
+    return profile_training(model, side, query.images, query.batch_size, query.repeats, warmup=1)

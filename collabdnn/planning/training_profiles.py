@@ -12,7 +12,7 @@ into :class:`~collabdnn.planning.training.TrainingInput`. Torch-free; JSON via
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from collabdnn.placement import Side
@@ -108,3 +108,23 @@ def training_input_from_profiles(mobile: TrainingProfile, cloud: TrainingProfile
             else None
         )
     return TrainingInput(forward, backward, tuple(gradients), mobile.batch_size)
+
+
+def slower_training_profile(profile: TrainingProfile, factor: float) -> TrainingProfile:
+    """``profile`` as if measured on a device ``factor`` times slower: every time scaled,
+    sizes kept (the training twin of :func:`~collabdnn.planning.profiles.slower_profile`,
+    for the same reason: on one machine both sides share a CPU)."""
+    units = tuple(
+        replace(
+            u,
+            forward_ms=u.forward_ms * factor,
+            backward_ms=u.backward_ms * factor,
+            update_ms=u.update_ms * factor,
+            encode_ms=u.encode_ms * factor,
+            decode_ms=u.decode_ms * factor,
+            grad_encode_ms=u.grad_encode_ms * factor,
+            grad_decode_ms=u.grad_decode_ms * factor,
+        )
+        for u in profile.units
+    )
+    return replace(profile, units=units)

@@ -156,6 +156,8 @@ class TrainingRun:
     placement_source: str
     labels: tuple[str, ...] = ()
     step: int = 0  # the last step done: a resumed run starts after it
+    # who chose the placement: "request", "resume", "scheduler" or "agent"
+    plan_source: str = ""
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ from collabdnn.wire.proto.scheduler_pb2 import (
     PlanReply,
     ReplanRequest,
     ReportReply,
+    TrainingPlanReply,
+    TrainingPlanRequest,
 )
 from collabdnn.wire.proto.training_pb2 import (
     BeginTrainingRequest,
@@ -92,6 +94,8 @@ __all__ = [
     "TrainStepReply",
     "TrainStepRequest",
     "TrainTensorReply",
+    "TrainingPlanReply",
+    "TrainingPlanRequest",
     "TrainingProfile",
     "TrainingProfileRequest",
     "TrainingResult",

@@ -45,7 +45,9 @@ if TYPE_CHECKING:
         ReplanRequest,
         ReportOutcome,
         ScheduledPlan,
+        ScheduledTrainingPlan,
         ServiceInfo,
+        TrainingPlanQuery,
     )
 
 __all__ = [
@@ -159,6 +161,15 @@ class SchedulerStub:
         """The plan; in fleet mode ``agent_id``'s (``""``: the plan a new agent gets)."""
         reply = self._stub.GetPlan(serde.plan_request_to_proto(agent_id), timeout=timeout)
         return serde.scheduled_plan_from_proto(reply)
+
+    def get_training_plan(
+        self, query: TrainingPlanQuery, *, timeout: float
+    ) -> ScheduledTrainingPlan:
+        """The training plan for ``query.batch_size`` (profiling both sides the first
+        time for that batch size: give a deadline of minutes then)."""
+        message = serde.training_plan_query_to_proto(query)
+        reply = self._stub.GetTrainingPlan(message, timeout=timeout)
+        return serde.scheduled_training_plan_from_proto(reply)
 
     def heartbeat(self, beat: AgentHeartbeat, *, timeout: float) -> HeartbeatReply:
         reply = self._stub.Heartbeat(serde.heartbeat_to_proto(beat), timeout=timeout)

@@ -90,6 +90,13 @@ class TrainerStub:
         reply = self._stub.FinishTraining(serde.finish_training_to_proto(call), timeout=timeout)
         return serde.training_result_from_proto(reply)
 
+    def profile(self, query: TrainingProfileQuery, *, timeout: float) -> TrainingProfile:
+        """The phone's training costs per unit (as the cloud's ProfileTraining)."""
+        message = serde.training_profile_query_to_proto(query)
+        return serde.training_profile_from_proto(
+            self._stub.ProfileTraining(message, timeout=timeout)
+        )
+
     def checkpoint(self, call: FinishTraining, *, timeout: float) -> TrainingResult:
         """Both sides' checkpoints at the current step; the run goes on."""
         message = serde.finish_training_to_proto(call)

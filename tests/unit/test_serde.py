@@ -62,7 +62,9 @@ from collabdnn.services import (
     ReplanRequest,
     ReportOutcome,
     ScheduledPlan,
+    ScheduledTrainingPlan,
     ServiceInfo,
+    TrainingPlanQuery,
     UnitService,
     UnitTime,
 )
@@ -425,6 +427,8 @@ PAIRS: dict[str, st.SearchStrategy[Any]] = {
     "plan_result": plans,
     "link": links,
     "scheduled_plan": scheduled_plans,
+    "scheduled_training_plan": st.builds(ScheduledTrainingPlan, plans, UINT32, TEXT, TEXT, TEXT),
+    "training_plan_query": st.builds(TrainingPlanQuery, TEXT, UINT32),
     "report_outcome": report_outcomes,
     "replan_request": st.builds(ReplanRequest, TEXT, st.booleans()),
     "link_report": st.builds(LinkReport, link_estimates, TEXT),
@@ -637,6 +641,7 @@ def _training_pairs() -> dict[str, st.SearchStrategy[Any]]:
             TEXT,
             st.lists(TEXT, max_size=3).map(tuple),
             STEP,
+            TEXT,
         ),
         "train_step": st.builds(
             t.TrainStep, TEXT, STEP, BLOBS, st.lists(INT32, max_size=3).map(tuple)

@@ -81,3 +81,25 @@ class ObjectiveRequest(_message.Message):
     deadline_ms: float
     weight: float
     def __init__(self, objective: _Optional[str] = ..., deadline_ms: _Optional[float] = ..., weight: _Optional[float] = ...) -> None: ...
+
+class TrainingPlanRequest(_message.Message):
+    __slots__ = ("agent_id", "batch_size")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    batch_size: int
+    def __init__(self, agent_id: _Optional[str] = ..., batch_size: _Optional[int] = ...) -> None: ...
+
+class TrainingPlanReply(_message.Message):
+    __slots__ = ("plan", "batch_size", "model", "source", "reason")
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    plan: _plan_pb2.PlanResult
+    batch_size: int
+    model: str
+    source: str
+    reason: str
+    def __init__(self, plan: _Optional[_Union[_plan_pb2.PlanResult, _Mapping]] = ..., batch_size: _Optional[int] = ..., model: _Optional[str] = ..., source: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -75,6 +75,11 @@ class SchedulerStub:
                 request_serializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.GetFleetRequest.SerializeToString,
                 response_deserializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.FleetReply.FromString,
                 _registered_method=True)
+        self.GetTrainingPlan = channel.unary_unary(
+                '/collabdnn.proto.Scheduler/GetTrainingPlan',
+                request_serializer=collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.TrainingPlanRequest.SerializeToString,
+                response_deserializer=collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.TrainingPlanReply.FromString,
+                _registered_method=True)
 
 
 class SchedulerServicer:
@@ -136,6 +141,15 @@ class SchedulerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTrainingPlan(self, request, context):
+        """The training plan for a batch size, made now from the current plan's link, battery,
+        cloud load and objective; both sides' training profiles are measured once per batch
+        size (their ProfileTraining calls). UNAVAILABLE before the first plan.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -178,6 +192,11 @@ def add_SchedulerServicer_to_server(servicer, server):
                     servicer.GetFleet,
                     request_deserializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.GetFleetRequest.FromString,
                     response_serializer=collabdnn_dot_wire_dot_proto_dot_fleet__pb2.FleetReply.SerializeToString,
+            ),
+            'GetTrainingPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrainingPlan,
+                    request_deserializer=collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.TrainingPlanRequest.FromString,
+                    response_serializer=collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.TrainingPlanReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -396,6 +415,33 @@ class Scheduler:
             '/collabdnn.proto.Scheduler/GetFleet',
             collabdnn_dot_wire_dot_proto_dot_fleet__pb2.GetFleetRequest.SerializeToString,
             collabdnn_dot_wire_dot_proto_dot_fleet__pb2.FleetReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrainingPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/collabdnn.proto.Scheduler/GetTrainingPlan',
+            collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.TrainingPlanRequest.SerializeToString,
+            collabdnn_dot_wire_dot_proto_dot_scheduler__pb2.TrainingPlanReply.FromString,
             options,
             channel_credentials,
             insecure,

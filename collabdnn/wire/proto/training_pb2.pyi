@@ -204,7 +204,7 @@ class TrainingProfile(_message.Message):
     def __init__(self, side: _Optional[str] = ..., model: _Optional[str] = ..., batch_size: _Optional[int] = ..., input_bytes: _Optional[int] = ..., units: _Optional[_Iterable[_Union[TrainingUnitProfile, _Mapping]]] = ..., threads: _Optional[int] = ..., repeats: _Optional[int] = ...) -> None: ...
 
 class TrainingRun(_message.Message):
-    __slots__ = ("session_id", "step", "model", "weights_hash", "placement", "placement_source", "labels")
+    __slots__ = ("session_id", "step", "model", "weights_hash", "placement", "placement_source", "labels", "plan_source")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +212,7 @@ class TrainingRun(_message.Message):
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_SOURCE_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    PLAN_SOURCE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     step: int
     model: str
@@ -219,7 +220,8 @@ class TrainingRun(_message.Message):
     placement: str
     placement_source: str
     labels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, session_id: _Optional[str] = ..., step: _Optional[int] = ..., model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., placement: _Optional[str] = ..., placement_source: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ...) -> None: ...
+    plan_source: str
+    def __init__(self, session_id: _Optional[str] = ..., step: _Optional[int] = ..., model: _Optional[str] = ..., weights_hash: _Optional[str] = ..., placement: _Optional[str] = ..., placement_source: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., plan_source: _Optional[str] = ...) -> None: ...
 
 class TrainStepRequest(_message.Message):
     __slots__ = ("session_id", "step", "images", "labels")

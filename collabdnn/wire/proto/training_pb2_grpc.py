@@ -418,6 +418,11 @@ class MobileTrainingStub:
                 request_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.FinishTrainingRequest.SerializeToString,
                 response_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingResult.FromString,
                 _registered_method=True)
+        self.ProfileTraining = channel.unary_unary(
+                '/collabdnn.proto.MobileTraining/ProfileTraining',
+                request_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfileRequest.SerializeToString,
+                response_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfile.FromString,
+                _registered_method=True)
 
 
 class MobileTrainingServicer:
@@ -450,6 +455,14 @@ class MobileTrainingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProfileTraining(self, request, context):
+        """The phone's per-unit training costs (the scheduler's training plans): the same
+        request, bounds and reply as the cloud's ProfileTraining.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MobileTrainingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -472,6 +485,11 @@ def add_MobileTrainingServicer_to_server(servicer, server):
                     servicer.CheckpointTraining,
                     request_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.FinishTrainingRequest.FromString,
                     response_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingResult.SerializeToString,
+            ),
+            'ProfileTraining': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProfileTraining,
+                    request_deserializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfileRequest.FromString,
+                    response_serializer=collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfile.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -584,6 +602,33 @@ class MobileTraining:
             '/collabdnn.proto.MobileTraining/CheckpointTraining',
             collabdnn_dot_wire_dot_proto_dot_training__pb2.FinishTrainingRequest.SerializeToString,
             collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProfileTraining(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/collabdnn.proto.MobileTraining/ProfileTraining',
+            collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfileRequest.SerializeToString,
+            collabdnn_dot_wire_dot_proto_dot_training__pb2.TrainingProfile.FromString,
             options,
             channel_credentials,
             insecure,

@@ -92,6 +92,10 @@ from collabdnn.wire.serde.scheduler import (
     report_outcome_to_proto,
     scheduled_plan_from_proto,
     scheduled_plan_to_proto,
+    scheduled_training_plan_from_proto,
+    scheduled_training_plan_to_proto,
+    training_plan_query_from_proto,
+    training_plan_query_to_proto,
 )
 
 __all__ = [
@@ -153,12 +157,16 @@ __all__ = [
     "result_to_proto",
     "scheduled_plan_from_proto",
     "scheduled_plan_to_proto",
+    "scheduled_training_plan_from_proto",
+    "scheduled_training_plan_to_proto",
     "service_info_from_proto",
     "service_info_to_proto",
     "side_from_proto",
     "side_to_proto",
     "sides_from_proto",
     "sides_to_proto",
+    "training_plan_query_from_proto",
+    "training_plan_query_to_proto",
     "unit_from_proto",
     "unit_to_proto",
 ]

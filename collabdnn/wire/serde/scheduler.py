@@ -22,6 +22,8 @@ from collabdnn.services import (
     ReplanRequest,
     ReportOutcome,
     ScheduledPlan,
+    ScheduledTrainingPlan,
+    TrainingPlanQuery,
 )
 from collabdnn.wire.proto import plan_pb2, scheduler_pb2
 from collabdnn.wire.serde.common import (
@@ -237,6 +239,38 @@ def scheduled_plan_from_proto(message: scheduler_pb2.PlanReply) -> ScheduledPlan
         pushed=message.pushed,
         reason=message.reason,
         model=message.model,
+        source=message.source,
+    )
+
+
+def training_plan_query_to_proto(query: TrainingPlanQuery) -> scheduler_pb2.TrainingPlanRequest:
+    return scheduler_pb2.TrainingPlanRequest(agent_id=query.agent_id, batch_size=query.batch_size)
+
+
+def training_plan_query_from_proto(message: scheduler_pb2.TrainingPlanRequest) -> TrainingPlanQuery:
+    return TrainingPlanQuery(agent_id=message.agent_id, batch_size=message.batch_size)
+
+
+def scheduled_training_plan_to_proto(
+    plan: ScheduledTrainingPlan,
+) -> scheduler_pb2.TrainingPlanReply:
+    return scheduler_pb2.TrainingPlanReply(
+        plan=plan_result_to_proto(plan.plan),
+        batch_size=plan.batch_size,
+        model=plan.model,
+        source=plan.source,
+        reason=plan.reason,
+    )
+
+
+def scheduled_training_plan_from_proto(
+    message: scheduler_pb2.TrainingPlanReply,
+) -> ScheduledTrainingPlan:
+    return ScheduledTrainingPlan(
+        plan=plan_result_from_proto(message.plan),
+        batch_size=message.batch_size,
+        model=message.model,
+        reason=message.reason,
         source=message.source,
     )
 

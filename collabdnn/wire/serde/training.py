@@ -284,6 +284,7 @@ def training_run_to_proto(run: TrainingRun) -> training_pb2.TrainingRun:
         placement_source=run.placement_source,
         labels=list(run.labels),
         step=run.step,
+        plan_source=run.plan_source,
     )
 
 
@@ -296,6 +297,7 @@ def training_run_from_proto(message: training_pb2.TrainingRun) -> TrainingRun:
         placement_source=message.placement_source,
         labels=tuple(message.labels),
         step=message.step,
+        plan_source=message.plan_source,
     )
 
 
