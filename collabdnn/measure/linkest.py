@@ -590,8 +590,8 @@ class BackgroundFits:
     starts as the call returns takes it from the request, whose remaining steps (decode,
     checks, the reply) then wait for the whole fit (measured: 0.8-1.9 ms of a loopback
     hop). So fits wait while requests are in flight (:meth:`request`) and run between
-    them, at most ``max_defer_s`` later (an agent never idle still fits), or at once for
-    :meth:`flush`.
+    them, at most ``max_defer_s`` after the call (an agent never idle still fits, and
+    keeps up), or at once for :meth:`flush`.
     """
 
     def __init__(self, estimator: LinkEstimator, max_defer_s: float = 1.0) -> None:
@@ -632,11 +632,15 @@ class BackgroundFits:
                 self.estimator.observe, bytes_up, bytes_down, wall_ms, server_ms,
                 contended=contended, at=self.estimator.now(),
             )  # fmt: skip
-            self._last = self._pool.submit(self._safely, fit)
+            due = time.monotonic() + self.max_defer_s
+            self._last = self._pool.submit(self._safely, fit, due)
 
-    def _safely(self, fit: Callable[[], object]) -> None:
+    def _safely(self, fit: Callable[[], object], due: float) -> None:
+        # Until ``due`` at most: under steady load the fits then keep up, however many.
         with self._quiet:
-            self._quiet.wait_for(lambda: not self._requests or self._hurry, self.max_defer_s)
+            self._quiet.wait_for(
+                lambda: not self._requests or self._hurry, max(0.0, due - time.monotonic())
+            )
         try:
             fit()
         except Exception:  # a bad observation must not stop the ones after it
