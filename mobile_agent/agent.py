@@ -313,19 +313,20 @@ class MobileAgent:
         self.check(request)
         top_k = request.top_k or DEFAULT_TOP_K
         results = []
-        for image in request.images:
-            if should_stop is not None:
-                should_stop()
-            results.append(
-                self.classify(
-                    image,
-                    request.placement,
-                    top_k,
-                    request.return_logits,
-                    should_stop,
-                    dict(request.codecs) or None,
+        with self.link.fits.request():  # link fits wait: they would hold the GIL meanwhile
+            for image in request.images:
+                if should_stop is not None:
+                    should_stop()
+                results.append(
+                    self.classify(
+                        image,
+                        request.placement,
+                        top_k,
+                        request.return_logits,
+                        should_stop,
+                        dict(request.codecs) or None,
+                    )
                 )
-            )
         return results
 
     def classify(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -250,3 +251,29 @@ def test_background_fits_give_exactly_the_in_line_estimates() -> None:
     fits.flush()
     assert later.estimate() == inline.estimate() and later.observations == inline.observations
     assert later.changes == inline.changes > 0
+
+
+def test_background_fits_wait_while_requests_are_in_flight() -> None:
+    """A fit holds the GIL: it waits until no request is in flight, except for a flush
+    (which then fits at once) or when the observation is ``max_defer_s`` old."""
+    from collabdnn.measure.linkest import BackgroundFits
+
+    estimator = LinkEstimator(LINK_PRESETS["wifi"], window=8, alpha=0.5, clock=FakeClock())
+    fits = BackgroundFits(estimator, max_defer_s=60.0)
+    with fits.request():
+        fits.observe(89_052, 3_769, 5.0, 1.0)
+        time.sleep(0.05)  # time for the fit thread to run, were it not held back
+        assert estimator.observations == 0
+        fits.flush()  # does not wait for the request
+        assert estimator.observations == 1
+        fits.observe(20_614, 3_769, 2.0, 1.0)
+    fits.flush()
+    assert estimator.observations == 2
+    eager = BackgroundFits(estimator, max_defer_s=0.0)  # never held back
+    with eager.request():
+        eager.observe(150_528, 3_769, 7.0, 1.0)
+        for _ in range(500):  # no flush: the fit goes on its own
+            if estimator.observations == 3:
+                break
+            time.sleep(0.01)
+    assert estimator.observations == 3
