@@ -29,7 +29,7 @@ import torch
 from collabdnn.codec import encode
 from collabdnn.placement import Placement, spec_of
 from collabdnn.testbed.certs import make_ca, make_cert
-from collabdnn.testbed.procs import Service, start_healthy
+from collabdnn.testbed.procs import Service, start_all_healthy, start_healthy
 from collabdnn.transport.channels import check_health, open_channel
 from collabdnn.transport.security import SecurityConfig
 from collabdnn.wire import serde
@@ -46,6 +46,9 @@ from tests.common import COMMON, stop_cleanly
 
 MCM = "MMMCCCCCCMMM"  # a cloud-using placement whose upload is a small activation
 RESET_S = 1.0
+# The stream: calls while the cloud is up, then after its SIGKILL (enough for several
+# breaker periods of fallbacks: the breaker must keep the agent answering locally).
+KILLED_AT, AFTER_KILL = 20, 40
 
 
 def free_port() -> int:
@@ -90,17 +93,17 @@ def test_cloud_killed_mid_stream_then_restarted_on_the_same_port(tmp_path: Path)
         with open_channel(agent.address) as channel:
             stub = mobile_pb2_grpc.MobileAgentStub(channel)
             fallbacks: list[bool] = []
-            for index in range(200):
-                if index == 50:
+            for index in range(KILLED_AT + AFTER_KILL):
+                if index == KILLED_AT:
                     os.kill(cloud.pid, signal.SIGKILL)  # type: ignore[arg-type]
                     cloud.stop()  # reaps it
                 reply = stub.Classify(classify_request(image), timeout=30)
                 (result,) = reply.results
                 assert len(result.top) == 5
                 fallbacks.append(result.fallback)
-            assert len(fallbacks) == 200
-            assert not any(fallbacks[:50]), "the cloud was up: nothing should fall back"
-            assert all(fallbacks[50:]), "the cloud was dead: everything must fall back"
+            assert len(fallbacks) == KILLED_AT + AFTER_KILL
+            assert not any(fallbacks[:KILLED_AT]), "the cloud was up: nothing should fall back"
+            assert all(fallbacks[KILLED_AT:]), "the cloud was dead: everything must fall back"
             assert "finishing locally" in agent.log_tail(200)
 
             restarted = start_healthy("cloud", cloud_args, name="cloud-again", log_dir=tmp_path)
@@ -242,15 +245,19 @@ def config(pki: dict, who: str, token: str | None = TOKEN) -> SecurityConfig:
 @pytest.mark.slow
 def test_tls_and_token_end_to_end(pki: dict, tmp_path: Path) -> None:
     cloud = start_healthy("cloud", COMMON, log_dir=tmp_path, security_config=config(pki, "cloud"))
+    # An agent whose token the cloud does not accept (it must run locally and say why),
+    # started together with the good one: neither depends on the other.
+    other = config(pki, "agent", token="not-the-clouds")
     agents: list[Service] = []
+    both = [
+        Service("mobile", [*COMMON, "--cloud", cloud.address, "--placement", MCM],
+                log_dir=tmp_path, security_config=config(pki, "agent")),
+        Service("mobile", [*COMMON, "--cloud", cloud.address, "--placement", MCM],
+                name="mobile-wrong-token", log_dir=tmp_path, security_config=other),
+    ]  # fmt: skip
     try:
-        agent = start_healthy(
-            "mobile",
-            [*COMMON, "--cloud", cloud.address, "--placement", MCM],
-            log_dir=tmp_path,
-            security_config=config(pki, "agent"),
-        )
-        agents.append(agent)
+        agents = start_all_healthy(both)
+        agent, stranger = agents
         image = png(64, 64)
 
         def classify(
@@ -281,16 +288,6 @@ def test_tls_and_token_end_to_end(pki: dict, tmp_path: Path) -> None:
                 assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, name
         assert not classify(config(pki, "client")).results[0].fallback  # still serving
 
-        # An agent whose token the cloud does not accept: it runs locally and says why.
-        other = config(pki, "agent", token="not-the-clouds")
-        stranger = start_healthy(
-            "mobile",
-            [*COMMON, "--cloud", cloud.address, "--placement", MCM],
-            name="mobile-wrong-token",
-            log_dir=tmp_path,
-            security_config=other,
-        )
-        agents.append(stranger)
         reply = classify(config(pki, "client", token="not-the-clouds"), stranger.address)
         assert reply.results[0].fallback
         assert "REFUSED this agent (UNAUTHENTICATED" in stranger.log_tail(100)

@@ -1,8 +1,10 @@
 """``collabdnn bench --quick`` runs end to end and writes every part's files.
 
 One smoke run (alexnet, Wi-Fi, 2 requests per plan, tiny profiles) into a temporary
-folder: as root the link is shaped in a private namespace (deleted afterwards); without
-root the shaped parts must say they were skipped, and why.
+folder, its phone a quota of one CPU (not the default quarter: the same cgroup path, a
+quarter of the wait for the mobile side's requests): as root the link is shaped in a
+private namespace (deleted afterwards); without root the shaped parts must say they
+were skipped, and why.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def _namespaces() -> set[str]:
 def test_quick_bench_writes_every_part(tmp_path: Path) -> None:
     before = _namespaces()
     done = subprocess.run(
-        [sys.executable, "-m", "collabdnn", "bench", "--quick", "--output", str(tmp_path)],
+        [sys.executable, "-m", "collabdnn", "bench", "--quick", "--mobile-cpus", "1",
+         "--output", str(tmp_path)],
         capture_output=True, text=True, timeout=170, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collabdnn.testbed.procs import Service, start_healthy
+from collabdnn.testbed.procs import Service, start_all_healthy, start_healthy
 from tests.common import REPO
 
 COMPOSE = REPO / "docker-compose.yml"
@@ -146,8 +146,9 @@ def test_compose_services_run_as_declared(tmp_path):
 def test_agent_round_robins_over_several_clouds(tmp_path, cat_bytes):
     """Two cloud servers behind one target: requests reach both (round_robin)."""
     common = ["--model", "alexnet", "--weights", "seed:0", "--threads", "1"]
-    clouds = [start_healthy("cloud", common, name=f"cloud{i}", log_dir=tmp_path) for i in range(2)]
+    clouds = [Service("cloud", common, name=f"cloud{i}", log_dir=tmp_path) for i in range(2)]
     try:
+        start_all_healthy(clouds)
         target = "ipv4:" + ",".join(c.address for c in clouds)
         with start_healthy(
             "mobile", [*common, "--cloud", target, "--placement", "cloud"], log_dir=tmp_path
@@ -173,68 +174,4 @@ def _served(cloud: Service) -> int:
     return info.load.served
 
 
-_DNS_SCRIPT = """
-import json, sys
-from mobile_agent.client import classify
-from collabdnn.testbed.procs import start_healthy
-port, image = int(sys.argv[1]), open(sys.argv[2], "rb").read()
-common = ["--model", "alexnet", "--weights", "seed:0", "--threads", "1"]
-clouds = []
-for n, ip in enumerate(("127.0.0.1", "127.0.0.2")):
-    cloud = start_healthy("cloud", [*common, "--port", str(port)], name=f"cloud{n}", host=ip)
-    clouds.append(cloud)
-try:
-    with start_healthy("mobile", [*common, "--cloud", f"dns:///cloud:{port}",
-                                  "--placement", "cloud"]) as agent:
-        fallbacks = [classify(agent.address, [image], timeout=60)[0].fallback for _ in range(6)]
-    from collabdnn.wire.proto import cloud_pb2_grpc, common_pb2
-    from collabdnn.transport.channels import open_channel
-    served = []
-    for cloud in clouds:
-        with open_channel(cloud.address) as channel:
-            stub = cloud_pb2_grpc.CloudServerStub(channel)
-            served.append(stub.Info(common_pb2.InfoRequest(), timeout=10).load.served)
-    print(json.dumps({"served": served, "fallbacks": fallbacks}))
-finally:
-    for cloud in clouds:
-        cloud.stop()
-"""
-
-
-@pytest.mark.slow
-@pytest.mark.root
-def test_dns_target_round_robins_over_replicas(tmp_path):
-    """``dns:///cloud:PORT`` with two replicas behind one name, as Compose's DNS gives.
-
-    Inside a private namespace, ``ip netns exec`` mounts /etc/netns/NAME/hosts over
-    /etc/hosts, where ``cloud`` resolves to 127.0.0.1 and 127.0.0.2; a cloud server
-    listens on each, on the same port.
-    """
-    from collabdnn.netem.netns import NetNamespace, netns_available
-
-    ok, why = netns_available()
-    if not ok:
-        pytest.skip(f"needs a private network namespace: {why}")
-    with NetNamespace("collabdnn-dns") as ns:
-        hosts = Path("/etc/netns") / ns.name
-        hosts.mkdir(parents=True)
-        try:
-            (hosts / "hosts").write_text("127.0.0.1 cloud\n127.0.0.2 cloud\n")
-            done = ns.run(
-                [
-                    sys.executable,
-                    "-c",
-                    _DNS_SCRIPT,
-                    str(_free_port()),
-                    str(REPO / "samples" / "chelsea.png"),
-                ],
-                timeout=240,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-            )
-        finally:
-            (hosts / "hosts").unlink(missing_ok=True)
-            hosts.rmdir()
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["fallbacks"] == [False] * 6
-    assert all(n > 0 for n in result["served"]), result
+# ``dns:///cloud:PORT`` over replicas behind one name: tests/system/test_live_scaling.py
