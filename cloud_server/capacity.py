@@ -16,8 +16,8 @@ import math
 import os
 import threading
 from collections.abc import Iterable
-from pathlib import Path
 
+from collabdnn.netem.throttle import current_quota
 from collabdnn.services import CloudCapacityInfo, Load, UnitService, UnitTime
 
 __all__ = ["ServiceCounters", "available_cpus"]
@@ -53,29 +53,5 @@ def available_cpus() -> float:
     """CPUs this process may use: its affinity, capped by its cgroup's CPU quota (v2
     ``cpu.max``, or v1 ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``)."""
     cpus = float(len(os.sched_getaffinity(0)))
-    quota = _cgroup_quota()
+    quota = current_quota()
     return min(cpus, quota) if quota else cpus
-
-
-def _cgroup_quota() -> float | None:
-    try:
-        lines = Path("/proc/self/cgroup").read_text().strip().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        try:
-            if controllers == "":  # v2
-                quota, period = (
-                    (Path("/sys/fs/cgroup") / path.lstrip("/") / "cpu.max").read_text().split()
-                )
-                if quota != "max":
-                    return int(quota) / int(period)
-            elif "cpu" in controllers.split(","):
-                folder = Path("/sys/fs/cgroup/cpu") / path.lstrip("/")
-                quota_us = int((folder / "cpu.cfs_quota_us").read_text())
-                if quota_us > 0:
-                    return quota_us / int((folder / "cpu.cfs_period_us").read_text())
-        except (OSError, ValueError):
-            continue
-    return None

@@ -48,7 +48,6 @@ from collabdnn.errors import (
     WrongModeError,
 )
 from collabdnn.placement import AssignedPlan, Placement, Side, spec_of
-from collabdnn.planning.energy import power_model
 from collabdnn.planning.fleet import CloudCapacity, FleetAgent, FleetPlan, plan_fleet
 from collabdnn.planning.link import Link, LinkEstimate
 from collabdnn.planning.planner import OBJECTIVES, Constraints, Plan
@@ -403,10 +402,7 @@ class FleetScheduler(Scheduler):
     def _agent_input(
         self, agent_id: str, inputs: PlanInput, link: LinkEstimate, battery: float, rate: float
     ) -> FleetAgent:
-        p = self.settings.power
-        power = power_model(
-            link.link.network, p.busy_mw, p.wait_mw, p.alpha_up, p.alpha_down, p.beta
-        )
+        power = self.settings.power.model(link.link.network)
         constraints = replace(self.constraints, battery_fraction=battery)
         return FleetAgent(agent_id, inputs, link.link, power, self.objective, constraints, rate)
 

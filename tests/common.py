@@ -25,6 +25,17 @@ def stop_cleanly(service: Service) -> None:
     assert service.stop() == 0, f"{service.name} did not stop cleanly:\n{service.log_tail()}"
 
 
+def tiny_png(side: int = 8) -> bytes:
+    """A small valid PNG: an image that decodes, for the limit and refusal tests."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (40, 90, 160)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def image_folder(root: Path, photos: list[bytes]) -> Path:
     """Two classes of crops of the sample photos, and files that are not images."""
     from PIL import Image

@@ -31,6 +31,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from collabdnn.cli._service_args import non_negative_float, positive_float
+
 LOG_LEVEL = logging.INFO
 DEFAULT_LINK = "4g"
 DEFAULT_MOBILE_CPUS = 0.15  # a phone about 6x slower than one core of this machine
@@ -104,7 +106,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mobile-cpus",
-        type=float,
+        type=non_negative_float,
         default=None,
         metavar="F",
         help=f"make the agent a weaker device: a cgroup CPU quota of F cores (root; default "
@@ -113,7 +115,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mobile-slowdown",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="F",
         help=f"where no CPU quota is set, plan for a phone F times slower than the agent "

@@ -78,6 +78,7 @@ def profile_training(
                 with torch.no_grad():
                     x = work.step(0, list(batch))
                 times_f = [(time.perf_counter() - tick) * 1e3]
+                outputs[0] = x
                 for i in range(1, n):
                     leaf = x.detach().requires_grad_(wants_grad[i])
                     tick = time.perf_counter()
@@ -115,7 +116,7 @@ def profile_training(
                 fwd[i].append(times_f[i])
                 bwd[i].append(times_b[i])
                 upd[i].append(tick_update[i])
-                out_i = outputs[i] if i else work.step(0, list(batch))
+                out_i = outputs[i]
                 assert out_i is not None
                 act[i].append(_timed_codec(out_i.detach(), codec))
                 grad_i = grads[i]

@@ -219,7 +219,7 @@ def _candidates(agent: FleetAgent, alone: Plan) -> list[Plan]:
 
 def _score(agent: FleetAgent, p: Plan, k: float) -> float:
     """The agent's objective for plan ``p`` when the cloud's factor is ``k``."""
-    cost = evaluate(agent.inputs, agent.link, agent.power, p.placement, k)
+    cost = evaluate(agent.inputs, agent.link, agent.power, p.placement, k, p.codecs)
     constraints = replace(agent.constraints, cloud_load=k)
     mobile_only = p.baselines["mobile_only"].cost
     return objective_value(p.objective_used, cost, constraints, mobile_only)
@@ -316,7 +316,7 @@ def _within_capacity(
 
 
 def _latency(agent: FleetAgent, p: Plan, k: float) -> float:
-    return evaluate(agent.inputs, agent.link, agent.power, p.placement, k).latency_ms
+    return evaluate(agent.inputs, agent.link, agent.power, p.placement, k, p.codecs).latency_ms
 
 
 def _gain(agent: FleetAgent, own: Plan) -> float:

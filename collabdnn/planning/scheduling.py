@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from collabdnn.placement import spec_of
-from collabdnn.planning.energy import power_model
+from collabdnn.planning.energy import PowerModel, power_model
 from collabdnn.planning.link import Link
 from collabdnn.planning.planner import Constraints, Plan, plan
 from collabdnn.planning.profiles import PlanInput
@@ -33,6 +33,12 @@ class PowerSettings:
     alpha_up: float | None = None
     alpha_down: float | None = None
     beta: float | None = None
+
+    def model(self, network: str) -> PowerModel:
+        """The power model on ``network`` with these overrides."""
+        return power_model(
+            network, self.busy_mw, self.wait_mw, self.alpha_up, self.alpha_down, self.beta
+        )
 
 
 @dataclass(frozen=True)
@@ -91,10 +97,7 @@ class PlanKeeper:
             return self._plan
 
     def _compute(self) -> Plan:
-        p = self.power
-        model = power_model(
-            self.link.network, p.busy_mw, p.wait_mw, p.alpha_up, p.alpha_down, p.beta
-        )
+        model = self.power.model(self.link.network)
         return plan(self.inputs, self.link, model, self.objective, self.constraints)
 
     def replan(self, reason: str) -> PlanSwitch:

@@ -34,7 +34,7 @@ from torch import nn
 
 from collabdnn.errors import LimitError, TensorMismatchError, TrainingStateError
 from collabdnn.model.split_model import SplitModel
-from collabdnn.model.weights import entry_digest
+from collabdnn.model.weights import state_digests
 from collabdnn.placement import Side
 from collabdnn.training.hashing import entry_owners, unit_entries, unit_hashes, unit_parameters
 from collabdnn.training.optim import build_optimizer
@@ -244,7 +244,7 @@ class SideTrainer:
     def digests(self) -> dict[str, str]:
         """Each owned state entry's digest (the side's report; see hashing)."""
         state = self.model.model.state_dict()
-        return {name: entry_digest(name, state[name]) for name in self.own_names}
+        return state_digests({name: state[name] for name in self.own_names})
 
     def unit_hashes(self, digests: dict[str, str]) -> dict[int, str]:
         return unit_hashes(self.entries, digests, sorted(self.owned))

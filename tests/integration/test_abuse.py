@@ -67,7 +67,7 @@ from collabdnn.wire.proto import (
     scheduler_pb2,
     tensor_pb2,
 )
-from tests.common import COMMON, SAMPLES, stop_cleanly
+from tests.common import COMMON, SAMPLES, stop_cleanly, tiny_png
 from tests.protofuzz import messages, mostly, request_class
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -77,12 +77,6 @@ MB = 1 << 20
 RSS_GROWTH_BOUND = 500 * MB
 SERVED_WITHIN_S = 1.0  # the acceptance bound, from the end of the burst
 UNITS = 12  # alexnet: preprocess + 11
-
-
-def tiny_png(side: int = 8) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (side, side), (200, 40, 90)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def photo_jpeg() -> bytes:

@@ -6,14 +6,12 @@ The same behaviour against real services is in tests/integration/test_abuse.py.
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 
 import grpc
 import pytest
 import torch
-from PIL import Image
 
 from cloud_server.cloud import Cloud
 from collabdnn.bounds import RequestLimits, stop_check
@@ -33,12 +31,7 @@ from collabdnn.services import ExecuteRequest, Load
 from collabdnn.transport.admission import Admission
 from collabdnn.wire.status import code_for
 from tests.badinputs import zstd_bomb, zstd_frame
-
-
-def tiny_png(side: int = 8) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (side, side), (40, 90, 160)).save(buffer, "PNG")
-    return buffer.getvalue()
+from tests.common import tiny_png
 
 
 class _Context:
