@@ -108,12 +108,15 @@ class Cloud:
         load: Callable[[], Load],
         begin: float | None = None,
         should_stop: StopCheck | None = None,
+        checked: bool = False,
     ) -> ExecuteReply:
         """Run units ``[start, end)``; ``begin`` (perf_counter) is when the request
         arrived, ``load()`` the load to report with the reply; ``should_stop()`` is
-        called at each unit boundary (see :mod:`collabdnn.bounds`)."""
+        called at each unit boundary (see :mod:`collabdnn.bounds`). ``checked``: the
+        caller has already passed the request through :meth:`check`."""
         begin = time.perf_counter() if begin is None else begin
-        self.check(request)
+        if not checked:
+            self.check(request)
         start, end = request.start, request.end
         x, decode_ms = self._input(request)
         if self.batcher is not None:

@@ -19,6 +19,7 @@ Torch-free: the CLI reads the defaults from here.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -96,15 +97,26 @@ class RequestLimits:
 def stop_check(context: grpc.ServicerContext, halt: threading.Event | None = None) -> StopCheck:
     """A :data:`StopCheck` for the RPC of ``context``: stop when its deadline has passed,
     when it is no longer active (the client cancelled, left, or the server cancelled it),
-    or when ``halt`` is set (the server's grace period is over)."""
+    or when ``halt`` is set (the server's grace period is over).
+
+    The check runs before every unit of every request, so it asks gRPC nothing: the
+    deadline is read once (as a point on the monotonic clock) and gRPC's termination
+    callback raises a flag when the call is cancelled (by the client, by its deadline,
+    or by the server). Asking the context each time cost about 10 us per unit on a
+    thread that has just woken with cold caches, 0.1 ms of every cloud hop.
+    """
+    remaining = context.time_remaining()
+    deadline = None if remaining is None else time.monotonic() + remaining
+    ended = threading.Event()
+    if not context.add_callback(ended.set):  # it has already terminated
+        ended.set()
 
     def check() -> None:
         if halt is not None and halt.is_set():
             raise ShuttingDownError("the server is stopping; its grace period is over")
-        remaining = context.time_remaining()
-        if remaining is not None and remaining <= 0:
+        if deadline is not None and time.monotonic() >= deadline:
             raise DeadlineError("the caller's deadline passed; work stopped")
-        if not context.is_active():
+        if ended.is_set():
             raise CancelledError("the caller cancelled or went away; work stopped")
 
     return check

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -190,7 +191,7 @@ class SplitModel:
             return f"{what} is {dtype_name(x.dtype)}, not {unit.dtype}"
         if tuple(x.shape) != want:
             return f"{what} is shaped {list(x.shape)}, not {list(want)}"
-        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        if x.is_floating_point() and not _all_finite(x):
             return f"{what} holds NaN or infinite values"
         return ""
 
@@ -299,6 +300,15 @@ class SplitModel:
         """The unsplit model on a preprocessed tensor: the reference for split runs."""
         with torch.inference_mode():
             return self.model(x.to(self.device))
+
+
+def _all_finite(x: torch.Tensor) -> bool:
+    """Whether every value of ``x`` is finite. A CPU tensor is checked through numpy:
+    one call instead of torch's two dispatched ops, which cost about 0.1 ms of every
+    cloud reply on the agent's request path (a thread waking with cold caches)."""
+    if x.device.type == "cpu" and x.dtype != torch.bfloat16:
+        return bool(np.isfinite(x.numpy()).all())
+    return bool(torch.isfinite(x).all())
 
 
 def _canonical(x: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -35,16 +36,32 @@ from tests.common import tiny_png
 
 
 class _Context:
-    """The two questions a stop check asks of a servicer context."""
+    """What a stop check asks of a servicer context: its time left, and a callback when
+    the call terminates (run when ``active`` turns false, as gRPC runs it on cancel)."""
 
     def __init__(self, remaining: float | None = 10.0, active: bool = True) -> None:
-        self.remaining, self.active = remaining, active
+        self.remaining, self._active = remaining, active
+        self.callbacks: list[Callable[[], None]] = []
 
     def time_remaining(self) -> float | None:
         return self.remaining
 
-    def is_active(self) -> bool:
-        return self.active
+    def add_callback(self, callback: Callable[[], None]) -> bool:
+        if not self._active:
+            return False
+        self.callbacks.append(callback)
+        return True
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self._active = value
+        if not value:
+            for callback in self.callbacks:
+                callback()
 
 
 class _Stopper:
