@@ -28,7 +28,7 @@ import torch
 
 from collabdnn.codec import encode
 from collabdnn.placement import Placement, spec_of
-from collabdnn.testbed.certs import make_ca, make_cert
+from collabdnn.testbed.certs import CertPair
 from collabdnn.testbed.procs import Service, start_all_healthy, start_healthy
 from collabdnn.transport.channels import check_health, open_channel
 from collabdnn.transport.security import SecurityConfig
@@ -42,7 +42,7 @@ from collabdnn.wire.proto import (
     tensor_pb2,
 )
 from tests.badinputs import jpeg, png, png_header_claiming
-from tests.common import COMMON, stop_cleanly
+from tests.common import COMMON, make_pki, stop_cleanly
 
 MCM = "MMMCCCCCCMMM"  # a cloud-using placement whose upload is a small activation
 RESET_S = 1.0
@@ -226,18 +226,11 @@ TOKEN = "tok-" + "x" * 20
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    folder = tmp_path_factory.mktemp("pki")
-    ca = make_ca(folder)
-    return {
-        "ca": ca,
-        "cloud": make_cert(folder, ca, "cloud"),
-        "agent": make_cert(folder, ca, "agent"),
-        "client": make_cert(folder, ca, "client"),
-    }
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CertPair]:
+    return make_pki(tmp_path_factory.mktemp("pki"), "cloud", "agent", "client")
 
 
-def config(pki: dict, who: str, token: str | None = TOKEN) -> SecurityConfig:
+def config(pki: dict[str, CertPair], who: str, token: str | None = TOKEN) -> SecurityConfig:
     pair = pki[who]
     return SecurityConfig(pair.cert, pair.key, pki["ca"].cert, token)
 
