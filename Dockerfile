@@ -65,13 +65,14 @@ ENV COLLABDNN_SAMPLES=/src/samples
 ENTRYPOINT ["collabdnn"]
 CMD ["--help"]
 
-# torchvision's official ImageNet weights, fetched at build time so that the containers
-# classify meaningfully offline (COLLABDNN_WEIGHTS=imagenet, Compose's default).
+# torchvision's official ImageNet weights, fetched at build time (by `collabdnn weights
+# fetch`, which checks each file's hash) so that the containers classify meaningfully
+# offline (COLLABDNN_WEIGHTS=imagenet, Compose's default).
 # FETCH_WEIGHTS=0 skips this; run such an image with COLLABDNN_WEIGHTS=seed:0 (with
 # imagenet the cloud exits at once, saying that the weights are not in the image).
 ARG FETCH_WEIGHTS=1
 RUN if [ "$FETCH_WEIGHTS" = "1" ]; then \
-      python -c "import torchvision; [torchvision.models.get_model(m, weights='DEFAULT') for m in ('alexnet', 'resnet18', 'mobilenet_v2', 'vgg11')]"; \
+      for model in alexnet resnet18 mobilenet_v2 vgg11; do collabdnn weights fetch "$model" || exit 1; done; \
     else \
       echo "FETCH_WEIGHTS=$FETCH_WEIGHTS: no ImageNet weights in this image; run it with COLLABDNN_WEIGHTS=seed:0"; \
     fi

@@ -16,12 +16,15 @@ shape for the request's batch, its dtype, finite floats) is such a failure too.
 
 The work of a request is bounded before it starts (images and bytes per request,
 :mod:`collabdnn.bounds`) and stops at the next unit boundary, or between its images,
-once its caller has gone (``should_stop``). See docs/failure.md.
+once its caller has gone (``should_stop``). No Execute call outlives the caller's own
+deadline (``deadline``): a call cut by it is the caller's loss, not the cloud's fault,
+so neither the breaker nor the call budget hears of it. See docs/failure.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import logging
@@ -38,7 +41,7 @@ import torch
 from collabdnn.bounds import RequestLimits, StopCheck
 from collabdnn.codec import CodecConfig, encode
 from collabdnn.crossing import PHOTO, crop_format, is_photo_codec, parse_tensor_codec
-from collabdnn.errors import CodecError, ImageError
+from collabdnn.errors import CodecError, DeadlineError, ImageError
 from collabdnn.measure.profile_service import ProfileQuery, handle_profile
 from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import AssignedPlan, Placement, PlacementError, Side, segments
@@ -306,10 +309,15 @@ class MobileAgent:
         AssignedPlan(Placement.mobile(), codecs=request.codecs)  # PlacementError if bad
 
     def classify_all(
-        self, request: ClassifyRequest, should_stop: StopCheck | None = None
+        self,
+        request: ClassifyRequest,
+        should_stop: StopCheck | None = None,
+        deadline: float | None = None,
     ) -> list[ClassifyResult]:
         """Each image of a Classify request on its own, under the request's placement;
-        ``should_stop()`` is called between images and at every unit boundary."""
+        ``should_stop()`` is called between images and at every unit boundary, and no
+        cloud call runs past ``deadline`` (the caller's, in ``time.monotonic()`` time;
+        None: the flat ``timeout_s`` only)."""
         self.check(request)
         top_k = request.top_k or DEFAULT_TOP_K
         results = []
@@ -325,6 +333,7 @@ class MobileAgent:
                         request.return_logits,
                         should_stop,
                         dict(request.codecs) or None,
+                        deadline,
                     )
                 )
         return results
@@ -337,11 +346,12 @@ class MobileAgent:
         return_logits: bool = False,
         should_stop: StopCheck | None = None,
         codecs: dict[int, str] | None = None,
+        deadline: float | None = None,
     ) -> ClassifyResult:
         """Classify one image under ``placement`` (the current plan when ``None``),
         each crossing with its codec in ``codecs`` (default: the plan's codecs with the
         plan's placement, else the agent's codec); ``should_stop()`` is called at every
-        unit boundary."""
+        unit boundary; no cloud call runs past ``deadline`` (see :meth:`classify_all`)."""
         begin = time.perf_counter()
         # The plan is read once: a plan pushed meanwhile applies to the next request.
         plan = self.plan
@@ -370,7 +380,7 @@ class MobileAgent:
                 should_stop()
             try:
                 x = self._run_cloud(
-                    segment.start, segment.end, x, units, transfers, request_id, codecs
+                    segment.start, segment.end, x, units, transfers, request_id, codecs, deadline
                 )
             except _CloudFailed:
                 # Finish every remaining unit here, from the input the cloud should
@@ -420,6 +430,7 @@ class MobileAgent:
         transfers: list[Transfer],
         request_id: str,
         codecs: dict[int, str] | None = None,
+        deadline: float | None = None,
     ) -> Any:
         """One Execute call for units ``[start, end)``; records its timings and bytes.
 
@@ -428,8 +439,15 @@ class MobileAgent:
         sends the lossless crop (its time counts as encoding). Raises
         :class:`_CloudFailed` (after logging why and telling the breaker) when the call
         fails for any reason, so that the caller finishes locally.
+
+        The call's deadline is at most the caller's ``deadline``, a late reply included;
+        a call cut by it raises DeadlineError (the caller has gone), blaming nobody.
         """
-        client = self.cloud()
+        client, capped = self.cloud(), False
+        if deadline is not None and deadline - time.monotonic() < client.timeout_s:
+            # A shallow copy shares the channel and its stub: no stub made per call.
+            client, capped = copy.copy(client), True
+            client.timeout_s = max(deadline - time.monotonic(), 1e-3)
         codecs = codecs or {}
         sent, crop_ms = x, 0.0
         fmt = crop_format(codecs.get(0, PHOTO)) if start == 0 else None
@@ -472,6 +490,8 @@ class MobileAgent:
             code, details = exc.code(), exc.details()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 budget_s, bytes_up = asked[-1]
+                if capped and budget_s >= client.timeout_s:  # the caller's deadline, not ours
+                    raise DeadlineError("the caller's deadline passed during a cloud call") from exc
                 self.budget.missed(start, end, bytes_up, budget_s)
                 details = f"{details}: call budget {budget_s * 1e3:.0f} ms spent"
             self._cloud_failed(code, details, start, end, request_id)

@@ -26,6 +26,7 @@ import grpc
 from collabdnn.planning.energy import battery_fraction
 from collabdnn.services import AgentHeartbeat, ProfileSummary
 from collabdnn.wire.stubs import SchedulerStub
+from mobile_agent.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -94,19 +95,19 @@ class Heartbeat:
             self._thread.join(timeout=5.0)
 
     def _loop(self) -> None:
-        failures = 0
+        backoff = Backoff(self.settings.max_backoff_s)
         while not self._stop.is_set():
             delay = self.settings.heartbeat_s
             try:
                 self.beat_once()
-                failures = 0
+                backoff.ok()
                 # never slower than a third of the scheduler's timeout: not to be forgotten
                 delay = min(delay, self._timeout_s / 3) if self._timeout_s > 0 else delay
             except grpc.RpcError as exc:
                 code = exc.code()
-                failures += 1
+                backoff_s = backoff.failed(time.monotonic())
                 if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNIMPLEMENTED):
-                    if self.monitor.fleet or failures == 1:
+                    if self.monitor.fleet or backoff.failures == 1:
                         log.info(
                             "scheduler %s is not in fleet mode (%s): reporting the link instead",
                             self.settings.scheduler, (exc.details() or code.name)[:200],
@@ -114,9 +115,9 @@ class Heartbeat:
                     self.monitor.fleet = False
                     delay = self.settings.max_backoff_s
                 else:
-                    delay = min(self.settings.max_backoff_s, 0.5 * 2 ** (failures - 1))
+                    delay = backoff_s
                     log.log(
-                        logging.INFO if failures == 1 else logging.DEBUG,
+                        logging.INFO if backoff.failures == 1 else logging.DEBUG,
                         "heartbeat to scheduler %s failed (%s); next try in %.1f s",
                         self.settings.scheduler, code.name, delay,
                     )  # fmt: skip

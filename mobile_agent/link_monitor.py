@@ -54,6 +54,7 @@ from collabdnn.planning.link import LINK_PRESETS, Link, LinkEstimate
 from collabdnn.planning.scheduling import relative_change
 from collabdnn.services import LinkReport
 from collabdnn.wire.stubs import SchedulerStub
+from mobile_agent.backoff import Backoff
 
 if TYPE_CHECKING:
     from collabdnn.results import Transfer, UnitTiming
@@ -97,27 +98,6 @@ class LinkSettings:
 
     def prior_link(self) -> Link:
         return self.prior or replace(LINK_PRESETS[self.network], network=self.network)
-
-
-@dataclass
-class _Backoff:
-    """Exponential back-off after failures: 0.5 s, 1 s, 2 s, ... up to ``cap``."""
-
-    cap: float
-    failures: int = 0
-    until: float = 0.0
-
-    def ready(self, now: float) -> bool:
-        return now >= self.until
-
-    def failed(self, now: float) -> float:
-        self.failures += 1
-        delay = min(self.cap, 0.5 * 2 ** (self.failures - 1))
-        self.until = now + delay
-        return delay
-
-    def ok(self) -> None:
-        self.failures, self.until = 0, 0.0
 
 
 class _Activity:
@@ -223,10 +203,10 @@ class LinkMonitor:
         self._uses_cloud: Callable[[], bool] = lambda: True
         self._last_probe = -float("inf")
         self._probed_once = False
-        self._probe_backoff = _Backoff(s.max_backoff_s)
+        self._probe_backoff = Backoff(s.max_backoff_s)
         self._activity = _Activity()  # what makes an observation contended
         self._probe_quiet_until = -float("inf")  # keeps probing within probe_share
-        self._report_backoff = _Backoff(s.max_backoff_s)
+        self._report_backoff = Backoff(s.max_backoff_s)
         self._reported: Link | None = None
         self._next_report = 0.0
         self._logged: Link | None = None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collabdnn.testbed.certs import CertPair
     from collabdnn.testbed.procs import Service
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,3 +56,17 @@ def image_folder(root: Path, photos: list[bytes]) -> Path:
     )
     (folder / "even" / "notes.txt").write_text("not counted: not an image suffix")
     return folder
+
+
+def make_pki(folder: Path, *names: str) -> dict[str, CertPair]:
+    """The TLS tests' certificates: ``"ca"`` (a test CA under ``folder/ca``) and one
+    certificate signed by it per name (for localhost and 127.0.0.1); ``"other_ca"``, a
+    second CA ("another-ca", under ``folder/other``), and ``"rogue"``, a certificate it
+    signed, which whoever trusts only ``"ca"`` must refuse."""
+    from collabdnn.testbed.certs import make_ca, make_cert
+
+    ca = make_ca(folder / "ca")
+    other = make_ca(folder / "other", "another-ca")
+    pki = {"ca": ca, "other_ca": other, "rogue": make_cert(folder / "other", other, "rogue")}
+    pki.update({name: make_cert(folder / "ca", ca, name) for name in names})
+    return pki

@@ -29,6 +29,7 @@ from collabdnn.model.split_model import SplitModel
 from collabdnn.placement import Side
 from collabdnn.planning.training_profiles import TrainingProfile, TrainingUnitProfile
 from collabdnn.training.optim import build_optimizer
+from collabdnn.training.side import wants_input_grad
 from collabdnn.training.spec import OptimizerConfig, TrainingProfileQuery
 
 MAX_PROFILE_REPEATS = 5
@@ -59,8 +60,7 @@ def profile_training(
     work = copy.deepcopy(model)
     work.model.train()
     n = work.num_units
-    has_params = [u.params > 0 for u in work.units]
-    wants_grad = [any(has_params[1:i]) for i in range(n)]
+    wants_grad = wants_input_grad(work.units)
     fwd: list[list[float]] = [[] for _ in range(n)]
     bwd: list[list[float]] = [[] for _ in range(n)]
     upd: list[list[float]] = [[] for _ in range(n)]

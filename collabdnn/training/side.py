@@ -34,6 +34,7 @@ from torch import nn
 
 from collabdnn.errors import LimitError, TensorMismatchError, TrainingStateError
 from collabdnn.model.split_model import SplitModel
+from collabdnn.model.unit_info import UnitInfo
 from collabdnn.model.weights import state_digests
 from collabdnn.placement import Side
 from collabdnn.training.hashing import entry_owners, unit_entries, unit_hashes, unit_parameters
@@ -62,6 +63,21 @@ def unit_seed(seed: int, step: int, unit: int) -> int:
     """The seed of unit ``unit``'s random draws (dropout) at ``step`` of run ``seed``."""
     digest = hashlib.sha256(f"{seed}:{step}:{unit}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def wants_input_grad(units: Sequence[UnitInfo]) -> list[bool]:
+    """For each unit, whether its input (a fresh leaf) must take a gradient.
+
+    A gradient flows back only to update parameters: unit ``i``'s input needs one when
+    some unit between 1 and ``i - 1`` has parameters, to carry the gradient on to them.
+    Unit 0 does not count: it turns image bytes into the first tensor under
+    ``no_grad``, so nothing flows back into it (and its input is not a tensor). When
+    the first parameters after unit 0 sit at unit ``k``, the inputs of units 0 to
+    ``k`` take no gradient: the backward pass stops there, on either side and in the
+    training profiler alike.
+    """
+    has_params = [unit.params > 0 for unit in units]
+    return [any(has_params[1:i]) for i in range(len(has_params))]
 
 
 class SideTrainer:
@@ -97,9 +113,7 @@ class SideTrainer:
         params = unit_parameters(self.model, sorted(self.owned))
         self._param_storages = {p.untyped_storage().data_ptr() for p in params}
         self.optimizer = build_optimizer(params, optimizer)
-        has_params = [info.params > 0 for info in self.model.units]
-        # unit i's input needs a gradient when a unit before it has parameters
-        self.wants_grad = [any(has_params[1:i]) for i in range(len(has_params))]
+        self.wants_grad = wants_input_grad(self.model.units)
         self.has_dropout = [
             any(isinstance(m, nn.modules.dropout._DropoutNd) for m in module.modules())
             for module in self.model.modules

@@ -28,7 +28,7 @@ import torch
 
 from collabdnn.codec import encode
 from collabdnn.placement import Placement, spec_of
-from collabdnn.testbed.certs import make_ca, make_cert
+from collabdnn.testbed.certs import CertPair
 from collabdnn.testbed.procs import Service, start_all_healthy, start_healthy
 from collabdnn.transport.channels import check_health, open_channel
 from collabdnn.transport.security import SecurityConfig
@@ -42,7 +42,7 @@ from collabdnn.wire.proto import (
     tensor_pb2,
 )
 from tests.badinputs import jpeg, png, png_header_claiming
-from tests.common import COMMON, stop_cleanly
+from tests.common import COMMON, make_pki, stop_cleanly
 
 MCM = "MMMCCCCCCMMM"  # a cloud-using placement whose upload is a small activation
 RESET_S = 1.0
@@ -126,6 +126,55 @@ def test_cloud_killed_mid_stream_then_restarted_on_the_same_port(tmp_path: Path)
         if restarted is not None:
             stop_cleanly(restarted)
         stop_cleanly(agent)
+
+
+# ------------------------------------------------------------- the caller's deadline
+
+
+def test_a_cloud_call_never_outlives_its_callers_deadline(tmp_path: Path) -> None:
+    """A hung cloud (SIGSTOP) and a client with a 1 s deadline: the agent's Execute call
+    (budget and --timeout 20 s) ends with the caller's deadline, the request's place is
+    freed at once, and the cut blames nobody: the next request offloads again."""
+    cloud = start_healthy("cloud", COMMON, log_dir=tmp_path)
+    agent = start_healthy(
+        "mobile",
+        [*COMMON, "--cloud", cloud.address, "--placement", MCM, "--timeout", "20",
+         "--call-budget-floor-ms", "20000", "--health-watch-s", "0"],
+        log_dir=tmp_path,
+    )  # fmt: skip
+    image = png(64, 64)
+    stopped = False
+    try:
+        with open_channel(agent.address) as channel:
+            stub = mobile_pb2_grpc.MobileAgentStub(channel)
+            (result,) = stub.Classify(classify_request(image), timeout=30).results
+            assert not result.fallback, "the cloud is up: the warm-up should offload"
+            os.kill(cloud.pid, signal.SIGSTOP)  # type: ignore[arg-type]
+            stopped = True
+            begin = time.monotonic()
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Classify(classify_request(image), timeout=1.0)
+            assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            freed_after = None
+            while time.monotonic() - begin < 10:
+                info = stub.Info(common_pb2.InfoRequest(), timeout=5)
+                if serde.agent_info_from_proto(info).info.load.in_flight == 0:
+                    freed_after = time.monotonic() - begin
+                    break
+                time.sleep(0.05)
+            assert freed_after is not None and freed_after < 4, (
+                f"the agent's call ran on past its caller's deadline:\n{agent.log_tail()}"
+            )
+            os.kill(cloud.pid, signal.SIGCONT)  # type: ignore[arg-type]
+            stopped = False
+            (result,) = stub.Classify(classify_request(image), timeout=30).results
+            assert not result.fallback, f"the breaker was told:\n{agent.log_tail()}"
+            print(f"the agent's request ended {freed_after:.2f} s after it came")
+    finally:
+        if stopped:
+            os.kill(cloud.pid, signal.SIGCONT)  # type: ignore[arg-type]
+        stop_cleanly(agent)
+        stop_cleanly(cloud)
 
 
 # ------------------------------------------------------------- bad images, agent
@@ -226,18 +275,11 @@ TOKEN = "tok-" + "x" * 20
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    folder = tmp_path_factory.mktemp("pki")
-    ca = make_ca(folder)
-    return {
-        "ca": ca,
-        "cloud": make_cert(folder, ca, "cloud"),
-        "agent": make_cert(folder, ca, "agent"),
-        "client": make_cert(folder, ca, "client"),
-    }
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CertPair]:
+    return make_pki(tmp_path_factory.mktemp("pki"), "cloud", "agent", "client")
 
 
-def config(pki: dict, who: str, token: str | None = TOKEN) -> SecurityConfig:
+def config(pki: dict[str, CertPair], who: str, token: str | None = TOKEN) -> SecurityConfig:
     pair = pki[who]
     return SecurityConfig(pair.cert, pair.key, pki["ca"].cert, token)
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from collabdnn.testbed.certs import CertPair, make_ca, make_cert
+from collabdnn.testbed.certs import CertPair
 from collabdnn.testbed.procs import Service, ServiceError, start_healthy
 from collabdnn.transport.channels import check_health, open_channel
 from collabdnn.transport.security import SecurityConfig
 from collabdnn.wire.proto import cloud_pb2_grpc, common_pb2, mobile_pb2_grpc
-from tests.common import COMMON, REPO, SAMPLES, stop_cleanly
+from tests.common import COMMON, REPO, SAMPLES, make_pki, stop_cleanly
 
 TOKEN = "t0ken-that-must-not-show-in-ps"
 
@@ -88,21 +88,13 @@ def test_bad_flags_exit_2_before_anything_starts(argv, message):
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | CertPair]:
     folder = tmp_path_factory.mktemp("pki")
-    ca = make_ca(folder / "ca")
-    other = make_ca(folder / "other", "another-ca")
+    pki = make_pki(folder, "cloud", "client")
     bundle = folder / "both-cas.pem"
-    bundle.write_bytes(ca.cert.read_bytes() + other.cert.read_bytes())
+    bundle.write_bytes(pki["ca"].cert.read_bytes() + pki["other_ca"].cert.read_bytes())
     token = folder / "token"
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
-    return {
-        "ca": ca,
-        "cloud": make_cert(folder / "ca", ca, "cloud"),
-        "client": make_cert(folder / "ca", ca, "client"),
-        "rogue": make_cert(folder / "other", other, "rogue"),
-        "bundle": bundle,
-        "token": token,
-    }
+    return {**pki, "bundle": bundle, "token": token}
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from collabdnn.errors import ConfigError, PlanRequestError
 from collabdnn.placement import AssignedPlan, Placement, PlacementError
-from collabdnn.testbed.certs import CertPair, make_ca, make_cert
+from collabdnn.testbed.certs import CertPair
 from collabdnn.transport.channels import ChannelPool, health_status
 from collabdnn.transport.security import (
     PLAINTEXT_SERVICE,
@@ -33,22 +33,14 @@ from collabdnn.transport.security import (
     tls_refusal,
 )
 from collabdnn.transport.server import BindError, ServerConfig, bind, new_server
+from tests.common import make_pki
 
 PLAIN = SecurityConfig(insecure=True)
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CertPair]:
-    folder = tmp_path_factory.mktemp("pki")
-    ca = make_ca(folder / "ca")
-    other = make_ca(folder / "other", "another-ca")
-    return {
-        "ca": ca,
-        "server": make_cert(folder / "ca", ca, "server"),
-        "client": make_cert(folder / "ca", ca, "client"),
-        "other_ca": other,
-        "rogue": make_cert(folder / "other", other, "rogue"),
-    }
+    return make_pki(tmp_path_factory.mktemp("pki"), "server", "client")
 
 
 def serve(config: SecurityConfig, port: int = 0) -> tuple[grpc.Server, int]:

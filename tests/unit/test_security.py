@@ -9,7 +9,6 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from collabdnn.testbed.certs import make_ca, make_cert
 from collabdnn.transport.security import (
     SecurityConfig,
     SecurityError,
@@ -17,6 +16,7 @@ from collabdnn.transport.security import (
     open_channel,
     server_interceptors,
 )
+from tests.common import make_pki
 
 ECHO = "/collabdnn.test.Echo/Echo"
 
@@ -46,14 +46,7 @@ def _echo(target: str, config: SecurityConfig) -> bytes:
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pki")
-    ca = make_ca(folder)
-    return {
-        "ca": ca,
-        "server": make_cert(folder, ca, "server"),
-        "client": make_cert(folder, ca, "client"),
-        "other_ca": make_ca(folder / "other"),
-    }
+    return make_pki(tmp_path_factory.mktemp("pki"), "server", "client")
 
 
 def test_plaintext_must_be_asked_for():

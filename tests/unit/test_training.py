@@ -16,12 +16,13 @@ import torch
 from collabdnn.codec import decode, encode
 from collabdnn.errors import LimitError, TrainingStateError
 from collabdnn.model.split_model import SplitModel, load_model
+from collabdnn.model.unit_info import UnitInfo
 from collabdnn.model.weights import weights_hash
 from collabdnn.placement import Placement, Side
 from collabdnn.training.checkpoint import combine, save_side
 from collabdnn.training.data import batch_order, load_image_folder
 from collabdnn.training.hashing import whole_hash
-from collabdnn.training.side import SideTrainer
+from collabdnn.training.side import SideTrainer, wants_input_grad
 from collabdnn.training.spec import OptimizerConfig, TrainingSpec
 from collabdnn.training.step import CloudInput, StepDriver, StepFailed
 from tests.common import SAMPLES, image_folder
@@ -199,7 +200,7 @@ def test_a_commit_the_cloud_no_longer_holds_runs_the_step_again(tiny, photos) ->
     mobile, remote, driver = _pair(tiny, "MMMCCMMM", SGD)
     cloud = remote.trainer
     real_commit = remote.commit
-    calls = []
+    calls: list[int] = []
 
     def commit_after_timeout(step: int) -> int:
         if not calls:  # the cloud dropped the staged step (its timeout) before the commit
@@ -261,6 +262,17 @@ def test_a_commit_whose_outcome_stays_unknown_stops_the_run_unapplied_here(tiny,
     with pytest.raises(StepFailed, match="whether it applied the step is unknown"):
         driver.step(1, photos, [0, 1, 2, 3])
     assert mobile.step == 0 and mobile.in_flight is None
+
+
+def test_a_units_input_wants_a_gradient_only_past_parameters_after_unit_0() -> None:
+    def units(params: list[int]) -> list[UnitInfo]:
+        return [
+            UnitInfo(i, f"u{i}", "layer", (1,), "float32", 4, p, 0) for i, p in enumerate(params)
+        ]
+
+    assert wants_input_grad(units([0, 0, 5, 0, 3])) == [False, False, False, True, True]
+    assert wants_input_grad(units([7, 0, 0])) == [False, False, False]  # unit 0's do not count
+    assert wants_input_grad(units([0, 1, 0])) == [False, False, True]
 
 
 def test_the_training_profiler_measures_both_passes_and_gradient_sizes(tiny, photos) -> None:
