@@ -535,6 +535,15 @@ class LinkEstimator:
         # Nothing varies: attribute the excess over the prediction to one figure.
         mean_up, mean_down, mean_net = up.mean(), down.mean(), net.mean()
         air_up, air_down = mean_up * a_c, mean_down * b_c
+        if mean_net < air_up + air_down or mean_net < rtt_c:
+            # Faster than the estimate's RTT or its airtime alone: whichever figure
+            # took the blame would be driven to zero (an RTT of 0, or an infinite
+            # rate). One size cannot tell which figure is off, so all three scale
+            # alike. The first call against the prior (20 ms, 19 Mbit/s) made on a
+            # 1 ms loopback used to zero the RTT for good, and the calls' fixed cost
+            # then read as a slow rate: loopback estimates of 0.1-0.3 Gbit/s.
+            scale = mean_net / max(rtt_c + air_up + air_down, 1e-12)
+            return [rtt_c * scale, a_c * scale, b_c * scale], [True, True, True]
         if max(air_up, air_down) < rtt_c:
             rtt = max(mean_net - air_up - air_down, 0.0)
             return [rtt, a_c, b_c], [True, False, False]

@@ -277,3 +277,26 @@ def test_background_fits_wait_while_requests_are_in_flight() -> None:
                 break
             time.sleep(0.01)
     assert estimator.observations == 3
+
+
+def test_a_call_faster_than_the_prior_scales_every_figure() -> None:
+    # A 1 ms loopback measured against the wifi prior (20 ms, 19 Mbit/s): the first
+    # call takes less than the prior's RTT alone. Blaming the RTT would zero it for
+    # good and read the calls' fixed cost as a slow rate.
+    est = LinkEstimator(prior=LINK_PRESETS["wifi"])
+    est.observe(16_384, 64, 1.06 + 5.0, 5.0)
+    got = est.estimate()
+    assert got is not None
+    assert 0.5 < got.rtt_ms < 1.06
+    assert got.up_mbps > 10 * LINK_PRESETS["wifi"].up_mbps
+
+
+def test_a_fast_link_is_found_from_probes_after_the_prior() -> None:
+    rng = np.random.default_rng(9)
+    clock = FakeClock()
+    truth = Link(up_mbps=4000.0, down_mbps=3000.0, rtt_ms=1.0)
+    est = LinkEstimator(prior=LINK_PRESETS["wifi"], clock=clock)
+    for _ in range(8):
+        plan = est.probe_plan(force=True)
+        feed(est, truth, [(p.bytes_up, p.bytes_down) for p in plan], rng, clock=clock)
+    assert_close(est.estimate(), truth, tol=0.1, rtt_tol=0.1)
