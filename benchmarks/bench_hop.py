@@ -5,8 +5,14 @@ torch thread per side), in interleaved rounds (each round runs every system in t
 the order rotating), so that the machine's load falls on all of them alike:
 
 * **CollabDNN**: a cloud server and a mobile agent as the README starts them, Classify
-  requests through the agent with the split; *hop* = the agent's latency less the units'
-  compute on both sides (encoding, the Execute call, decoding, the agent's Python);
+  requests through the agent with the split, each crossing sent with the codec the
+  planner picks for it (from both services' own profiles and the agent's live link
+  estimate after the warm-up: what a plan of that split would carry); *hop* = the
+  agent's latency less the units' compute on both sides (encoding, the Execute call,
+  decoding, the agent's Python);
+* **CollabDNN, zstd-1** (``--raw``: and an agent sending raw frames): the same split
+  with the agent's default codec (zstd level 1) and with raw frames, whatever the
+  planner would pick;
 * **CollabDNN before** (``--baseline REF``): the same from the source tree at git
   ``REF`` (exported to a temporary folder), so that a change is measured in one run;
 * **torch RPC**: the same split over ``torch.distributed.rpc`` (TensorPipe, loopback;
@@ -30,6 +36,7 @@ import contextlib
 import statistics
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +46,7 @@ import psutil
 
 from benchmarks.common import RESULTS, markdown_table, write_results
 from benchmarks.hop_echo import EchoClient, EchoServer
-from benchmarks.paper.testbed import classify_once, cut_spec
+from benchmarks.paper.testbed import classify_once, cut_spec, run_key
 from benchmarks.paper.torch_rpc import Pair
 from collabdnn.testbed.procs import Service
 from collabdnn.testbed.stack import SAMPLE_PHOTO
@@ -47,8 +54,10 @@ from collabdnn.testbed.stack import SAMPLE_PHOTO
 ROOT = Path(__file__).resolve().parent.parent
 MODEL, WEIGHTS = "alexnet", "seed:0"
 CUTS = {"pool1": 3, "pool3": 9}  # unit index after which the split cuts
+IDLE_S = 25.0  # before the planner picks the codecs: two or three rounds of link probes
 SYSTEMS = (
     "collabdnn",
+    "collabdnn_zstd",
     "collabdnn_before",
     "collabdnn_raw",
     "torch_rpc",
@@ -56,7 +65,8 @@ SYSTEMS = (
     "grpc_echo",
 )
 LABELS = {
-    "collabdnn": "CollabDNN",
+    "collabdnn": "CollabDNN, planner's codecs",
+    "collabdnn_zstd": "CollabDNN, zstd-1",
     "collabdnn_before": "CollabDNN before",
     "collabdnn_raw": "CollabDNN, raw frames",
     "torch_rpc": "torch RPC",
@@ -71,6 +81,7 @@ class Stack:
 
     address: str
     pids: dict[str, int]
+    cloud: str = ""  # the cloud's address
     fallbacks: list[str] = field(default_factory=list)  # requests that fell back
 
 
@@ -90,7 +101,7 @@ def stack(
         for service in services:
             service.wait_healthy(180)
         assert agent.pid is not None and cloud.pid is not None
-        yield Stack(agent.address, {"agent": agent.pid, "cloud": cloud.pid})
+        yield Stack(agent.address, {"agent": agent.pid, "cloud": cloud.pid}, cloud.address)
     finally:
         for service in reversed(services):
             service.stop()
@@ -113,7 +124,42 @@ def _cpu_s(pid: int) -> float:
     return float(times.user + times.system)
 
 
-def _collabdnn(side: Stack, image: bytes) -> Callable[[int, int], list[dict[str, float]]]:
+def plan_codecs(side: Stack, image: bytes) -> dict[str, Any]:
+    """The codec the planner picks for each crossing of each cut: both services profile
+    themselves (their Profile call), the agent reports its live link estimate (Info),
+    and :func:`~collabdnn.planning.planner.evaluate` prices each cut's placement."""
+    from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
+    from collabdnn.placement import Placement
+    from collabdnn.planning.energy import power_model
+    from collabdnn.planning.planner import evaluate
+    from collabdnn.planning.profiles import plan_input_from_profiles
+    from collabdnn.transport.channels import open_channel
+    from collabdnn.wire.stubs import AgentStub
+
+    settings = ProfileSettings(repeats=5, warmup=1)
+    profiles = {}
+    for role, address in (("mobile", side.address), ("cloud", side.cloud)):
+        with open_channel(address) as channel:
+            profiles[role] = fetch_profile(channel, role, [image], settings)
+    with open_channel(side.address) as channel:
+        estimate = AgentStub(channel).info(timeout=30).link
+    assert estimate is not None, "the agent has no link estimate"
+    link = estimate.link
+    inp = plan_input_from_profiles(profiles["mobile"], profiles["cloud"])
+    codecs = {}
+    for cut in CUTS.values():
+        placement = Placement.parse(cut_spec(len(inp.units), cut)).resolve(len(inp.units))
+        cost = evaluate(inp, link, power_model(link.network), placement)
+        codecs[cut] = {t.boundary: t.codec for t in cost.transfers if t.codec}
+    return {
+        "link": {"up_mbps": link.up_mbps, "down_mbps": link.down_mbps, "rtt_ms": link.rtt_ms},
+        "codecs": codecs,
+    }
+
+
+def _collabdnn(
+    side: Stack, image: bytes, codecs: dict[int, dict[int, str]] | None = None
+) -> Callable[[int, int], list[dict[str, float]]]:
     """Requests through the agent; each row also carries the CPU time the agent's and
     the cloud's processes spent per request in its batch, units included (in the JSON
     only: two processes running the same units differ by 1-3 ms per request here, more
@@ -122,9 +168,10 @@ def _collabdnn(side: Stack, image: bytes) -> Callable[[int, int], list[dict[str,
     def run(cut: int, n: int) -> list[dict[str, float]]:
         rows = []
         before = {name: _cpu_s(pid) for name, pid in side.pids.items()}
+        key = run_key(cut_spec(12, cut), (codecs or {}).get(cut))
         for _ in range(n):
             try:
-                s = classify_once(side.address, image, cut_spec(12, cut))
+                s = classify_once(side.address, image, key)
             except RuntimeError as exc:  # it fell back (a call past its budget...)
                 side.fallbacks.append(str(exc))
                 continue
@@ -197,6 +244,16 @@ def measure(
         runners: dict[str, Callable[[int, int], list[dict[str, float]]]] = {
             name: _collabdnn(side, image) for name, side in stacks.items()
         }
+        # The default codec on the same agent, then what the planner picks once the
+        # agent has measured its link (warm-up hops and idle probes).
+        ours = stacks["collabdnn"]
+        runners["collabdnn_zstd"] = runners["collabdnn"]
+        for cut in CUTS.values():
+            runners["collabdnn_zstd"](cut, warmup * 4)
+        time.sleep(IDLE_S)  # idle: the agent probes its link (every 10 s while mobile-only)
+        choice = plan_codecs(ours, image)
+        print(f"planner's codecs on {choice['link']}: {choice['codecs']}", flush=True)
+        runners["collabdnn"] = _collabdnn(ours, image, choice["codecs"])
         pair = stack_.enter_context(Pair(MODEL, SAMPLE_PHOTO))
         runners["torch_rpc"] = pair.split
         echo_server = stack_.enter_context(EchoServer(SAMPLE_PHOTO))
@@ -241,15 +298,18 @@ def measure(
             "hoplike_vs_back_to_back_echo": floor / entry["grpc_echo"]["median_ms"],
         }
         if "collabdnn_before" in entry:
-            old = entry["collabdnn_before"]["median_ms"]
+            # What the code change cut, same codec on both sides (zstd-1).
+            old, same = entry["collabdnn_before"]["median_ms"], entry["collabdnn_zstd"]["median_ms"]
             entry["ratios"]["before_vs_torch_rpc"] = old / torch_hop
-            entry["cut_ms"] = old - hop
-            entry["cut_pct"] = 100.0 * (old - hop) / old
+            entry["cut_ms"] = old - same
+            entry["cut_pct"] = 100.0 * (old - same) / old
             entry["cpu_cut_ms"] = {
                 side: entry["collabdnn_before"][f"cpu_{side}_ms"]
-                - entry["collabdnn"][f"cpu_{side}_ms"]
+                - entry["collabdnn_zstd"][f"cpu_{side}_ms"]
                 for side in ("agent", "cloud")
             }
+        entry["codecs"] = choice["codecs"][cut]
+        entry["ratios"]["zstd_vs_torch_rpc"] = entry["collabdnn_zstd"]["median_ms"] / torch_hop
         if "collabdnn_raw" in entry:
             entry["ratios"]["raw_vs_torch_rpc"] = entry["collabdnn_raw"]["median_ms"] / torch_hop
         cuts.append(entry)
@@ -263,6 +323,7 @@ def measure(
         "baseline": baseline,
         "fallbacks": {name: side.fallbacks for name, side in stacks.items()},
         "raw": raw,
+        "plan": choice,
         "cuts": cuts,
     }
 
@@ -273,30 +334,31 @@ def _ms(value: float) -> str:
 
 def render(data: dict[str, Any]) -> str:
     before, raw = bool(data["baseline"]), bool(data["raw"])
-    head = ["cut after", "bytes up / down"]
-    head += ["CollabDNN before ms"] if before else []
-    head += ["CollabDNN hop ms"]
-    head += ["cut ms (%)"] if before else []
-    head += ["torch RPC hop ms", "hop / torch RPC"]
-    head += ["before / torch RPC"] if before else []
+    head = ["cut after", "planner's codec up / down", "bytes up / down", "CollabDNN hop ms"]
+    head += ["torch RPC hop ms", "hop / torch RPC", "zstd-1 hop ms", "zstd-1 / torch RPC"]
+    head += ["before (zstd-1) ms", "cut ms (%)", "before / torch RPC"] if before else []
     head += ["raw frames hop ms", "raw / torch RPC"] if raw else []
     head += ["hop-like echo ms (floor)", "gRPC echo back to back ms", "CollabDNN network ms"]
     head += ["network / hop-like echo"]
     rows = []
     for c in data["cuts"]:
         r = c["ratios"]
-        row = [c["cut_after"], f"{c['bytes'][0]:,} / {c['bytes'][1]:,}"]
-        row += [_ms(c["collabdnn_before"]["median_ms"])] if before else []
+        codecs = {int(b): name for b, name in c["codecs"].items()}
+        up, down = codecs.get(c["cut"], "-"), codecs.get(12, "-")
+        row = [c["cut_after"], f"{up} / {down}", f"{c['bytes'][0]:,} / {c['bytes'][1]:,}"]
         row += [_ms(c["collabdnn"]["median_ms"])]
-        row += [f"{c['cut_ms']:.2f} ({c['cut_pct']:.0f}%)"] if before else []
         row += [_ms(c["torch_rpc"]["median_ms"]), f"{r['hop_vs_torch_rpc']:.2f}x"]
-        row += [f"{r['before_vs_torch_rpc']:.2f}x"] if before else []
+        row += [_ms(c["collabdnn_zstd"]["median_ms"]), f"{r['zstd_vs_torch_rpc']:.2f}x"]
+        if before:
+            row += [_ms(c["collabdnn_before"]["median_ms"])]
+            row += [f"{c['cut_ms']:.2f} ({c['cut_pct']:.0f}%)", f"{r['before_vs_torch_rpc']:.2f}x"]
         if raw:
             row += [_ms(c["collabdnn_raw"]["median_ms"]), f"{r['raw_vs_torch_rpc']:.2f}x"]
         row += [_ms(c["hoplike_echo"]["median_ms"]), _ms(c["grpc_echo"]["median_ms"])]
         row += [_ms(c["collabdnn"]["network_ms"]), f"{r['network_vs_hoplike_echo']:.2f}x"]
         rows.append(row)
     n = data["cuts"][0]["collabdnn"]["n"]
+    link = data["plan"]["link"]
     intro = (
         f"One cloud hop on the loopback, AlexNet (`{data['weights']}`, `{data['image']}`), "
         f"one torch thread per side, medians of {n} requests per cell in "
@@ -305,10 +367,17 @@ def render(data: dict[str, Any]) -> str:
         "*hop-like echo* = a raw gRPC echo of the same bytes made as a hop is made (client "
         "computes, server computes, then replies), the floor; *back to back* = the same "
         "echo with no compute (every thread hot); *network* = CollabDNN's Execute round "
-        "trip less `server_ms`."
+        "trip less `server_ms`. *CollabDNN* sends each crossing with the codec the planner "
+        "picks from both services' profiles and the agent's live link estimate after the "
+        f"warm-up and {IDLE_S:.0f} s idle (up {link['up_mbps']:.0f}, down "
+        f"{link['down_mbps']:.0f} Mbit/s, RTT {link['rtt_ms']:.2f} ms); *zstd-1* = the "
+        "same agent with its default codec."
     )
     if before:
-        intro += f" *Before* = the runtime at `{data['baseline'][:10]}`."
+        intro += (
+            f" *Before* = the runtime at `{data['baseline'][:10]}` with its default codec"
+            " (zstd-1); *cut* = before less zstd-1 (the code's change, same codec)."
+        )
     if raw:
         intro += " *Raw frames* = an agent started with `--zstd-level 0` (no compression)."
     fell = {LABELS[n]: len(f) for n, f in data.get("fallbacks", {}).items() if f}
