@@ -24,7 +24,6 @@ so neither the breaker nor the call budget hears of it. See docs/failure.md.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import functools
 import logging
@@ -443,11 +442,11 @@ class MobileAgent:
         The call's deadline is at most the caller's ``deadline``, a late reply included;
         a call cut by it raises DeadlineError (the caller has gone), blaming nobody.
         """
-        client, capped = self.cloud(), False
-        if deadline is not None and deadline - time.monotonic() < client.timeout_s:
-            # A shallow copy shares the channel and its stub: no stub made per call.
-            client, capped = copy.copy(client), True
-            client.timeout_s = max(deadline - time.monotonic(), 1e-3)
+        client = self.cloud()
+        limit_s = client.timeout_s  # this call's flat timeout: the caller's time left, at most
+        if deadline is not None and deadline - time.monotonic() < limit_s:
+            limit_s = max(deadline - time.monotonic(), 1e-3)
+        capped = limit_s < client.timeout_s
         codecs = codecs or {}
         sent, crop_ms = x, 0.0
         fmt = crop_format(codecs.get(0, PHOTO)) if start == 0 else None
@@ -455,7 +454,7 @@ class MobileAgent:
             tick = time.perf_counter()
             sent = self.model.crop_images(x, fmt)  # ImageError: the request's own fault
             crop_ms = (time.perf_counter() - tick) * 1e3
-        asked = [(client.timeout_s, 0)]  # this call's deadline and upload size
+        asked = [(limit_s, 0)]  # this call's deadline and upload size
 
         def deadline_for(nbytes: int) -> float:
             asked.append((self.budget.deadline_s(start, end, nbytes), nbytes))
@@ -473,6 +472,7 @@ class MobileAgent:
                     request_id,
                     deadline_for=deadline_for,
                     reply_codec=self._codec(codecs.get(end)),
+                    timeout_s=limit_s,
                 )
         except BudgetSpent as spent:
             self.budget.missed(start, end, spent.bytes_up, spent.budget_s)
@@ -490,7 +490,7 @@ class MobileAgent:
             code, details = exc.code(), exc.details()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 budget_s, bytes_up = asked[-1]
-                if capped and budget_s >= client.timeout_s:  # the caller's deadline, not ours
+                if capped and budget_s >= limit_s:  # the caller's deadline, not ours
                     raise DeadlineError("the caller's deadline passed during a cloud call") from exc
                 self.budget.missed(start, end, bytes_up, budget_s)
                 details = f"{details}: call budget {budget_s * 1e3:.0f} ms spent"

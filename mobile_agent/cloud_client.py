@@ -107,6 +107,7 @@ class CloudClient:
         request_id: str = "",
         deadline_for: Callable[[int], float] | None = None,
         reply_codec: CodecConfig | None = None,
+        timeout_s: float | None = None,
     ) -> CloudCall:
         """Run units ``[start, end)`` in the cloud; ``x`` is image bytes (or a
         :class:`CropBatch`) when start == 0. ``x`` is sent with ``codec``, the reply
@@ -115,8 +116,10 @@ class CloudClient:
         ``deadline_for(bytes_up)`` gives the call's deadline in seconds (the agent's
         per-call budget, :mod:`mobile_agent.budget`); default: the client's timeout.
         A call that misses it raises :class:`BudgetSpent`, or a DEADLINE_EXCEEDED
-        :class:`grpc.RpcError` when the budget was the flat timeout.
+        :class:`grpc.RpcError` when the budget was the flat timeout. ``timeout_s``: this
+        call's flat timeout instead of the client's (the agent's caller's time left).
         """
+        flat_s = self.timeout_s if timeout_s is None else timeout_s
         tick = time.perf_counter()
         frame: bytes | None = None
         images: tuple[bytes, ...] | None = None
@@ -142,12 +145,12 @@ class CloudClient:
             request_id=request_id,
             crops=crops,
         )
-        timeout = self.timeout_s if deadline_for is None else deadline_for(bytes_up)
+        timeout = flat_s if deadline_for is None else deadline_for(bytes_up)
         tick = time.perf_counter()
-        if timeout >= self.timeout_s:
-            reply = self._stub.execute(request, timeout=self.timeout_s)
-        else:  # the budget: stop waiting then, but let the call run on to --timeout
-            pending = self._stub.execute_async(request, timeout=self.timeout_s)
+        if timeout >= flat_s:
+            reply = self._stub.execute(request, timeout=flat_s)
+        else:  # the budget: stop waiting then, but let the call run on to the flat timeout
+            pending = self._stub.execute_async(request, timeout=flat_s)
             try:
                 reply = pending.result(timeout=timeout)
             except grpc.FutureTimeoutError:
