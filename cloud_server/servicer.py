@@ -130,7 +130,7 @@ class CloudServicer(cloud_pb2_grpc.CloudServerServicer):
         cloud.check(call)  # refused before it waits for a place or costs anything
         check = stop_check(context, self.halt)
         with self.admission.admit(context, "Execute", check), self.in_flight as in_flight:
-            reply = cloud.execute(call, lambda: self._load(in_flight), begin, check, checked=True)
+            reply = cloud.run(call, lambda: self._load(in_flight), begin, check)
             alone = reply.batching.requests == 1 and self.in_flight.count == 1
             if in_flight == 1 and alone:  # it ran alone: a service time
                 self.counters.record(reply.units)

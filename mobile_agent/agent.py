@@ -444,8 +444,8 @@ class MobileAgent:
         """
         client = self.cloud()
         limit_s = client.timeout_s  # this call's flat timeout: the caller's time left, at most
-        if deadline is not None and deadline - time.monotonic() < limit_s:
-            limit_s = max(deadline - time.monotonic(), 1e-3)
+        if deadline is not None:
+            limit_s = min(limit_s, max(deadline - time.monotonic(), 1e-3))
         capped = limit_s < client.timeout_s
         codecs = codecs or {}
         sent, crop_ms = x, 0.0

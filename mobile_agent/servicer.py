@@ -14,12 +14,11 @@ grace period on SIGTERM is over (:func:`collabdnn.bounds.stop_check`).
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING
 
 import grpc
 
-from collabdnn.bounds import stop_check
+from collabdnn.bounds import caller_deadline, stop_check
 from collabdnn.services import Load
 from collabdnn.transport.admission import Admission
 from collabdnn.transport.server import InFlight
@@ -73,10 +72,8 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
         call = serde.classify_request_from_proto(request)
         agent.check(call)  # refused before it takes a place or costs anything
         check = stop_check(context, self.halt)
-        left = context.time_remaining()  # huge (or None) when the caller set no deadline
-        deadline = None if left is None else time.monotonic() + left
         with self.admission.admit(context, "Classify", check), self.in_flight:
-            results = agent.classify_all(call, check, deadline)
+            results = agent.classify_all(call, check, caller_deadline(context))
         return serde.classify_reply_to_proto(results)
 
     @rpc("SetPlan")

@@ -541,7 +541,7 @@ class LinkEstimator:
             # rate). One size cannot tell which figure is off, so all three scale
             # alike. The first call against the prior (20 ms, 19 Mbit/s) made on a
             # 1 ms loopback used to zero the RTT for good, and the calls' fixed cost
-            # then read as a slow rate: loopback estimates of 0.1-0.3 Gbit/s.
+            # then read as a slow rate: loopback estimates of 0.1-0.85 Gbit/s.
             scale = mean_net / max(rtt_c + air_up + air_down, 1e-12)
             return [rtt_c * scale, a_c * scale, b_c * scale], [True, True, True]
         if max(air_up, air_down) < rtt_c:

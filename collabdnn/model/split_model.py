@@ -304,8 +304,9 @@ class SplitModel:
 
 def _all_finite(x: torch.Tensor) -> bool:
     """Whether every value of ``x`` is finite. A CPU tensor is checked through numpy:
-    one call instead of torch's two dispatched ops, which cost about 0.1 ms of every
-    cloud reply on the agent's request path (a thread waking with cold caches)."""
+    one call instead of torch's two dispatched ops (2.6 against 9 us in a hot loop; the
+    whole reply check took 0.15 ms on the agent's request path, a thread waking with
+    cold caches)."""
     if x.device.type == "cpu" and x.dtype != torch.bfloat16:
         return bool(np.isfinite(x.numpy()).all())
     return bool(torch.isfinite(x).all())
