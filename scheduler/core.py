@@ -86,6 +86,9 @@ class SchedulerSettings:
     # Plan for a phone this many times slower than the agent measured (1 = as measured):
     # on one machine both sides share a CPU and nothing is worth offloading otherwise.
     mobile_slowdown: float = 1.0
+    # The phone's idle time between requests (None: back to back), for a mobile profile
+    # measured under a CPU quota (collabdnn.planning.cfs).
+    mobile_request_gap_ms: float | None = None
     load_poll_s: float = 5.0  # 0 = never poll the cloud's load
     push_check_s: float = 5.0
     rpc_timeout_s: float = 10.0
@@ -166,7 +169,7 @@ class Scheduler:
                 cloud.weights_hash[:12],
             )
         self.model = mobile.model
-        return plan_input_from_profiles(mobile, cloud)
+        return plan_input_from_profiles(mobile, cloud, s.mobile_request_gap_ms)
 
     def _profile(
         self, side: Side, path: str | None, address: str, force_remote: bool = False
@@ -308,7 +311,8 @@ class Scheduler:
             mobile = self._profile(Side.MOBILE, s.mobile_profile, s.mobile, bool(s.mobile))
             cloud = self._profile(Side.CLOUD, s.cloud_profile, s.cloud, bool(s.cloud))
             switch = keeper.update_inputs(
-                plan_input_from_profiles(mobile, cloud), f"re-profiled ({reason})"
+                plan_input_from_profiles(mobile, cloud, s.mobile_request_gap_ms),
+                f"re-profiled ({reason})",
             )
         else:
             switch = keeper.replan(reason)

@@ -200,7 +200,7 @@ class FleetScheduler(Scheduler):
                     "fleet mode: name an agent (GetPlan.agent_id); no base mobile profile "
                     "(--mobile-profile) to show a new agent's plan"
                 )
-            inputs = plan_input_from_profiles(self.base, cloud)
+            inputs = plan_input_from_profiles(self.base, cloud, self.settings.mobile_request_gap_ms)
             solo = self._agent_input(
                 "(new agent)", inputs, LinkEstimate(self.settings.link), 1.0, 0
             )
@@ -395,7 +395,7 @@ class FleetScheduler(Scheduler):
         factor = summary.slowdown or 1.0
         if factor != 1.0:
             mobile = slower_profile(mobile, factor)
-        return plan_input_from_profiles(mobile, cloud)
+        return plan_input_from_profiles(mobile, cloud, self.settings.mobile_request_gap_ms)
 
     # -- planning -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from collabdnn.cli._power_args import add_power_arguments, power_overrides
+from collabdnn.cli._service_args import non_negative_float
 from collabdnn.transport.security import add_security_arguments
 
 
@@ -111,6 +112,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         metavar="K",
         help="cloud slowdown factor applied to cloud compute times (default 1)",
+    )
+    obj.add_argument(
+        "--request-gap-ms",
+        type=non_negative_float,
+        metavar="MS",
+        help="the phone is idle MS between requests (default: back to back); matters "
+        "only for a mobile profile measured under a CPU quota, whose period's budget an "
+        "idle phone starts with unspent (collabdnn.planning.cfs)",
     )
     add_power_arguments(parser, "mobile power (defaults: see collabdnn.planning.energy)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -246,7 +255,7 @@ def _run_offline(args: argparse.Namespace) -> int:
                     f"--model {args.model!r} but the {profile.side} profile is for "
                     f"{profile.model!r}"
                 )
-        inp = plan_input_from_profiles(mobile, cloud)
+        inp = plan_input_from_profiles(mobile, cloud, args.request_gap_ms)
         link = link_from_args(args.network, args.up_mbps, args.down_mbps, args.rtt_ms)
         power = power_model(args.network, *power_overrides(args))
         # An explicit --battery wins (experiments); otherwise the machine's battery.

@@ -113,6 +113,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(default 1; on one machine both sides share the CPU)",
     )
     prof.add_argument(
+        "--mobile-request-gap-ms",
+        type=non_negative_float,
+        metavar="MS",
+        help="plan for phones idle MS between requests (default: back to back); "
+        "matters only for an agent profiled under a CPU quota, which starts a request "
+        "with its period's budget unspent when it was idle (collabdnn.planning.cfs)",
+    )
+    prof.add_argument(
         "--train-batch-size",
         type=positive_int,
         default=4,
@@ -255,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
         images=tuple(str(p) for p in args.images or ()),
         profile=ProfileSettings(repeats=args.profile_repeats, warmup=args.profile_warmup),
         replan_threshold=args.replan_threshold, mobile_slowdown=args.mobile_slowdown,
+        mobile_request_gap_ms=args.mobile_request_gap_ms,
         load_poll_s=args.load_poll_s, train_batch_size=args.train_batch_size,
         push_check_s=args.push_check_s, security=security,
     )  # fmt: skip

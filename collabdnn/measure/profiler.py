@@ -38,7 +38,7 @@ from collabdnn.codec import CodecConfig, decode, encode
 from collabdnn.crossing import CROP_FORMATS, TENSOR_CODECS, parse_tensor_codec, tensor_codec_name
 from collabdnn.model.image_boundary import decode_crop, encode_crop
 from collabdnn.model.split_model import SplitModel
-from collabdnn.netem.throttle import current_quota
+from collabdnn.netem.throttle import current_cpu_limit
 from collabdnn.placement import Side
 from collabdnn.planning.profiles import (
     Codec,
@@ -167,6 +167,7 @@ def latency_stats(
 def host_facts(device: torch.device | str = "cpu") -> dict[str, Any]:
     """Facts about the machine a profile was measured on, to judge whether it still applies."""
     device = torch.device(device)
+    limit = current_cpu_limit()
     facts: dict[str, Any] = {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
@@ -178,9 +179,11 @@ def host_facts(device: torch.device | str = "cpu") -> dict[str, Any]:
         "platform": platform.platform(),
         "device": str(device),
         "device_name": _cpu_model(),
-        # Cores of the cgroup CPU quota this process runs under (None: none): a profile
-        # measured under one is planned with its means (LatencyStats.expected).
-        "cpu_quota": current_quota(),
+        # The cgroup CPU quota this process runs under (None: none), cores and CFS
+        # period: a side profiled under one is planned with its CPU times over the
+        # quota (LatencyStats.expected), and the period (collabdnn.planning.cfs).
+        "cpu_quota": None if limit is None else limit[0],
+        "cpu_period_ms": None if limit is None else limit[1],
     }
     if device.type == "cuda":
         facts["device_name"] = torch.cuda.get_device_name(device)

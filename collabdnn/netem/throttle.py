@@ -88,6 +88,14 @@ def cpu_quota(cpus: float, period_us: int = PERIOD_US) -> Iterator[Path]:
 def current_quota(pid: int | str = "self") -> float | None:
     """The CPU quota (cores) of the cgroup process ``pid`` is in, or None when it has
     none (or it cannot be read). Only the process's own cgroup is read, not its parents."""
+    limit = current_cpu_limit(pid)
+    return None if limit is None else limit[0]
+
+
+def current_cpu_limit(pid: int | str = "self") -> tuple[float, float] | None:
+    """(cores, CFS period in ms) of the cgroup CPU quota process ``pid`` runs under, or
+    None (none, or unreadable). The period matters as much as the cores: see
+    :mod:`collabdnn.planning.cfs`."""
     try:
         lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     except OSError:
@@ -109,7 +117,7 @@ def current_quota(pid: int | str = "self") -> float | None:
                 continue
         except (OSError, ValueError):
             continue
-        return int(quota) / int(period)
+        return int(quota) / int(period), int(period) / 1000.0
     return None
 
 

@@ -40,6 +40,7 @@ from typing import Any
 from collabdnn.crossing import PHOTO, tensor_codec_name
 from collabdnn.errors import CollabError
 from collabdnn.placement import Side
+from collabdnn.planning.cfs import DEFAULT_PERIOD_MS, CpuLimit, throttled_ms
 
 __all__ = [
     "SCHEMA",
@@ -55,6 +56,7 @@ __all__ = [
     "UnitProfile",
     "load_profile",
     "plan_input_from_profiles",
+    "quota_scale",
     "save_profile",
     "slower_profile",
 ]
@@ -95,11 +97,12 @@ class LatencyStats:
         its pauses happened to land in while it was profiled. The mean where the CPU
         time was not recorded.
 
-        Measured (benchmarks/bench_quota.py, AlexNet mobile-only, one thread): the sum
-        of CPU times over the quota is within 1.5 % of a request under 0.5 cores (CFS
-        period 100 ms or 10 ms) and 8 % over it under 0.25 cores (the process got a
-        little more than its quota); the sum of means of a few profiling runs is 4-21 %
-        under (a 100 ms period's pauses are long and few), the sum of medians 23-54 %.
+        That is a phone never idle; :func:`plan_input_from_profiles` scales it for one
+        idle between requests (:mod:`collabdnn.planning.cfs`). Measured in
+        benchmarks/bench_quota.py (AlexNet mobile-only, one thread, back to back): the sum
+        of CPU times over the quota is within 1 % of the caller's latency; the sum of
+        means of a few profiling runs is up to a fifth under (a 100 ms period's pauses
+        are long and few), the sum of medians a quarter to a half under.
         """
         if quota is None or quota >= max(threads, 1):
             return self.median
@@ -304,6 +307,18 @@ class Profile:
         """The cgroup CPU quota (cores) the profile was measured under; None: none."""
         quota = self.host.get("cpu_quota")
         return float(quota) if isinstance(quota, int | float) and quota > 0 else None
+
+    @property
+    def cpu_limit(self) -> CpuLimit | None:
+        """The quota with its CFS period (profiles that did not record the period: the
+        kernel's default, 100 ms); None: no quota."""
+        cores = self.cpu_quota
+        if cores is None:
+            return None
+        period = self.host.get("cpu_period_ms")
+        if isinstance(period, int | float) and 1.0 <= period <= 1000.0:
+            return CpuLimit(cores, float(period))
+        return CpuLimit(cores, DEFAULT_PERIOD_MS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -554,13 +569,19 @@ class PlanInput:
         return tuple(unit.name for unit in self.units)
 
 
-def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
+def plan_input_from_profiles(
+    mobile: Profile, cloud: Profile, request_gap_ms: float | None = None
+) -> PlanInput:
     """Combine the two sides' profiles into the planner's input.
 
     The profiles must describe the same model, units (names and kinds, in order), batch
     size and codec, otherwise their figures cannot be combined. A unit's latency is its
     median, or on a side profiled under a binding CPU quota its CPU time over the quota
-    (:meth:`LatencyStats.expected`).
+    (:meth:`LatencyStats.expected`): right for a phone that is never idle. A phone idle
+    ``request_gap_ms`` between requests (None: back to back) starts each one with
+    some of the quota's budget unspent; its units are then scaled alike, by what
+    :func:`~collabdnn.planning.cfs.throttled_ms` predicts for the whole mobile-only
+    request over its CPU time over the quota (:func:`quota_scale`).
     Bytes on the link come from the mobile profile (both sides encode the same tensors
     with the same codec); the encode/decode times of each side come from that side's
     profile.
@@ -570,11 +591,12 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
     if cloud.side != Side.CLOUD:
         raise ProfileError(f"the cloud profile says side={str(cloud.side)!r}")
     _check_same(mobile, cloud)
+    scale = quota_scale(mobile, request_gap_ms)
     units = tuple(
         UnitCost(
             name=m.name,
             kind=m.kind,
-            mobile_ms=m.latency_ms.expected(mobile.cpu_quota, mobile.threads),
+            mobile_ms=scale * m.latency_ms.expected(mobile.cpu_quota, mobile.threads),
             cloud_ms=c.latency_ms.expected(cloud.cpu_quota, cloud.threads),
         )
         for m, c in zip(mobile.units, cloud.units, strict=True)
@@ -595,6 +617,29 @@ def plan_input_from_profiles(mobile: Profile, cloud: Profile) -> PlanInput:
         for m, c in zip(mobile.units, cloud.units, strict=True)
     ]
     return PlanInput(units=units, boundaries=tuple(boundaries))
+
+
+def quota_scale(profile: Profile, request_gap_ms: float | None) -> float:
+    """How much of its CPU time over the quota a side profiled under a binding quota
+    takes per request, when requests come ``request_gap_ms`` apart (1.0: back to back,
+    no quota, or no CPU times recorded).
+
+    One factor for the whole request, so that costs stay additive for the shortest
+    path and the mobile-only prediction is the model's. A split's mobile part is
+    shorter and starts with more of its budget unspent, so it is priced a little slow:
+    the planner errs towards the phone. Multi-threaded sides keep the fluid figure (the
+    model walks one thread).
+    """
+    limit = profile.cpu_limit
+    if request_gap_ms is None or limit is None or profile.threads != 1 or limit.cores >= 1.0:
+        return 1.0
+    cpus = [unit.latency_ms.cpu for unit in profile.units]
+    if not cpus or any(cpu is None for cpu in cpus):
+        return 1.0
+    total = math.fsum(cpu for cpu in cpus if cpu is not None)
+    if total <= 0.0:
+        return 1.0
+    return throttled_ms(total, limit, request_gap_ms) / (total / limit.cores)
 
 
 def _alternatives(

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from collabdnn.netem.throttle import ThrottleError, add_process, cpu_quota, current_quota
+from collabdnn.netem.throttle import (
+    ThrottleError,
+    add_process,
+    cpu_quota,
+    current_cpu_limit,
+    current_quota,
+)
 
 pytestmark = pytest.mark.root
 
@@ -49,6 +55,7 @@ def test_quarter_cpu_quota_is_written_and_throttles_the_process() -> None:
                 add_process(cgroup, proc.pid)
                 assert str(proc.pid) in (cgroup / "cgroup.procs").read_text().split()
                 assert current_quota(proc.pid) == 0.25  # what a profile records
+                assert current_cpu_limit(proc.pid) == (0.25, PERIOD_US / 1000)
                 proc.communicate(b"x", timeout=60)  # a bound that only stops a hung test
             finally:
                 proc.kill()

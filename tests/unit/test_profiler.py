@@ -136,6 +136,7 @@ def test_batches_cycle_through_the_photos():
 
 def test_profile_records_each_units_mean_and_cpu_time(mobile_profile):
     assert "cpu_quota" in mobile_profile.host  # None: this process has no quota
+    assert "cpu_period_ms" in mobile_profile.host
     for unit in mobile_profile.units:
         stats = unit.latency_ms
         assert stats.mean is not None and stats.mean > 0
