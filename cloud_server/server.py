@@ -142,8 +142,7 @@ def _build(config: CloudConfig) -> BuiltServer:
 
 def create_server(config: CloudConfig) -> tuple[grpc.Server, int]:
     """A bound, unstarted server whose model loads in the background; and its port."""
-    built = _build(config)
-    return built.server, built.port
+    return _build(config).embedded()
 
 
 def serve(config: CloudConfig, on_bound: Callable[[str, int], None] | None = None) -> int:

@@ -207,8 +207,7 @@ def _build(config: MobileConfig) -> BuiltServer:
 
 def create_server(config: MobileConfig) -> tuple[grpc.Server, int]:
     """A bound, unstarted agent whose model loads in the background; and its port."""
-    built = _build(config)
-    return built.server, built.port
+    return _build(config).embedded()
 
 
 def serve(config: MobileConfig, on_bound: Callable[[str, int], None] | None = None) -> int:

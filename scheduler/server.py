@@ -80,8 +80,7 @@ def _build(config: SchedulerConfig) -> BuiltServer:
 
 def create_server(config: SchedulerConfig) -> tuple[grpc.Server, int]:
     """A bound, unstarted server whose profiling starts in the background; and its port."""
-    built = _build(config)
-    return built.server, built.port
+    return _build(config).embedded()
 
 
 def serve(config: SchedulerConfig, on_bound: Callable[[str, int], None] | None = None) -> int:

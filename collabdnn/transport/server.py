@@ -2,7 +2,9 @@
 
 :func:`build_server` is the one server factory: a service says which servicers to
 register and what loading means (a model, the first plan), and gets a
-:class:`BuiltServer`, whose :meth:`~BuiltServer.serve` is the one serve loop.
+:class:`BuiltServer`, whose :meth:`~BuiltServer.serve` is the one serve loop, and whose
+:meth:`~BuiltServer.embedded` is the server for in-process use (``create_server``): its
+``stop(grace)`` runs the service's cleanup too, as ``serve`` does after SIGTERM.
 
 A service binds its port first (so ``--port 0`` can be announced at once), reports
 NOT_SERVING on ``grpc.health.v1`` while its model loads in a background thread, then
@@ -27,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 
 import grpc
@@ -183,6 +185,60 @@ class BuiltServer:
     halt: threading.Event | None = None  # set once the grace period is over
     health_server: grpc.Server | None = None  # the plaintext health-only listener
     health_port: int | None = None  # its bound port
+    _stopping: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _stop_begun: bool = field(default=False, init=False, repr=False)
+    _stopped: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    def embedded(self) -> tuple[grpc.Server, int]:
+        """The server for use in this process (tests, embedding), and its port.
+
+        Its ``stop(grace)`` does what :meth:`serve` does on SIGTERM, so that a server
+        started and stopped in-process leaves no background thread running (the agent's
+        cloud watch, link monitor, heartbeats; the cloud's training janitor): says
+        NOT_SERVING, stops the gRPC server, sets ``halt``, then runs ``cleanup`` once.
+        """
+        return _EmbeddedServer(self), self.port
+
+    def _stop_embedded(self, grace: float | None) -> threading.Event:
+        """Stop the gRPC server; once it stopped, set ``halt`` and run ``cleanup`` once.
+
+        Returns an event set once all of that is done. ``grpc.Server.stop`` with a grace
+        returns at once (the event is set later): the rest then runs in a thread, so
+        that ``stop(grace)`` does not block where gRPC's would not.
+        """
+        with self._stopping:
+            first = not self._stop_begun
+            self._stop_begun = True
+        if first:
+            self.health.shutdown()
+        grpc_stopped = self.server.stop(grace)  # again: a shorter grace still applies
+        if not first:
+            return self._stopped
+        if grpc_stopped.is_set():
+            self._after_embedded_stop(grpc_stopped)
+        else:
+            threading.Thread(
+                target=self._after_embedded_stop,
+                args=(grpc_stopped,),
+                name="server-cleanup",
+                daemon=True,
+            ).start()
+        return self._stopped
+
+    def _after_embedded_stop(self, grpc_stopped: threading.Event) -> None:
+        try:
+            grpc_stopped.wait()
+            if self.health_server is not None:
+                self.health_server.stop(0).wait()
+            if self.halt is not None:
+                self.halt.set()  # in-flight work stops at its next unit boundary
+            for step in self.cleanup:
+                try:
+                    step()
+                except Exception:  # the other steps still run; stop() never raises
+                    log.exception("cleanup step %r failed", step)
+        finally:
+            self._stopped.set()
 
     def serve(self, on_bound: Callable[[str, int], None] | None = None) -> int:
         """Start, announce, serve until SIGTERM/SIGINT (exit 0) or a failed start (1).
@@ -290,6 +346,36 @@ def build_server(
     return BuiltServer(
         config, server, port, health, failed, starting, cleanup, halt, health_server, health_port
     )
+
+
+class _EmbeddedServer(grpc.Server):
+    """A :class:`grpc.Server` whose ``stop`` also stops what the service started beside
+    it (:meth:`BuiltServer.embedded`); everything else is the gRPC server's own."""
+
+    def __init__(self, built: BuiltServer) -> None:
+        self._built = built
+        self._server = built.server
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: object) -> None:
+        self._server.add_generic_rpc_handlers(generic_rpc_handlers)
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: object) -> None:
+        self._server.add_registered_method_handlers(service_name, method_handlers)
+
+    def add_insecure_port(self, address: str) -> int:
+        return int(self._server.add_insecure_port(address))
+
+    def add_secure_port(self, address: str, server_credentials: object) -> int:
+        return int(self._server.add_secure_port(address, server_credentials))
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float | None) -> threading.Event:
+        return self._built._stop_embedded(grace)
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return bool(self._server.wait_for_termination(timeout))
 
 
 class InFlight:
