@@ -48,6 +48,7 @@ from collabdnn.errors import (
     WrongModeError,
 )
 from collabdnn.placement import AssignedPlan, Placement, Side, spec_of
+from collabdnn.planning.cfs import gap_from_rate
 from collabdnn.planning.fleet import CloudCapacity, FleetAgent, FleetPlan, plan_fleet
 from collabdnn.planning.link import Link, LinkEstimate
 from collabdnn.planning.planner import OBJECTIVES, Constraints, Plan
@@ -255,7 +256,7 @@ class FleetScheduler(Scheduler):
             self.ready.set(cloud)
             with self._lock:
                 for agent in self._agents.values():
-                    agent.inputs = self._inputs(agent.summary, cloud, agent.id)
+                    agent.inputs = self._inputs(agent.summary, cloud, agent.id, agent.rate_hz)
         self._replan(f"re-planned ({reason})")
 
     def set_objective(  # type: ignore[override]
@@ -337,7 +338,7 @@ class FleetScheduler(Scheduler):
         agent = _Agent(
             id=beat.agent_id,
             address=beat.address,
-            inputs=self._inputs(beat.profile, cloud, beat.agent_id),
+            inputs=self._inputs(beat.profile, cloud, beat.agent_id, beat.rate_hz),
             estimate=beat.link,
             battery=beat.battery,
             rate_hz=beat.rate_hz,
@@ -361,7 +362,7 @@ class FleetScheduler(Scheduler):
             self._wake.notify_all()
         why = []
         if beat.profile.slowdown != agent.summary.slowdown:
-            agent.inputs = self._inputs(beat.profile, cloud, agent.id)
+            agent.inputs = self._inputs(beat.profile, cloud, agent.id, beat.rate_hz)
             why.append(f"its phone is now {beat.profile.slowdown or 1.0:g}x the profile")
         agent.summary = beat.profile
         agent.estimate = beat.link
@@ -379,6 +380,8 @@ class FleetScheduler(Scheduler):
             max(beat.rate_hz, agent.planned_rate) > 0.05
         ):
             why.append(f"its rate {agent.planned_rate:.2f} -> {beat.rate_hz:.2f} req/s")
+            # Under a CPU quota the rate also sets how fast the phone is (its idle time).
+            agent.inputs = self._inputs(beat.profile, cloud, agent.id, beat.rate_hz)
         if beat.plan_id != agent.plan_id and agent.pushed_id == agent.plan_id and agent.plan_id:
             log.info(
                 "agent %s holds plan %r, not %s: pushing again",
@@ -389,13 +392,25 @@ class FleetScheduler(Scheduler):
         if why:
             self._replan_locked(f"agent {agent.id}: {', '.join(why)}")
 
-    def _inputs(self, summary: ProfileSummary, cloud: Profile, agent_id: str = "") -> PlanInput:
+    def _inputs(
+        self, summary: ProfileSummary, cloud: Profile, agent_id: str = "", rate_hz: float = 0.0
+    ) -> PlanInput:
         mobile = self._profiles.get(agent_id) or self.base
         assert mobile is not None
         factor = summary.slowdown or 1.0
         if factor != 1.0:
             mobile = slower_profile(mobile, factor)
-        return plan_input_from_profiles(mobile, cloud, self.settings.mobile_request_gap_ms)
+        return plan_input_from_profiles(mobile, cloud, self._gap_ms(mobile, cloud, rate_hz))
+
+    def _gap_ms(self, mobile: Profile, cloud: Profile, rate_hz: float) -> float | None:
+        """The phone's idle time between requests: ``--mobile-request-gap-ms`` where
+        given; else, for a phone profiled under a CPU quota, from the rate its heartbeat
+        measured and its mobile-only latency back to back (collabdnn.planning.cfs)."""
+        gap = self.settings.mobile_request_gap_ms
+        if gap is not None or mobile.cpu_limit is None:
+            return gap
+        busy = math.fsum(u.mobile_ms for u in plan_input_from_profiles(mobile, cloud).units)
+        return gap_from_rate(rate_hz, busy)
 
     # -- planning -----------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["CpuLimit", "throttled_ms"]
+__all__ = ["CpuLimit", "gap_from_rate", "throttled_ms"]
 
 DEFAULT_PERIOD_MS = 100.0  # the kernel's and Docker's CFS period
 _PHASES = 32  # start points of a period averaged over, for a task that starts fresh
@@ -69,12 +69,14 @@ def throttled_ms(cpu_ms: float, limit: CpuLimit, gap_ms: float | None = None) ->
         raise ValueError(f"gap_ms must be finite and >= 0, got {gap_ms}")
     if limit.cores >= 1.0 or cpu_ms == 0.0:
         return cpu_ms
+    if not gap_ms:  # never idle: every budget is spent, on average exactly C / q
+        return cpu_ms / limit.cores
     period = limit.period_ms
     starts = [period * (k + 0.5) / _PHASES for k in range(_PHASES)]
     if gap_ms is not None and gap_ms >= period:
         total = math.fsum(_run(cpu_ms, t, 0.0, limit)[0] for t in starts)
         return total / len(starts)
-    gap = gap_ms or 0.0
+    gap = gap_ms
     latencies: list[float] = []
     tasks = min(1000, 2 + math.ceil(_SPAN_PERIODS * period * limit.cores / cpu_ms))
     for t in starts[:: _PHASES // _STREAMS]:
@@ -87,6 +89,14 @@ def throttled_ms(cpu_ms: float, limit: CpuLimit, gap_ms: float | None = None) ->
             if t >= period:  # a boundary passed while idle: a fresh budget
                 t, used = t % period, 0.0
     return math.fsum(latencies) / len(latencies)
+
+
+def gap_from_rate(rate_hz: float, request_ms: float) -> float | None:
+    """The mean idle time between requests of ``request_ms`` that come at ``rate_hz``
+    (what a heartbeat reports); None where no rate was measured (plan back to back)."""
+    if not (math.isfinite(rate_hz) and rate_hz > 0.0):
+        return None
+    return max(0.0, 1000.0 / rate_hz - request_ms)
 
 
 def _run(cpu_ms: float, t: float, used: float, limit: CpuLimit) -> tuple[float, float, float]:

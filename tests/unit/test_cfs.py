@@ -3,14 +3,17 @@ the planner's use of it for a phone profiled under a quota."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import time
 from pathlib import Path
 
+import grpc
 import pytest
 
-from collabdnn.planning.cfs import CpuLimit, throttled_ms
+from collabdnn.planning.cfs import CpuLimit, gap_from_rate, throttled_ms
 from collabdnn.planning.profiles import (
     LatencyStats,
     Profile,
@@ -34,7 +37,9 @@ def test_back_to_back_tasks_take_their_cpu_over_the_quota() -> None:
     for cpu, limit in ((37.0, CpuLimit(0.25)), (36.0, CpuLimit(0.5, 10.0)), (5.0, CpuLimit(0.1))):
         fluid = cpu / limit.cores
         assert throttled_ms(cpu, limit) == pytest.approx(fluid, rel=0.01)
-        assert throttled_ms(cpu, limit, 0.0) == pytest.approx(fluid, rel=0.01)
+        assert throttled_ms(cpu, limit, 0.0) == fluid
+        # Walked period by period, a short idle gap is budget saved up: C / q - gap.
+        assert throttled_ms(cpu, limit, 0.5) == pytest.approx(fluid - 0.5, rel=0.01)
 
 
 def test_a_sporadic_task_starts_with_a_whole_budget() -> None:
@@ -58,6 +63,13 @@ def test_the_longer_the_idle_gap_the_faster_and_within_bounds() -> None:
     assert latencies[1] == pytest.approx(148.0 - 10.0, rel=0.01)
     for value in latencies:
         assert 37.0 <= value <= 148.0 + limit.period_ms
+
+
+def test_the_idle_gap_from_a_measured_rate() -> None:
+    assert gap_from_rate(2.0, 140.0) == 360.0  # a request every 500 ms
+    assert gap_from_rate(10.0, 140.0) == 0.0  # faster than it can serve: back to back
+    for unknown in (0.0, -1.0, math.nan, math.inf):
+        assert gap_from_rate(unknown, 140.0) is None
 
 
 def test_bad_figures_are_refused() -> None:
@@ -127,3 +139,53 @@ def test_plan_cli_takes_the_idle_gap(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as refused:
         run_cli([*base, "--request-gap-ms", "-1"])
     assert refused.value.code == 2
+
+
+def test_a_fleet_scheduler_takes_each_phones_idle_time_from_its_rate(tmp_path: Path) -> None:
+    """Fleet mode, a phone profiled under 0.25 CPU: the one that heart-beats a request
+    every 5 s is planned with the model's sporadic figure, the busy one back to back."""
+    from collabdnn.services import AgentHeartbeat, ProfileSummary
+    from collabdnn.wire.stubs import SchedulerStub
+    from scheduler.core import SchedulerSettings
+    from scheduler.fleet import FleetSettings
+    from scheduler.server import SchedulerConfig
+    from scheduler.server import create_server as scheduler_server
+    from tests.unit.test_fleet_capacity import WIFI
+    from tests.unit.test_training_grpc import _wait_ready
+
+    mobile = _under_quota(make_profile("mobile", 1.0), {"cpu_quota": 0.25, "cpu_period_ms": 100})
+    save_profile(mobile, tmp_path / "m.json")
+    save_profile(make_profile("cloud", 1.0), tmp_path / "c.json")
+    settings = SchedulerSettings(
+        mobile_profile=str(tmp_path / "m.json"),
+        cloud_profile=str(tmp_path / "c.json"),
+        load_poll_s=0.0,
+    )
+    fleet = FleetSettings(timeout_s=60.0, capacity_poll_s=0.0, cloud_replicas=("127.0.0.1:1",))
+    server, port = scheduler_server(SchedulerConfig(settings=settings, fleet=fleet, port=0))
+    server.start()
+    address = f"127.0.0.1:{port}"
+    try:
+        _wait_ready(address)
+        from collabdnn.transport.channels import open_channel
+
+        mobile_only = {}
+        with open_channel(address) as channel:
+            stub = SchedulerStub(channel)
+            for port_, name, rate in ((1, "idle", 0.2), (2, "busy", 50.0)):
+                beat = AgentHeartbeat(
+                    name, f"127.0.0.1:{port_}", WIFI, profile=ProfileSummary("tiny")
+                )
+                stub.heartbeat(dataclasses.replace(beat, rate_hz=rate), timeout=10)
+            for name in ("idle", "busy"):
+                for _ in range(100):  # re-plans are at most one per 0.2 s
+                    with contextlib.suppress(grpc.RpcError):
+                        plan = stub.get_plan(timeout=10, agent_id=name).plan
+                        break
+                    time.sleep(0.05)
+                mobile_only[name] = plan.baselines["mobile_only"].cost.latency_ms
+    finally:
+        server.stop(0).wait()
+    assert mobile_only["busy"] == pytest.approx(148.0)  # CPU over the quota
+    sporadic = throttled_ms(37.0, CpuLimit(0.25, 100.0), 5000.0 - 148.0)
+    assert mobile_only["idle"] == pytest.approx(sporadic)
