@@ -73,10 +73,9 @@ def throttled_ms(cpu_ms: float, limit: CpuLimit, gap_ms: float | None = None) ->
         return cpu_ms / limit.cores
     period = limit.period_ms
     starts = [period * (k + 0.5) / _PHASES for k in range(_PHASES)]
-    if gap_ms is not None and gap_ms >= period:
+    if gap_ms >= period:
         total = math.fsum(_run(cpu_ms, t, 0.0, limit)[0] for t in starts)
         return total / len(starts)
-    gap = gap_ms
     latencies: list[float] = []
     tasks = min(1000, 2 + math.ceil(_SPAN_PERIODS * period * limit.cores / cpu_ms))
     for t in starts[:: _PHASES // _STREAMS]:
@@ -85,7 +84,7 @@ def throttled_ms(cpu_ms: float, limit: CpuLimit, gap_ms: float | None = None) ->
             took, t, used = _run(cpu_ms, t, used, limit)
             if i >= 2:
                 latencies.append(took)
-            t += gap
+            t += gap_ms
             if t >= period:  # a boundary passed while idle: a fresh budget
                 t, used = t % period, 0.0
     return math.fsum(latencies) / len(latencies)
