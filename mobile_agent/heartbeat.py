@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import grpc
 
+from collabdnn.backoff import Backoff
 from collabdnn.planning.energy import battery_fraction
 from collabdnn.services import AgentHeartbeat, ProfileSummary
 from collabdnn.wire.stubs import SchedulerStub
-from mobile_agent.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from collabdnn.backoff import Backoff
 from collabdnn.measure.emulated import TokenBucketShaper
 from collabdnn.measure.linkest import BackgroundFits, LinkEstimator, Probe
 from collabdnn.planning.energy import PowerModel, battery_fraction, power_model, result_energy_mj
@@ -54,7 +55,6 @@ from collabdnn.planning.link import LINK_PRESETS, Link, LinkEstimate
 from collabdnn.planning.scheduling import relative_change
 from collabdnn.services import LinkReport
 from collabdnn.wire.stubs import SchedulerStub
-from mobile_agent.backoff import Backoff
 
 if TYPE_CHECKING:
     from collabdnn.results import Transfer, UnitTiming

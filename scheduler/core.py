@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import grpc
 
+from collabdnn.backoff import Backoff
 from collabdnn.errors import NotReadyError, PlanRequestError, WrongModeError
 from collabdnn.measure.profile_service import ProfileSettings, fetch_profile
 from collabdnn.placement import Placement, Side
@@ -63,6 +64,13 @@ from scheduler.training_plans import TrainingPlans
 log = logging.getLogger(__name__)
 
 SOURCE = "scheduler"
+
+
+def push_backoff() -> Backoff:
+    """The back-off of a plan push to an agent that is away: 0.25 s doubling to 10 s
+    (shorter than the agent's own 0.5 s, as a restarted agent is usually back within a
+    second and should get its plan soon). Used by this pusher and per agent in fleet mode."""
+    return Backoff(cap=10.0, first=0.25)
 
 
 @dataclass(frozen=True)
@@ -359,7 +367,7 @@ class Scheduler:
         if not self.settings.mobile:
             log.info("no agent address: plans are served, not pushed")
             return
-        failures = 0
+        backoff = push_backoff()
         next_check = 0.0
         while not self._stop.is_set():
             with self._lock:
@@ -373,12 +381,11 @@ class Scheduler:
                 else:
                     self._check_agent()
                     next_check = time.monotonic() + self.settings.push_check_s
-                failures = 0
+                backoff.ok()
             except grpc.RpcError as exc:
-                failures += 1
-                delay = min(10.0, 0.25 * 2 ** (failures - 1))
+                delay = backoff.failed(time.monotonic())
                 log.log(
-                    logging.WARNING if failures in (1, 10) else logging.DEBUG,
+                    logging.WARNING if backoff.failures in (1, 10) else logging.DEBUG,
                     "agent %s unreachable (%s): retrying the push in %.1f s",
                     self.settings.mobile,
                     exc.code().name,

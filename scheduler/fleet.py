@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 
 import grpc
 
+from collabdnn.backoff import Backoff
 from collabdnn.errors import (
     BusyError,
     NotReadyError,
@@ -67,7 +68,7 @@ from collabdnn.services import (
 )
 from collabdnn.wire.status import Ready
 from collabdnn.wire.stubs import AgentStub, CloudStub
-from scheduler.core import SOURCE, Scheduler, SchedulerSettings
+from scheduler.core import SOURCE, Scheduler, SchedulerSettings, push_backoff
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,7 @@ class _Agent:
     generation: int = 0
     reason: str = ""
     pushed_id: str = ""
-    next_push: float = 0.0
-    failures: int = 0
+    backoff: Backoff = field(default_factory=push_backoff)  # pushes to it that failed
     pushes: int = 0
 
 
@@ -358,7 +358,8 @@ class FleetScheduler(Scheduler):
         agent.last_seen = now
         if beat.address != agent.address:  # restarted elsewhere: push it the plan there
             log.info("agent %s moved from %s to %s", agent.id, agent.address, beat.address)
-            agent.address, agent.pushed_id, agent.next_push = beat.address, "", 0.0
+            agent.address, agent.pushed_id = beat.address, ""
+            agent.backoff.ok()
             self._wake.notify_all()
         why = []
         if beat.profile.slowdown != agent.summary.slowdown:
@@ -486,8 +487,7 @@ class FleetScheduler(Scheduler):
                 agent.id, old or "-", new.spec, agent.reason, new.latency_ms,
                 new.mobile_energy_mj,
             )  # fmt: skip
-            agent.next_push = 0.0
-            agent.failures = 0
+            agent.backoff.ok()
         self._wake.notify_all()
 
     def fleet_view(self) -> FleetView:
@@ -543,7 +543,7 @@ class FleetScheduler(Scheduler):
             return [
                 (a.id, a.address, AssignedPlan(Placement.of(a.plan.placement), a.plan_id, SOURCE))
                 for a in self._agents.values()
-                if a.plan is not None and a.pushed_id != a.plan_id and now >= a.next_push
+                if a.plan is not None and a.pushed_id != a.plan_id and a.backoff.ready(now)
             ]
 
     def _push_one(self, agent_id: str, address: str, assigned: AssignedPlan) -> None:
@@ -555,11 +555,10 @@ class FleetScheduler(Scheduler):
                 agent = self._agents.get(agent_id)
                 if agent is None:
                     return
-                agent.failures += 1
-                delay = min(10.0, 0.25 * 2 ** (agent.failures - 1))
-                agent.next_push = time.monotonic() + delay
+                delay = agent.backoff.failed(time.monotonic())
+                failures = agent.backoff.failures
             log.log(
-                logging.WARNING if agent.failures in (1, 10) else logging.DEBUG,
+                logging.WARNING if failures in (1, 10) else logging.DEBUG,
                 "agent %s at %s unreachable (%s): retrying the push in %.1f s",
                 agent_id, address, exc.code().name, delay,
             )  # fmt: skip
@@ -568,7 +567,8 @@ class FleetScheduler(Scheduler):
             agent = self._agents.get(agent_id)
             if agent is None or agent.plan_id != assigned.plan_id:
                 return  # forgotten or re-planned meanwhile: the loop pushes the new one
-            agent.pushed_id, agent.failures = assigned.plan_id, 0
+            agent.pushed_id = assigned.plan_id
+            agent.backoff.ok()
             agent.pushes += 1
         self.pushes += 1
         log.info(

@@ -1,4 +1,5 @@
-"""The agent's back-off (mobile_agent.backoff), alone and in the heartbeat's loop."""
+"""The shared back-off (collabdnn.backoff): alone, as the scheduler's pushers use it,
+and in the agent's heartbeat loop."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import time
 import grpc
 import pytest
 
-from mobile_agent.backoff import Backoff
+from collabdnn.backoff import Backoff
 from mobile_agent.heartbeat import AgentFacts, Heartbeat, HeartbeatSettings
 from mobile_agent.link_monitor import LinkMonitor
+from scheduler.core import push_backoff
 
 
 def test_backoff_doubles_up_to_its_cap_and_resets() -> None:
@@ -21,6 +23,20 @@ def test_backoff_doubles_up_to_its_cap_and_resets() -> None:
     assert backoff.failures == 4 and not backoff.ready(12.9) and backoff.ready(13.0)
     backoff.ok()
     assert backoff.ready(0.0) and backoff.failed(0.0) == 0.5
+
+
+def test_backoff_starts_from_first() -> None:
+    backoff = Backoff(cap=1.0, first=0.1)
+    assert [backoff.failed(0.0) for _ in range(5)] == [0.1, 0.2, 0.4, 0.8, 1.0]
+    assert backoff.until == 1.0 and backoff.failures == 5
+    backoff.ok()
+    assert backoff.failed(0.0) == 0.1
+
+
+def test_the_schedulers_push_backoff_is_a_quarter_second_doubling_to_ten() -> None:
+    backoff = push_backoff()
+    delays = [backoff.failed(0.0) for _ in range(8)]
+    assert delays == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
 
 
 def test_a_heartbeat_to_an_absent_scheduler_backs_off(caplog: pytest.LogCaptureFixture) -> None:
