@@ -4,7 +4,7 @@ Profiles alexnet, resnet18 and mobilenet_v2 (weights seed:0) on this machine wit
 torch thread on the sample photos, then predicts every unit with a predictor fitted
 without it: leave-one-model-out (the honest case: planning a model never run here)
 and leave-one-unit-out, for both row weightings. Writes
-benchmarks/results/predictor.{json,md}. About 30 s on two cores.
+benchmarks/results/predictor.{json,md}. About 25 s on two cores.
 
     python -m benchmarks.bench_predictor [--repeats 10]
 """
