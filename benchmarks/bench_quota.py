@@ -17,7 +17,9 @@ against the measured mean:
   planner predicts for requests back to back;
 * **planner**: :func:`collabdnn.planning.planner.evaluate` of the mobile-only placement
   on :func:`~collabdnn.planning.profiles.plan_input_from_profiles` given the pattern's
-  measured idle time between calls (:mod:`collabdnn.planning.cfs`).
+  measured idle time between calls (:mod:`collabdnn.planning.cfs`);
+* **model, served CPU**: the same model fed the CPU the agent measurably spent per
+  request (not a prediction): how far the model itself is off.
 
 The agent's CPU per request (its threads' run time, /proc/PID/task/*/schedstat) and its
 CPU share over the pattern are recorded too. Writes results/quota.{json,md}; exits 1
@@ -45,6 +47,7 @@ from typing import Any
 from benchmarks.common import markdown_table, write_results
 from collabdnn.netem.throttle import ThrottleError, add_process, cpu_quota
 from collabdnn.placement import Placement, Side
+from collabdnn.planning.cfs import CpuLimit, throttled_ms
 from collabdnn.testbed.procs import Service
 from collabdnn.testbed.stack import SAMPLE_PHOTO
 
@@ -169,6 +172,13 @@ def run_one(
     for name, pattern in patterns.items():
         measured = statistics.fmean(pattern.caller)
         predicted = _predictions(profiles, quota, pattern.gap_ms)
+        # Not a prediction: the model fed the CPU the agent spent per request (all of
+        # it, not the units' alone), to tell the model's error from the profile's.
+        served = statistics.fmean(pattern.cpu)
+        limit = None if quota is None else CpuLimit(quota, period_us / 1000.0)
+        predicted["model_served_cpu_ms"] = (
+            served if limit is None else throttled_ms(served, limit, pattern.gap_ms)
+        )
         out["patterns"][name] = {
             "requests": len(pattern.caller),
             "measured_mean_ms": measured,
@@ -201,6 +211,7 @@ def render(records: list[dict[str, Any]], repeats: int) -> str:
                     f"{p['sum_of_means_ms']:.1f} ({e['sum_of_means_ms']:+.1f}%)",
                     f"{p['cpu_over_quota_ms']:.1f} ({e['cpu_over_quota_ms']:+.1f}%)",
                     f"**{p['planner_ms']:.1f} ({e['planner_ms']:+.1f}%)**",
+                    f"{p['model_served_cpu_ms']:.1f} ({e['model_served_cpu_ms']:+.1f}%)",
                 ]
             )
     headers = [
@@ -214,6 +225,7 @@ def render(records: list[dict[str, Any]], repeats: int) -> str:
         "sum of means",
         "CPU / quota",
         "planner",
+        "model, served CPU",
     ]
     first = records[0]["patterns"]
     n, s, rounds = (
@@ -231,7 +243,9 @@ def render(records: list[dict[str, Any]], repeats: int) -> str:
         "before its handler starts or after it returns; *CPU* = the agent's threads' CPU "
         "per request, and its share of a core over the pattern. Each prediction (ms) and "
         "its error against the measured mean. *Planner* = what it predicts given the "
-        "pattern's measured idle time between calls (`collabdnn.planning.cfs`).\n\n"
+        "pattern's measured idle time between calls (`collabdnn.planning.cfs`); *model, "
+        "served CPU* = the same model fed the agent's measured CPU per request instead of "
+        "its units' (a measurement, not a prediction: the model's own error).\n\n"
         + markdown_table(headers, rows)
     )
 

@@ -7,12 +7,13 @@ task's latency under a quota depends on more than its CPU time over the quota:
 
 * **Back to back** (the phone never idle): every period's budget is spent, and a task of
   ``C`` ms of CPU takes ``C / q`` (the fluid figure). Measured (benchmarks/bench_quota.py,
-  AlexNet mobile-only, one thread): the caller's latency was within 1 % of the units' CPU
-  time over the quota at 0.25 and 0.5 cores, with periods of 100 ms and 10 ms.
+  AlexNet mobile-only, one thread): the caller's latency was within 1.5 % of the agent's
+  CPU per request over the quota, at 0.25 and 0.5 cores, with periods of 100 and 10 ms.
 * **Sporadic** (idle for at least a period between tasks): a task starts with a whole
   budget, at a random point of the period. Under Docker's 100 ms period a task whose CPU
   fits in one budget runs at full speed; the fluid figure is then up to ``1 / q`` times
-  too slow (the same benchmark measured 73 ms where ``C / q`` said 156 ms at 0.25 cores).
+  too slow (the same benchmark measured 73 ms where the units' CPU over the quota said
+  149 ms at 0.25 cores; this model said 75 ms).
 
 :func:`throttled_ms` walks the periods for one task, from every start point of a period
 (a grid), and averages. It assumes one thread, running at one core while it runs (a

@@ -100,9 +100,10 @@ class LatencyStats:
         That is a phone never idle; :func:`plan_input_from_profiles` scales it for one
         idle between requests (:mod:`collabdnn.planning.cfs`). Measured in
         benchmarks/bench_quota.py (AlexNet mobile-only, one thread, back to back): the sum
-        of CPU times over the quota is within 1 % of the caller's latency; the sum of
-        means of a few profiling runs is up to a fifth under (a 100 ms period's pauses
-        are long and few), the sum of medians a quarter to a half under.
+        of CPU times over the quota is 2-4 % under the caller's latency (the request's
+        own CPU outside the units is missing); the sum of means of a few profiling runs
+        is 13-36 % under (a 100 ms period's pauses are long and few), the sum of medians
+        a third to two thirds under.
         """
         if quota is None or quota >= max(threads, 1):
             return self.median
