@@ -53,7 +53,13 @@ from collabdnn.planning.cfs import gap_from_rate
 from collabdnn.planning.fleet import CloudCapacity, FleetAgent, FleetPlan, plan_fleet
 from collabdnn.planning.link import Link, LinkEstimate
 from collabdnn.planning.planner import OBJECTIVES, Constraints, Plan
-from collabdnn.planning.profiles import PlanInput, Profile, plan_input_from_profiles, slower_profile
+from collabdnn.planning.profiles import (
+    PlanInput,
+    Profile,
+    plan_input_from_profiles,
+    request_cpu_ms,
+    slower_profile,
+)
 from collabdnn.planning.scheduling import PlanSwitch, relative_change
 from collabdnn.services import (
     AgentHeartbeat,
@@ -362,8 +368,8 @@ class FleetScheduler(Scheduler):
             agent.backoff.ok()
             self._wake.notify_all()
         why = []
-        if beat.profile.slowdown != agent.summary.slowdown:
-            agent.inputs = self._inputs(beat.profile, cloud, agent.id, beat.rate_hz)
+        recompute = beat.profile.slowdown != agent.summary.slowdown
+        if recompute:
             why.append(f"its phone is now {beat.profile.slowdown or 1.0:g}x the profile")
         agent.summary = beat.profile
         agent.estimate = beat.link
@@ -381,7 +387,8 @@ class FleetScheduler(Scheduler):
             max(beat.rate_hz, agent.planned_rate) > 0.05
         ):
             why.append(f"its rate {agent.planned_rate:.2f} -> {beat.rate_hz:.2f} req/s")
-            # Under a CPU quota the rate also sets how fast the phone is (its idle time).
+            recompute = True  # under a CPU quota the rate sets how fast the phone is
+        if recompute:
             agent.inputs = self._inputs(beat.profile, cloud, agent.id, beat.rate_hz)
         if beat.plan_id != agent.plan_id and agent.pushed_id == agent.plan_id and agent.plan_id:
             log.info(
@@ -401,17 +408,17 @@ class FleetScheduler(Scheduler):
         factor = summary.slowdown or 1.0
         if factor != 1.0:
             mobile = slower_profile(mobile, factor)
-        return plan_input_from_profiles(mobile, cloud, self._gap_ms(mobile, cloud, rate_hz))
+        return plan_input_from_profiles(mobile, cloud, self._gap_ms(mobile, rate_hz))
 
-    def _gap_ms(self, mobile: Profile, cloud: Profile, rate_hz: float) -> float | None:
+    def _gap_ms(self, mobile: Profile, rate_hz: float) -> float | None:
         """The phone's idle time between requests: ``--mobile-request-gap-ms`` where
         given; else, for a phone profiled under a CPU quota, from the rate its heartbeat
-        measured and its mobile-only latency back to back (collabdnn.planning.cfs)."""
+        measured (no requests: idle for long; collabdnn.planning.cfs)."""
         gap = self.settings.mobile_request_gap_ms
-        if gap is not None or mobile.cpu_limit is None:
+        limit, cpu = mobile.cpu_limit, request_cpu_ms(mobile)
+        if gap is not None or limit is None or cpu is None or cpu <= 0.0:
             return gap
-        busy = math.fsum(u.mobile_ms for u in plan_input_from_profiles(mobile, cloud).units)
-        return gap_from_rate(rate_hz, busy)
+        return gap_from_rate(rate_hz, cpu, limit)
 
     # -- planning -----------------------------------------------------------------------
 

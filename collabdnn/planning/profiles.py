@@ -57,6 +57,7 @@ __all__ = [
     "load_profile",
     "plan_input_from_profiles",
     "quota_scale",
+    "request_cpu_ms",
     "save_profile",
     "slower_profile",
 ]
@@ -622,8 +623,8 @@ def plan_input_from_profiles(
 
 def quota_scale(profile: Profile, request_gap_ms: float | None) -> float:
     """How much of its CPU time over the quota a side profiled under a binding quota
-    takes per request, when requests come ``request_gap_ms`` apart (1.0: back to back,
-    no quota, or no CPU times recorded).
+    takes per request, when it is idle ``request_gap_ms`` on average between requests
+    (1.0: back to back, no quota, or no CPU times recorded).
 
     One factor for the whole request, so that costs stay additive for the shortest
     path and the mobile-only prediction is the model's. A split's mobile part is
@@ -631,16 +632,21 @@ def quota_scale(profile: Profile, request_gap_ms: float | None) -> float:
     the planner errs towards the phone. Multi-threaded sides keep the fluid figure (the
     model walks one thread).
     """
-    limit = profile.cpu_limit
-    if request_gap_ms is None or limit is None or profile.threads != 1 or limit.cores >= 1.0:
+    limit, cpu = profile.cpu_limit, request_cpu_ms(profile)
+    if request_gap_ms is None or limit is None or cpu is None or cpu <= 0.0:
         return 1.0
+    if profile.threads != 1 or limit.cores >= 1.0:
+        return 1.0
+    return throttled_ms(cpu, limit, request_gap_ms) / (cpu / limit.cores)
+
+
+def request_cpu_ms(profile: Profile) -> float | None:
+    """The CPU time of a request run wholly on this side: its units' CPU times summed;
+    None where a unit's was not recorded."""
     cpus = [unit.latency_ms.cpu for unit in profile.units]
     if not cpus or any(cpu is None for cpu in cpus):
-        return 1.0
-    total = math.fsum(cpu for cpu in cpus if cpu is not None)
-    if total <= 0.0:
-        return 1.0
-    return throttled_ms(total, limit, request_gap_ms) / (total / limit.cores)
+        return None
+    return math.fsum(cpu for cpu in cpus if cpu is not None)
 
 
 def _alternatives(

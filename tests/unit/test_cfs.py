@@ -50,26 +50,39 @@ def test_a_sporadic_task_starts_with_a_whole_budget() -> None:
     t > 88: 100 - t, 25 ms, throttled to 200, the rest: 112 in all.
     Mean: (75 * 74.5 + 13 * 37 + 12 * 112) / 100 = 74.125 ms, half of C / q."""
     limit = CpuLimit(0.25, 100.0)
-    assert throttled_ms(37.0, limit, 1000.0) == pytest.approx(74.125, rel=0.01)
+    assert throttled_ms(37.0, limit, math.inf) == pytest.approx(74.125, rel=0.01)
+    # Long idle times drawn around a mean come to the same, within the draws' spread.
+    assert throttled_ms(37.0, limit, 5000.0) == pytest.approx(74.125, rel=0.02)
     # A task that fits a budget runs at full speed, wherever it starts.
     assert throttled_ms(20.0, CpuLimit(0.5, 100.0), 400.0) == pytest.approx(20.0)
 
 
 def test_the_longer_the_idle_gap_the_faster_and_within_bounds() -> None:
-    limit = CpuLimit(0.25, 100.0)
-    latencies = [throttled_ms(37.0, limit, gap) for gap in (0.0, 10.0, 30.0, 60.0, 100.0, 500.0)]
-    assert latencies == sorted(latencies, reverse=True)
+    """No jump where the idle time reaches a period (idle times are drawn around their
+    mean, so tasks do not lock to one point of the period)."""
+    for limit in (CpuLimit(0.25, 100.0), CpuLimit(0.25, 10.0), CpuLimit(0.5, 100.0)):
+        period = limit.period_ms
+        gaps = [0.0, 1.0, 0.5 * period, 0.99 * period, period, 1.01 * period]
+        gaps += [2 * period, 10 * period, 100 * period, math.inf]
+        latencies = [throttled_ms(37.0, limit, gap) for gap in gaps]
+        for longer, shorter in zip(latencies[1:], latencies, strict=False):
+            assert longer <= shorter * 1.02  # the draws' spread: 2 % at most
+        assert latencies[4] == pytest.approx(latencies[3], rel=0.01)
+        for value in latencies:
+            assert 37.0 <= value <= 37.0 / limit.cores + period
     # Saturated, an idle gap g is budget saved up: C / q - g.
-    assert latencies[1] == pytest.approx(148.0 - 10.0, rel=0.01)
-    for value in latencies:
-        assert 37.0 <= value <= 148.0 + limit.period_ms
+    assert throttled_ms(37.0, CpuLimit(0.25), 10.0) == pytest.approx(148.0 - 10.0, rel=0.01)
 
 
 def test_the_idle_gap_from_a_measured_rate() -> None:
-    assert gap_from_rate(2.0, 140.0) == 360.0  # a request every 500 ms
-    assert gap_from_rate(10.0, 140.0) == 0.0  # faster than it can serve: back to back
-    for unknown in (0.0, -1.0, math.nan, math.inf):
-        assert gap_from_rate(unknown, 140.0) is None
+    """The interval less the latency, which the idle time itself sets (a fixed point)."""
+    limit = CpuLimit(0.25, 100.0)
+    for rate in (0.2, 2.0, 5.0):
+        gap = gap_from_rate(rate, 37.0, limit)
+        assert gap + throttled_ms(37.0, limit, gap) == pytest.approx(1000.0 / rate, rel=0.01)
+    assert gap_from_rate(10.0, 37.0, limit) == 0.0  # faster than it can serve: back to back
+    for idle in (0.0, -1.0, math.nan, math.inf):
+        assert gap_from_rate(idle, 37.0, limit) == math.inf  # no requests: idle for long
 
 
 def test_bad_figures_are_refused() -> None:
@@ -78,8 +91,9 @@ def test_bad_figures_are_refused() -> None:
             CpuLimit(cores, period)
     with pytest.raises(ValueError):
         throttled_ms(-1.0, CpuLimit(0.5))
-    with pytest.raises(ValueError):
-        throttled_ms(1.0, CpuLimit(0.5), math.inf)
+    for gap in (-1.0, math.nan):
+        with pytest.raises(ValueError):
+            throttled_ms(1.0, CpuLimit(0.5), gap)
 
 
 def _under_quota(profile: Profile, host: dict[str, object], threads: int = 1) -> Profile:
@@ -187,5 +201,6 @@ def test_a_fleet_scheduler_takes_each_phones_idle_time_from_its_rate(tmp_path: P
     finally:
         server.stop(0).wait()
     assert mobile_only["busy"] == pytest.approx(148.0)  # CPU over the quota
-    sporadic = throttled_ms(37.0, CpuLimit(0.25, 100.0), 5000.0 - 148.0)
-    assert mobile_only["idle"] == pytest.approx(sporadic)
+    limit = CpuLimit(0.25, 100.0)
+    sporadic = throttled_ms(37.0, limit, gap_from_rate(0.2, 37.0, limit))
+    assert mobile_only["idle"] == pytest.approx(sporadic) and sporadic < 80.0
