@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 __all__ = ["Backoff"]
 
+_MAX_DOUBLINGS = 60
+
 
 @dataclass
 class Backoff:
@@ -34,7 +36,10 @@ class Backoff:
     def failed(self, now: float) -> float:
         """Count one failure; returns the delay before the next try (also ``until``)."""
         self.failures += 1
-        delay = min(self.cap, self.first * 2 ** (self.failures - 1))
+        # The exponent is capped: 2.0**1024 overflows a float (OverflowError, which a loop
+        # catching only grpc.RpcError would die of after hours of an absent peer); 2**60
+        # times any sensible ``first`` is far past any ``cap``.
+        delay = min(self.cap, self.first * 2 ** min(self.failures - 1, _MAX_DOUBLINGS))
         self.until = now + delay
         return delay
 

@@ -56,6 +56,9 @@ SERVER_KEEPALIVE_OPTIONS: list[tuple[str, int]] = [
 # gRPC sets SO_REUSEPORT by default: a second server on a busy port would start and take
 # a share of the new connections. Without it, binding a busy port fails.
 SERVER_BIND_OPTIONS: list[tuple[str, int]] = [("grpc.so_reuseport", 0)]
+# How long a stop waits for a ``once_serving`` already running (the agent's first check
+# of the cloud) before the cleanup runs anyway: it starts what the cleanup stops.
+ONCE_SERVING_WAIT_S = 30.0
 
 
 class BindError(OSError, ConfigError):
@@ -188,6 +191,10 @@ class BuiltServer:
     _stopping: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _stop_begun: bool = field(default=False, init=False, repr=False)
     _stopped: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    # Clear while the loader runs ``once_serving``: the cleanup waits for it to be set.
+    _not_starting: threading.Event = field(
+        default_factory=lambda: _set(threading.Event()), init=False, repr=False
+    )
 
     def embedded(self) -> tuple[grpc.Server, int]:
         """The server for use in this process (tests, embedding), and its port.
@@ -199,12 +206,15 @@ class BuiltServer:
         """
         return _EmbeddedServer(self), self.port
 
-    def _stop_embedded(self, grace: float | None) -> threading.Event:
+    def _stop(self, grace: float | None) -> threading.Event:
         """Stop the gRPC server; once it stopped, set ``halt`` and run ``cleanup`` once.
 
-        Returns an event set once all of that is done. ``grpc.Server.stop`` with a grace
-        returns at once (the event is set later): the rest then runs in a thread, so
-        that ``stop(grace)`` does not block where gRPC's would not.
+        The one stop sequence, of the embedded server's ``stop(grace)`` and of
+        :meth:`serve` after SIGTERM. Returns an event set once all of that is done.
+        ``grpc.Server.stop`` with a grace returns at once (the event is set later): the
+        rest then runs in a thread, so that ``stop(grace)`` does not block where gRPC's
+        would not. From the first call on, a model still loading will not be served
+        (:meth:`_serve_loaded`): its ``once_serving`` would start what ``cleanup`` stops.
         """
         with self._stopping:
             first = not self._stop_begun
@@ -215,23 +225,28 @@ class BuiltServer:
         if not first:
             return self._stopped
         if grpc_stopped.is_set():
-            self._after_embedded_stop(grpc_stopped)
+            self._after_stop(grpc_stopped)
         else:
             threading.Thread(
-                target=self._after_embedded_stop,
+                target=self._after_stop,
                 args=(grpc_stopped,),
                 name="server-cleanup",
                 daemon=True,
             ).start()
         return self._stopped
 
-    def _after_embedded_stop(self, grpc_stopped: threading.Event) -> None:
+    def _after_stop(self, grpc_stopped: threading.Event) -> None:
         try:
             grpc_stopped.wait()
             if self.health_server is not None:
                 self.health_server.stop(0).wait()
             if self.halt is not None:
                 self.halt.set()  # in-flight work stops at its next unit boundary
+            if not self._not_starting.wait(ONCE_SERVING_WAIT_S):
+                log.warning(
+                    "once-serving steps still running after %.0f s: cleaning up anyway",
+                    ONCE_SERVING_WAIT_S,
+                )
             for step in self.cleanup:
                 try:
                     step()
@@ -244,7 +259,8 @@ class BuiltServer:
         """Start, announce, serve until SIGTERM/SIGINT (exit 0) or a failed start (1).
 
         ``on_bound(host, port)`` is called once the server is started (the CLI prints
-        the machine-readable ``listening on`` line); ``cleanup`` runs after it stopped.
+        the machine-readable ``listening on`` line); ``cleanup`` runs after it stopped,
+        every step even if one raises (logged), by the embedded server's stop sequence.
         """
         host = self.config.host
         self.server.start()
@@ -261,12 +277,21 @@ class BuiltServer:
         if on_bound:
             on_bound(host, self.port)
         try:
-            return self._run_until_stopped()
-        finally:
-            for step in self.cleanup:
-                step()
+            why = self._wait_for_stop()
+        except BaseException:
+            self._stop(self.config.grace_s).wait()  # the cleanup runs all the same
+            raise
+        grace_s = self.config.grace_s
+        log.info("stopping on %s (grace %.1f s)", why, grace_s)
+        begin = time.perf_counter()
+        # What an embedded server's stop(grace) does: NOT_SERVING, the grace period for
+        # in-flight RPCs, the health-only listener, ``halt``, then every cleanup step.
+        self._stop(grace_s).wait()
+        log.info("stopped in %.2f s", time.perf_counter() - begin)
+        return 1 if self.failed.is_set() else 0
 
-    def _run_until_stopped(self) -> int:
+    def _wait_for_stop(self) -> str:
+        """Wait for SIGTERM/SIGINT or a failed start; returns which, for the log."""
         stop = threading.Event()
         received: list[str] = []
 
@@ -281,18 +306,29 @@ class BuiltServer:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        why = received[0] if received else "start failure"
-        grace_s = self.config.grace_s
-        log.info("stopping on %s (grace %.1f s)", why, grace_s)
-        begin = time.perf_counter()
-        self.health.shutdown()
-        self.server.stop(grace_s).wait()
-        if self.health_server is not None:
-            self.health_server.stop(0).wait()
-        if self.halt is not None:
-            self.halt.set()  # in-flight work stops at its next unit boundary
-        log.info("stopped in %.2f s", time.perf_counter() - begin)
-        return 1 if self.failed.is_set() else 0
+        return received[0] if received else "start failure"
+
+    def _serve_loaded(self, what: str, once_serving: Callable[[], None] | None) -> None:
+        """In the loader thread, once ``load`` returned: SERVING, then ``once_serving``.
+
+        Neither once a stop has begun (a model that finished loading during the stop):
+        the cleanup may have run already, and ``once_serving`` would start what it
+        stops (the agent's cloud watch, link monitor, heartbeats) with nobody left to
+        stop them. A stop that begins while ``once_serving`` runs waits for it before
+        its cleanup (:meth:`_after_stop`).
+        """
+        with self._stopping:
+            if self._stop_begun:
+                log.info("loaded %s after the stop began: not serving it", what)
+                return
+            self._not_starting.clear()
+            self.health.set(True)
+        try:
+            log.info("serving on %s:%d: %s", self.config.host, self.port, what)
+            if once_serving:
+                once_serving()
+        finally:
+            self._not_starting.set()
 
 
 def build_server(
@@ -312,7 +348,8 @@ def build_server(
     The port is bound before anything loads, so ``--port 0`` can be announced at once.
     Health (``""`` and each of ``services``) says NOT_SERVING while ``load`` runs in a
     background thread, SERVING once it returned (it returns what is served, for the log);
-    then ``once_serving`` runs, in that thread too. An exception in either is logged and
+    then ``once_serving`` runs, in that thread too (neither if the server is being stopped
+    by then: see :meth:`BuiltServer._serve_loaded`). An exception in either is logged and
     sets ``failed``, which makes :meth:`BuiltServer.serve` stop and exit 1. ``halt``
     (shared with the servicers) is set when the grace period on SIGTERM is over.
     """
@@ -330,22 +367,24 @@ def build_server(
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, health_server)
         health_port = bind(health_server, config.host, config.health_port)
     failed = threading.Event()
+    built = BuiltServer(
+        config, server, port, health, failed, starting, cleanup, halt, health_server, health_port
+    )
 
     def target() -> None:
         try:
-            what = load()
-            health.set(True)
-            log.info("serving on %s:%d: %s", config.host, port, what)
-            if once_serving:
-                once_serving()
+            built._serve_loaded(load(), once_serving)
         except Exception:
             log.exception("%s failed to start", name)
             failed.set()
 
     threading.Thread(target=target, name=f"{name}-loader", daemon=True).start()
-    return BuiltServer(
-        config, server, port, health, failed, starting, cleanup, halt, health_server, health_port
-    )
+    return built
+
+
+def _set(event: threading.Event) -> threading.Event:
+    event.set()
+    return event
 
 
 class _EmbeddedServer(grpc.Server):
@@ -372,7 +411,7 @@ class _EmbeddedServer(grpc.Server):
         self._server.start()
 
     def stop(self, grace: float | None) -> threading.Event:
-        return self._built._stop_embedded(grace)
+        return self._built._stop(grace)
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         return bool(self._server.wait_for_termination(timeout))

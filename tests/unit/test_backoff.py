@@ -65,3 +65,10 @@ def test_a_heartbeat_to_an_absent_scheduler_backs_off(caplog: pytest.LogCaptureF
             channel.close()
     assert [m.rsplit("next try in ", 1)[1] for m in waits[:3]] == ["0.5 s", "1.0 s", "2.0 s"]
     assert beat.beats == 0 and not beat.monitor.fleet
+
+
+def test_thousands_of_failures_stay_at_the_cap() -> None:
+    # an agent away for hours: the doubling must not overflow a float (2.0**1024)
+    backoff = Backoff(cap=10.0, first=0.25)
+    delays = [backoff.failed(0.0) for _ in range(5000)]
+    assert delays[-1] == 10.0 and backoff.failures == 5000 and backoff.until == 10.0

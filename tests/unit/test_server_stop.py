@@ -9,6 +9,8 @@ on logging ("cloud unreachable") after the tests that made it are over.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 
@@ -17,7 +19,7 @@ import pytest
 from cloud_server.server import CloudConfig
 from cloud_server.server import create_server as cloud_server
 from collabdnn.measure.profile_service import ProfileSettings
-from collabdnn.transport.server import ServerConfig, build_server
+from collabdnn.transport.server import BuiltServer, ServerConfig, build_server
 from mobile_agent.server import MobileConfig
 from mobile_agent.server import create_server as agent_server
 from scheduler.core import SchedulerSettings
@@ -120,3 +122,135 @@ def test_cleanup_runs_once_after_the_server_stopped_and_a_failing_step_is_logged
         assert server.stop(0).wait(1) and server.stop(None).is_set()
     assert ran == ["boom", "after (halt True)"]  # once, in order, the second despite the first
     assert "cleanup failed" in caplog.text
+
+
+def _blocked_loader(
+    ran: list[str], load_may_finish: threading.Event, halt: threading.Event | None = None
+) -> tuple[BuiltServer, threading.Thread]:
+    """A server whose ``load`` waits for ``load_may_finish``; what runs goes to ``ran``.
+
+    Returns the built server, once ``load`` began, and its loader thread (to join).
+    """
+    loader: list[threading.Thread] = []
+    loading = threading.Event()
+
+    def load() -> str:
+        loader.append(threading.current_thread())
+        loading.set()
+        assert load_may_finish.wait(10)
+        return "nothing"
+
+    def cleanup() -> None:
+        ran.append("cleanup")
+
+    built = build_server(
+        "test",
+        ServerConfig(host="127.0.0.1", port=0, grace_s=0.2),
+        services=[],
+        register=lambda server: None,
+        load=load,
+        once_serving=lambda: ran.append("once_serving"),
+        cleanup=(cleanup,),
+        halt=halt,
+    )
+    assert loading.wait(10)
+    return built, loader[0]
+
+
+def test_a_server_stopped_while_loading_never_starts_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # once_serving starts what cleanup stops (the agent's watch, monitor, heartbeats):
+    # run after the cleanup, it would leave those threads running for good
+    ran: list[str] = []
+    load_may_finish = threading.Event()
+    built, loader = _blocked_loader(ran, load_may_finish)
+    server, _port = built.embedded()
+    server.start()
+    with caplog.at_level(logging.INFO, logger="collabdnn.transport.server"):
+        assert server.stop(0).wait(10)
+        assert ran == ["cleanup"]
+        load_may_finish.set()  # the model is loaded only now, after the cleanup
+        loader.join(10)
+        assert not loader.is_alive()
+    assert ran == ["cleanup"]  # no once_serving, and the cleanup once
+    assert "not serving it" in caplog.text and "serving on" not in caplog.text
+    assert not built.failed.is_set()
+
+
+def test_a_stop_during_once_serving_cleans_up_after_it() -> None:
+    ran: list[str] = []
+    in_once_serving, once_serving_may_finish = threading.Event(), threading.Event()
+
+    def once_serving() -> None:
+        in_once_serving.set()
+        assert once_serving_may_finish.wait(10)
+        ran.append("once_serving")
+
+    def cleanup() -> None:
+        ran.append("cleanup")
+
+    built = build_server(
+        "test",
+        ServerConfig(host="127.0.0.1", port=0),
+        services=[],
+        register=lambda server: None,
+        load=lambda: "nothing",
+        once_serving=once_serving,
+        cleanup=(cleanup,),
+    )
+    server, _port = built.embedded()
+    server.start()
+    assert in_once_serving.wait(10)
+    done = server.stop(0)
+    assert not done.wait(0.3) and ran == []  # the cleanup waits for once_serving
+    once_serving_may_finish.set()
+    assert done.wait(10)
+    assert ran == ["once_serving", "cleanup"]
+
+
+def _sigterm_once_serve_listens(stop_signal: signal.Signals) -> threading.Thread:
+    """Send ``stop_signal`` to this process once ``serve()`` has its handler installed."""
+    default = signal.getsignal(stop_signal)
+
+    def send() -> None:
+        deadline = time.monotonic() + 10
+        while signal.getsignal(stop_signal) is default and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), stop_signal)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_serve_stopped_by_sigterm_while_loading_runs_every_cleanup_step_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # serve() shares the embedded stop: a failing cleanup step does not skip the next
+    # ones, and a model loaded after SIGTERM is not served
+    ran: list[str] = []
+    halt = threading.Event()
+    load_may_finish = threading.Event()
+
+    def boom() -> None:
+        ran.append("boom")
+        raise RuntimeError("cleanup failed")
+
+    def after() -> None:
+        ran.append(f"after (halt {halt.is_set()})")
+
+    built, loader = _blocked_loader(ran, load_may_finish, halt=halt)
+    built.cleanup = (boom, *built.cleanup, after)
+    sender = _sigterm_once_serve_listens(signal.SIGTERM)
+    with caplog.at_level(logging.INFO, logger="collabdnn.transport.server"):
+        assert built.serve() == 0
+        sender.join(10)
+        assert ran == ["boom", "cleanup", "after (halt True)"]
+        load_may_finish.set()
+        loader.join(10)
+        assert not loader.is_alive()
+    assert ran == ["boom", "cleanup", "after (halt True)"]  # no once_serving after it
+    assert "stopping on SIGTERM (grace 0.2 s)" in caplog.text
+    assert "cleanup failed" in caplog.text and "stopped in" in caplog.text
+    assert "not serving it" in caplog.text
