@@ -4,10 +4,11 @@ A mobile agent (alexnet, seed:0, one torch thread) runs in a cgroup limited to
 ``cpus`` cores (CFS period 100 ms, Docker's, and 10 ms); it profiles itself through its
 Profile call there (so the profile records the quota and its period) and then
 classifies images mobile-only over one channel, in two patterns: **back to back** (the
-next call as soon as one returns) and **sporadic** (idle a random 200-450 ms first).
+next call as soon as one returns) and **sporadic** (idle first for a random time drawn
+from an exponential distribution, mean 300 ms, as independent requests are).
 *Measured* is the caller's latency (the call's wall time); the agent's own handler time
 is shown beside it, as it leaves out the throttling pauses that fall before its handler
-starts or after it returns (a tenth of the latency at 0.25 CPU). Each prediction is set
+starts or after it returns (5-8 % of the latency under a quota). Each prediction is set
 against the measured mean:
 
 * **sum of medians**: under a quota each throttling pause lands in whichever unit is
@@ -25,7 +26,7 @@ The agent's CPU per request (its threads' run time, /proc/PID/task/*/schedstat) 
 CPU share over the pattern are recorded too. Writes results/quota.{json,md}; exits 1
 where there is no writable cgroup CPU controller.
 
-    sudo python -m benchmarks.bench_quota [--rounds 5] [--requests 10] [--sporadic 4]
+    sudo python -m benchmarks.bench_quota [--rounds 5] [--requests 10] [--sporadic 20]
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from collabdnn.testbed.stack import SAMPLE_PHOTO
 
 SETTINGS = [(None, 100_000), (0.5, 100_000), (0.25, 100_000), (0.5, 10_000)]
 PATTERNS = ("back to back", "sporadic")
-SPORADIC_IDLE_S = (0.2, 0.45)
+SPORADIC_IDLE_S = 0.3  # mean of the exponential idle time before a sporadic call
 
 
 def _predictions(profiles: list[Any], quota: float | None, gap_ms: float) -> dict[str, float]:
@@ -108,7 +109,7 @@ class _Pattern:
         begin, cpu_begin = time.perf_counter(), _cpu_ms(pid)
         for _ in range(n):
             if sporadic:
-                time.sleep(random.uniform(*SPORADIC_IDLE_S))
+                time.sleep(random.expovariate(1.0 / SPORADIC_IDLE_S))
             cpu0, t0 = _cpu_ms(pid), time.perf_counter()
             result = stub.classify(request, timeout=120)[0]
             t1, cpu1 = time.perf_counter(), _cpu_ms(pid)
@@ -233,12 +234,12 @@ def render(records: list[dict[str, Any]], repeats: int) -> str:
         first[PATTERNS[1]]["requests"],
         records[0]["rounds"],
     )
-    idle = "-".join(f"{v * 1e3:g}" for v in SPORADIC_IDLE_S)
     return (
         f"Mobile-only AlexNet (`seed:0`, `{SAMPLE_PHOTO.name}`, one torch thread) in an "
         f"agent under a cgroup CPU quota: {rounds} rounds of a profile there ({repeats} runs "
         f"per unit), then requests over one channel, {n} back to back and {s} sporadic "
-        f"(idle {idle} ms before each) in all. *Measured* = the caller's latency; "
+        f"(idle before each for an exponential time, mean {SPORADIC_IDLE_S * 1e3:g} ms) in "
+        "all. *Measured* = the caller's latency; "
         "*agent's own* = the agent's handler time, which leaves out the pauses that fall "
         "before its handler starts or after it returns; *CPU* = the agent's threads' CPU "
         "per request, and its share of a core over the pattern. Each prediction (ms) and "
@@ -254,7 +255,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="profile + requests, per quota")
     parser.add_argument("--requests", type=int, default=10, help="back to back, per round")
-    parser.add_argument("--sporadic", type=int, default=4, help="sporadic, per round")
+    parser.add_argument("--sporadic", type=int, default=20, help="sporadic, per round")
     parser.add_argument("--repeats", type=int, default=6, help="profiling runs per round")
     args = parser.parse_args()
     records = []

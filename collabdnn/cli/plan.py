@@ -28,6 +28,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--cloud-profile", metavar="FILE", help="profile JSON measured on the cloud side"
     )
     parser.add_argument(
+        "--request-gap-ms",
+        type=non_negative_float,
+        metavar="MS",
+        help="the phone is idle MS between requests on average (default: back to back); "
+        "matters only for a mobile profile measured under a CPU quota: an idle phone "
+        "starts a request with a whole CFS budget (collabdnn.planning.cfs)",
+    )
+    parser.add_argument(
         "--scheduler",
         metavar="HOST:PORT",
         help="print the live plan of a running scheduler instead (the other "
@@ -112,14 +120,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         metavar="K",
         help="cloud slowdown factor applied to cloud compute times (default 1)",
-    )
-    obj.add_argument(
-        "--request-gap-ms",
-        type=non_negative_float,
-        metavar="MS",
-        help="the phone is idle MS between requests (default: back to back); matters "
-        "only for a mobile profile measured under a CPU quota, whose period's budget an "
-        "idle phone starts with unspent (collabdnn.planning.cfs)",
     )
     add_power_arguments(parser, "mobile power (defaults: see collabdnn.planning.energy)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

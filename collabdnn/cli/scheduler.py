@@ -116,10 +116,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--mobile-request-gap-ms",
         type=non_negative_float,
         metavar="MS",
-        help="plan for phones idle MS between requests (default: back to back; fleet "
-        "mode: from each agent's measured request rate); matters only for an agent "
-        "profiled under a CPU quota, which starts a request with its period's budget "
-        "unspent when it was idle (collabdnn.planning.cfs)",
+        help="plan for phones idle MS between requests on average (default: back to "
+        "back; fleet mode: from each agent's measured request rate); matters only for an "
+        "agent profiled under a CPU quota: an idle phone starts a request with a whole "
+        "CFS budget (collabdnn.planning.cfs)",
     )
     prof.add_argument(
         "--train-batch-size",

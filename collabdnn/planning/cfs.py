@@ -7,13 +7,16 @@ task's latency under a quota depends on more than its CPU time over the quota:
 
 * **Back to back** (the phone never idle): every period's budget is spent, and a task of
   ``C`` ms of CPU takes ``C / q`` (the fluid figure). Measured (benchmarks/bench_quota.py,
-  AlexNet mobile-only, one thread): the caller's latency was within 1.5 % of the agent's
+  AlexNet mobile-only, one thread): the caller's latency was within 1 % of the agent's
   CPU per request over the quota, at 0.25 and 0.5 cores, with periods of 100 and 10 ms.
 * **Sporadic** (idle for at least a period between tasks): a task starts with a whole
   budget, at a random point of the period. Under Docker's 100 ms period a task whose CPU
   fits in one budget runs at full speed; the fluid figure is then up to ``1 / q`` times
-  too slow (the same benchmark measured 73 ms where the units' CPU over the quota said
-  149 ms at 0.25 cores; this model said 75 ms).
+  too slow (the same benchmark measured 71 ms where the units' CPU over the quota said
+  136 ms at 0.25 cores; this model said 73 ms). Fed the CPU the agent really spent, the
+  model is up to 9 % slow on such requests: a process that was idle runs a little ahead
+  of its quota at first (the kernel keeps some runtime per CPU across idle), which this
+  model does not know.
 
 :func:`throttled_ms` walks the periods for a stream of tasks, from several start points of
 a period, with idle times drawn (deterministically) from an exponential distribution,

@@ -101,10 +101,10 @@ class LatencyStats:
         That is a phone never idle; :func:`plan_input_from_profiles` scales it for one
         idle between requests (:mod:`collabdnn.planning.cfs`). Measured in
         benchmarks/bench_quota.py (AlexNet mobile-only, one thread, back to back): the sum
-        of CPU times over the quota is 2-4 % under the caller's latency (the request's
+        of CPU times over the quota is 3-6 % under the caller's latency (the request's
         own CPU outside the units is missing); the sum of means of a few profiling runs
-        is 13-36 % under (a 100 ms period's pauses are long and few), the sum of medians
-        a third to two thirds under.
+        is 25-51 % under (a 100 ms period's pauses are long and few), the sum of medians
+        38-77 % under.
         """
         if quota is None or quota >= max(threads, 1):
             return self.median
