@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -96,12 +97,7 @@ def test_cleanup_runs_once_after_the_server_stopped_and_a_failing_step_is_logged
     ran: list[str] = []
     halt = threading.Event()
 
-    def boom() -> None:
-        ran.append("boom")
-        raise RuntimeError("cleanup failed")
-
-    def after() -> None:
-        ran.append(f"after (halt {halt.is_set()})")
+    boom, after = _failing_then_recording(ran, halt)
 
     config = ServerConfig(host="127.0.0.1", port=0)
     built = build_server(
@@ -233,12 +229,7 @@ def test_serve_stopped_by_sigterm_while_loading_runs_every_cleanup_step_once(
     halt = threading.Event()
     load_may_finish = threading.Event()
 
-    def boom() -> None:
-        ran.append("boom")
-        raise RuntimeError("cleanup failed")
-
-    def after() -> None:
-        ran.append(f"after (halt {halt.is_set()})")
+    boom, after = _failing_then_recording(ran, halt)
 
     built, loader = _blocked_loader(ran, load_may_finish, halt=halt)
     built.cleanup = (boom, *built.cleanup, after)
@@ -254,3 +245,18 @@ def test_serve_stopped_by_sigterm_while_loading_runs_every_cleanup_step_once(
     assert "stopping on SIGTERM (grace 0.2 s)" in caplog.text
     assert "cleanup failed" in caplog.text and "stopped in" in caplog.text
     assert "not serving it" in caplog.text
+
+
+def _failing_then_recording(
+    ran: list[str], halt: threading.Event
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Two cleanup steps: one that raises, one that records whether ``halt`` was set."""
+
+    def boom() -> None:
+        ran.append("boom")
+        raise RuntimeError("cleanup failed")
+
+    def after() -> None:
+        ran.append(f"after (halt {halt.is_set()})")
+
+    return boom, after
