@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from collabdnn.bounds import caller_deadline, stop_check
+from collabdnn.bounds import stop_check
 from collabdnn.services import Load
 from collabdnn.transport.admission import Admission
 from collabdnn.transport.server import InFlight
@@ -73,7 +73,7 @@ class MobileServicer(mobile_pb2_grpc.MobileAgentServicer):
         agent.check(call)  # refused before it takes a place or costs anything
         check = stop_check(context, self.halt)
         with self.admission.admit(context, "Classify", check), self.in_flight:
-            results = agent.classify_all(call, check, caller_deadline(context))
+            results = agent.classify_all(call, check, check.deadline)
         return serde.classify_reply_to_proto(results)
 
     @rpc("SetPlan")

@@ -57,8 +57,8 @@ from collabdnn.planning.profiles import (
     PlanInput,
     Profile,
     plan_input_from_profiles,
-    request_cpu_ms,
     slower_profile,
+    throttled_request,
 )
 from collabdnn.planning.scheduling import PlanSwitch, relative_change
 from collabdnn.services import (
@@ -414,11 +414,10 @@ class FleetScheduler(Scheduler):
         """The phone's idle time between requests: ``--mobile-request-gap-ms`` where
         given; else, for a phone profiled under a CPU quota, from the rate its heartbeat
         measured (no requests: idle for long; collabdnn.planning.cfs)."""
-        gap = self.settings.mobile_request_gap_ms
-        limit, cpu = mobile.cpu_limit, request_cpu_ms(mobile)
-        if gap is not None or limit is None or cpu is None or cpu <= 0.0:
+        gap, request = self.settings.mobile_request_gap_ms, throttled_request(mobile)
+        if gap is not None or request is None:
             return gap
-        return gap_from_rate(rate_hz, cpu, limit)
+        return gap_from_rate(rate_hz, *request)
 
     # -- planning -----------------------------------------------------------------------
 

@@ -57,9 +57,9 @@ __all__ = [
     "load_profile",
     "plan_input_from_profiles",
     "quota_scale",
-    "request_cpu_ms",
     "save_profile",
     "slower_profile",
+    "throttled_request",
 ]
 
 SCHEMA = "collabdnn.profile/1"
@@ -624,29 +624,33 @@ def plan_input_from_profiles(
 def quota_scale(profile: Profile, request_gap_ms: float | None) -> float:
     """How much of its CPU time over the quota a side profiled under a binding quota
     takes per request, when it is idle ``request_gap_ms`` on average between requests
-    (1.0: back to back, no quota, or no CPU times recorded).
+    (1.0: back to back, or where the model does not apply: :func:`throttled_request`).
 
     One factor for the whole request, so that costs stay additive for the shortest
     path and the mobile-only prediction is the model's. A split's mobile part is
     shorter and starts with more of its budget unspent, so it is priced a little slow:
-    the planner errs towards the phone. Multi-threaded sides keep the fluid figure (the
-    model walks one thread).
+    the planner errs towards the phone.
     """
-    limit, cpu = profile.cpu_limit, request_cpu_ms(profile)
-    if request_gap_ms is None or limit is None or cpu is None or cpu <= 0.0:
+    request = throttled_request(profile)
+    if request_gap_ms is None or request is None:
         return 1.0
-    if profile.threads != 1 or limit.cores >= 1.0:
-        return 1.0
+    cpu, limit = request
     return throttled_ms(cpu, limit, request_gap_ms) / (cpu / limit.cores)
 
 
-def request_cpu_ms(profile: Profile) -> float | None:
-    """The CPU time of a request run wholly on this side: its units' CPU times summed;
-    None where a unit's was not recorded."""
+def throttled_request(profile: Profile) -> tuple[float, CpuLimit] | None:
+    """(CPU time of a request run wholly on this side, its quota) where the CFS model
+    (:mod:`collabdnn.planning.cfs`) applies: a quota of less than a core, on a side
+    profiled with one thread (the model walks one) that recorded every unit's CPU time.
+    None elsewhere: the fluid figure (:meth:`LatencyStats.expected`) stands."""
+    limit = profile.cpu_limit
+    if limit is None or limit.cores >= 1.0 or profile.threads != 1:
+        return None
     cpus = [unit.latency_ms.cpu for unit in profile.units]
     if not cpus or any(cpu is None for cpu in cpus):
         return None
-    return math.fsum(cpu for cpu in cpus if cpu is not None)
+    total = math.fsum(cpu for cpu in cpus if cpu is not None)
+    return (total, limit) if total > 0.0 else None
 
 
 def _alternatives(

@@ -191,10 +191,8 @@ class BuiltServer:
     _stopping: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _stop_begun: bool = field(default=False, init=False, repr=False)
     _stopped: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
-    # Clear while the loader runs ``once_serving``: the cleanup waits for it to be set.
-    _not_starting: threading.Event = field(
-        default_factory=lambda: _set(threading.Event()), init=False, repr=False
-    )
+    # Held by the loader while ``once_serving`` runs: the cleanup waits for it.
+    _once_serving: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def embedded(self) -> tuple[grpc.Server, int]:
         """The server for use in this process (tests, embedding), and its port.
@@ -242,7 +240,9 @@ class BuiltServer:
                 self.health_server.stop(0).wait()
             if self.halt is not None:
                 self.halt.set()  # in-flight work stops at its next unit boundary
-            if not self._not_starting.wait(ONCE_SERVING_WAIT_S):
+            if self._once_serving.acquire(timeout=ONCE_SERVING_WAIT_S):
+                self._once_serving.release()
+            else:
                 log.warning(
                     "once-serving steps still running after %.0f s: cleaning up anyway",
                     ONCE_SERVING_WAIT_S,
@@ -321,14 +321,14 @@ class BuiltServer:
             if self._stop_begun:
                 log.info("loaded %s after the stop began: not serving it", what)
                 return
-            self._not_starting.clear()
+            self._once_serving.acquire()  # free: only this thread takes it
             self.health.set(True)
         try:
             log.info("serving on %s:%d: %s", self.config.host, self.port, what)
             if once_serving:
                 once_serving()
         finally:
-            self._not_starting.set()
+            self._once_serving.release()
 
 
 def build_server(
@@ -380,11 +380,6 @@ def build_server(
 
     threading.Thread(target=target, name=f"{name}-loader", daemon=True).start()
     return built
-
-
-def _set(event: threading.Event) -> threading.Event:
-    event.set()
-    return event
 
 
 class _EmbeddedServer(grpc.Server):
